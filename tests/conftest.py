@@ -1,0 +1,37 @@
+"""Shared fixtures. Real data lives beside the checkout in ../shared/data/nlu; users do not have it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("HMNET_SHARED_DATA", REPO.parent / "shared" / "data" / "nlu"))
+
+torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+
+def shared_data_or_skip() -> Path:
+    if not (SHARED_DATA / "PROVENANCE.md").exists():
+        pytest.skip(f"real NLU data not found at {SHARED_DATA} (set HMNET_SHARED_DATA); "
+                    "it is a bundle beside the development checkout, not part of the repository")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def shared_data_dir() -> Path:
+    return shared_data_or_skip()
+
+
+@pytest.fixture(scope="session")
+def minilm_available() -> str:
+    try:
+        from hmnet.backbone import minilm_path
+
+        minilm_path()
+    except ModuleNotFoundError as err:
+        pytest.skip(str(err))
+    return "minilm"
