@@ -13,14 +13,13 @@ characters, so TSV lines are split on tabs only, never parsed as CSV).
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import math
 import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 import torch

@@ -21,7 +21,7 @@ CB tiny), scaled down.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 
@@ -64,7 +64,7 @@ def hash_str(s: str) -> int:
     return h
 
 
-@lru_cache(maxsize=None)
+@cache
 def _lexicon() -> dict[str, tuple[str, ...]]:
     lex = {"common": tuple(_words("c", N_COMMON))}
     for g in PLANTED_GROUPS:
@@ -137,7 +137,7 @@ def generate(task: str, split: str, *, seed: int = 0, scale: float = 1.0) -> lis
         for q in range(n):
             passage = _sentence(rng, task, int(rng.integers(lo, hi)))
             question = _sentence(rng, task, int(rng.integers(4, 9)))
-            for a in range(int(rng.integers(3, 6))):
+            for _ in range(int(rng.integers(3, 6))):
                 y, sig = label_and_signal()
                 rows.append({"text_a": question, "text_b": passage,
                              "text_c": _sentence(rng, task, int(rng.integers(3, 7)), sig),

@@ -9,7 +9,7 @@ also matches the Hugging Face hub's integer labels.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable
+from collections.abc import Iterable
 
 # The four manual groups of Section 4.1, in the paper's order.
 NLI = "Natural language inference"
