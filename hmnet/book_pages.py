@@ -1,0 +1,213 @@
+"""The generated parts of the book's narrative pages (``book/generated/*.md``), written at build time.
+
+- ``banner.md``: which profile, data, backbone and seeds produced the book's numbers;
+- ``findings_tables.md``: what does not reproduce or is inconsistent inside the paper, each row computed
+  here from the paper's own tables (``hmnet.paper``) or from this build's runs (``<out>/findings``);
+- ``performance_tables.md``: every benchmark of ``benchmarks/results/*.json`` with the command that
+  reproduces it, and "not yet measured" for those without a result file.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from hmnet import report
+from hmnet.reproduce import REPO, SECTIONS, _marker
+
+log = logging.getLogger(__name__)
+
+# Benchmarks the performance page lists, with the command that produces each result file.
+BENCHMARKS: dict[str, tuple[str, str]] = {
+    "padding": ("Padding efficiency of the collator (real tokens / processed tokens)",
+                "python benchmarks/padding.py"),
+    "step_time": ("Training step time: HMNet against the plain (fully shared) model, and the projected "
+                  "full-paper cost", "python benchmarks/step_time.py"),
+    "hf_trainer_compare": ("Our trainer against the Hugging Face Trainer on the same model and data",
+                           "python benchmarks/hf_trainer_compare.py"),
+    "gpu_step": ("GPU step time and memory (bert-base, batch 32)", "python benchmarks/gpu_step.py"),
+}
+
+
+def _md_table(df: pd.DataFrame, index: bool = False, floatfmt: str = ".3g") -> str:
+    """A Markdown pipe table (no optional dependency on `tabulate`)."""
+    frame = df.reset_index() if index else df
+    cols = [str(c) for c in frame.columns]
+
+    def cell(v) -> str:
+        if isinstance(v, (float, np.floating)):
+            return "–" if np.isnan(v) else format(float(v), floatfmt)
+        return str(v).replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join(lines) + "\n"
+
+
+def run_parameters(profile: str, out: Path) -> report.RunParameters:
+    """The parameters this build's notebooks ran with (from the first section's done-marker)."""
+    for section in SECTIONS:
+        marker = _marker(out, section)
+        if marker.exists():
+            params = json.loads(marker.read_text()).get("parameters", {})
+            return report.check_parameters(**{**params, "out_dir": str(out)})
+    return report.check_parameters(profile=profile, out_dir=str(out))
+
+
+def banner_page(params: report.RunParameters) -> str:
+    return report.banner_html(params) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# findings
+
+
+def published_average_findings() -> pd.DataFrame:
+    """Table 1's averages recomputed from its own cells (hmnet.metrics.check_published_averages)."""
+    from hmnet import paper
+    from hmnet.metrics import check_published_averages
+
+    scores = {m: paper.paper_scores(m) for m in paper.TABLE1_METHODS}
+    published = {m: float(v) for m, v in paper.table1_averages().items()}
+    return pd.DataFrame(check_published_averages(scores, published))
+
+
+def label_count_findings() -> pd.DataFrame:
+    """Table 4's #Label against the label sets of the official files (hmnet.tasks)."""
+    from hmnet import paper
+    from hmnet.tasks import TASKS
+
+    t4 = paper.table4(numeric=True)
+    col = next(c for c in t4.columns if "label" in str(c).lower())
+    rows = []
+    for task, spec in TASKS.items():
+        if task not in t4.index:
+            continue
+        ours = 1 if spec.regression else spec.num_labels
+        rows.append({"task": task, "Table 4 #Label": int(t4.loc[task, col]), "official label set": ours,
+                     "labels": ", ".join(spec.labels) or "score", "consistent": int(t4.loc[task, col]) == ours})
+    return pd.DataFrame(rows)
+
+
+def implied_gain_findings() -> pd.DataFrame:
+    """Eq. (4) gains of Table 3 against Table 1: the score a target would need for its largest gain."""
+    from hmnet import paper
+
+    t1 = paper.table1_scores()
+    t3 = paper.table3()
+    rows = []
+    for target in ("WNLI", "CB"):
+        single = float(t1.loc[target, "Single-task"])
+        column = t3[target].drop(target)
+        gain = float(column.max())
+        rows.append({"target": target, "largest Table 3 gain (%)": gain, "from source": str(column.idxmax()),
+                     "Table 1 single-task": single, "implied pair score": single * (1 + gain / 100),
+                     "best score in Table 1": float(t1.loc[target].max())})
+    return pd.DataFrame(rows)
+
+
+def measured_findings(out: Path) -> pd.DataFrame:
+    """Findings recorded by this build's notebooks (report.record_finding), in section order."""
+    rows = []
+    for path in sorted((out / "findings").glob("*.json")):
+        try:
+            rows.extend(json.loads(path.read_text()))
+        except (OSError, json.JSONDecodeError) as err:
+            log.warning("cannot read %s: %s", path, err)
+    return pd.DataFrame(rows, columns=["section", "finding", "measured", "paper"])
+
+
+def parameter_findings() -> tuple[pd.DataFrame | None, str]:
+    try:
+        from hmnet.params import parameter_table
+    except ImportError:
+        return None, "hmnet.params is not available in this build; the parameter counts are not recomputed."
+    try:
+        return parameter_table("random:bert-base"), ""
+    except Exception as err:  # a missing backbone config, for instance; say so rather than drop the row
+        return None, f"parameter_table('random:bert-base') failed: {type(err).__name__}: {err}"
+
+
+def findings_page(profile: str, out: Path) -> str:
+    parts = ["## Table 1: the published averages against their own cells\n",
+             "Each method's average recomputed from the printed cells (MNLI m and mm as two entries), and "
+             "whether the published average is reachable at all when every printed cell is allowed its "
+             "rounding (`hmnet.metrics.check_published_averages`).\n",
+             _md_table(published_average_findings())]
+    unreachable = published_average_findings().query("not reachable_with_rounding")["method"].tolist()
+    parts.append(f"\nMethods whose published average cannot come from their own cells: "
+                 f"**{', '.join(unreachable) if unreachable else 'none'}**.\n")
+    parts += ["\n## Table 4: label counts\n", _md_table(label_count_findings())]
+    parts += ["\n## Table 3 against Table 1: the size of the gains\n",
+              "Eq. (4) is a relative gain over the single-task score. For the two smallest tasks, the score "
+              "that the largest gain in Table 3 implies, next to the best score any method reaches in Table 1:\n",
+              _md_table(implied_gain_findings())]
+    table, note = parameter_findings()
+    parts.append("\n## Parameter counts (Table 1's last two rows)\n")
+    parts.append(_md_table(table, index=not isinstance(table.index, pd.RangeIndex)) if table is not None
+                 else f"*{note}*\n")
+    measured = measured_findings(out)
+    parts.append(f"\n## Measured in this build (profile {profile})\n")
+    parts.append(_md_table(measured) if len(measured) else
+                 "*No findings were recorded by this build's notebooks.*\n")
+    return "\n".join(parts)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# performance
+
+
+def _flatten(d: Any, prefix: str = "", depth: int = 0, max_depth: int = 2) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if isinstance(d, dict) and depth <= max_depth:
+        for k, v in d.items():
+            out.update(_flatten(v, f"{prefix}{k}." if isinstance(v, dict) else f"{prefix}{k}", depth + 1,
+                                max_depth))
+    elif isinstance(d, dict):
+        out[prefix.rstrip(".")] = f"({len(d)} entries)"
+    elif isinstance(d, list):
+        out[prefix] = ", ".join(map(str, d[:8])) + (" ..." if len(d) > 8 else "")
+    else:
+        out[prefix] = d
+    return out
+
+
+def benchmark_section(name: str, title: str, command: str, results_dir: Path) -> str:
+    path = results_dir / f"{name}.json"
+    head = f"## {title}\n\nReproduce: `{command}` (result file `benchmarks/results/{name}.json`).\n\n"
+    if not path.exists():
+        what = "not yet measured on GPU" if name.startswith("gpu") else "not yet measured"
+        return head + f"**{what}** (no `benchmarks/results/{name}.json` in this checkout).\n"
+    data = json.loads(path.read_text())
+    meta = data.get("meta") or data.get("metadata") or {}
+    cmd = meta.get("command") or data.get("command")
+    if cmd:
+        head += f"Recorded command: `{cmd}`"
+        where = ", ".join(f"{k} {meta[k]}" for k in ("date", "host", "torch", "cpu_count", "device", "gpu")
+                          if k in meta)
+        head += f" ({where}).\n\n" if where else ".\n\n"
+    if data.get("what"):
+        head += f"What: {data['what']}\n\n"
+    flat = {k: v for k, v in _flatten({k: v for k, v in data.items() if k not in ("meta", "metadata", "what")})
+            .items() if not k.startswith("per_task") and not k.startswith("splits_used")}
+    rows = pd.DataFrame({"quantity": list(flat), "value": [v for v in flat.values()]})
+    return head + _md_table(rows.head(80)) + "\n"
+
+
+def performance_page(root: Path = REPO) -> str:
+    results = root / "benchmarks" / "results"
+    parts = [benchmark_section(n, t, c, results) for n, (t, c) in BENCHMARKS.items()]
+    others = sorted(p.stem for p in results.glob("*.json") if p.stem not in BENCHMARKS)
+    parts += [benchmark_section(n, n.replace("_", " "), f"python benchmarks/{n}.py", results) for n in others]
+    return "\n".join(parts)
+
+
+def generated_pages(profile: str, out: Path, root: Path = REPO) -> dict[str, str]:
+    params = run_parameters(profile, out)
+    return {"banner.md": banner_page(params), "findings_tables.md": findings_page(profile, out),
+            "performance_tables.md": performance_page(root)}

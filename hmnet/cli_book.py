@@ -1,0 +1,79 @@
+"""`hmnet reproduce` and `hmnet book`: run the notebooks with papermill, then build the Jupyter Book."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+from hmnet.reproduce import REPO, SECTIONS
+
+
+def _default_out(profile: str) -> Path:
+    return REPO / "_build" / "runs" / profile
+
+
+def _parse_params(items: list[str] | None) -> dict:
+    """`-p name value` pairs; values are parsed as JSON when they can be (lists, numbers), else strings."""
+    out = {}
+    for name, value in items or []:
+        try:
+            out[name] = json.loads(value)
+        except json.JSONDecodeError:
+            out[name] = value
+    return out
+
+
+def add_parsers(sub) -> None:
+    sections = ", ".join(f"{k}={v}" for k, v in SECTIONS.items())
+    p = sub.add_parser("reproduce", help="run the notebooks with papermill into an output folder (resumable)")
+    p.add_argument("--profile", default="smoke", help="smoke | local | paper (default smoke)")
+    p.add_argument("--sections", nargs="+", default=None, help=f"which notebooks (default all): {sections}")
+    p.add_argument("--data-dir", default=None, help="GLUE/SuperGLUE files (required by the local profile)")
+    p.add_argument("--out", default=None, help="output folder (default _build/runs/<profile>)")
+    p.add_argument("--force", action="store_true", help="re-run sections even if done with these parameters")
+    p.add_argument("-p", "--param", nargs=2, action="append", metavar=("NAME", "VALUE"),
+                   help="extra notebook parameter for every section, e.g. -p seeds '[0,1,2]'")
+    p.set_defaults(func=cmd_reproduce)
+
+    b = sub.add_parser("book", help="run the notebooks (resumably) and build the Jupyter Book")
+    b.add_argument("--profile", default="smoke", help="smoke | local | paper (default smoke)")
+    b.add_argument("--data-dir", default=None, help="GLUE/SuperGLUE files (required by the local profile)")
+    b.add_argument("--out", default=None, help="the runs' output folder (default _build/runs/<profile>)")
+    b.add_argument("--no-run", action="store_true", help="only build from notebooks executed earlier")
+    b.set_defaults(func=cmd_book)
+
+
+def cmd_reproduce(args) -> int:
+    from hmnet.report import ParameterError
+    from hmnet.reproduce import ReproduceError, reproduce
+
+    out = Path(args.out) if args.out else _default_out(args.profile)
+    start = time.perf_counter()
+    try:
+        results = reproduce(args.profile, sections=args.sections, data_dir=args.data_dir, out=out,
+                            force=args.force, extra=_parse_params(args.param))
+    except (ReproduceError, ParameterError, FileNotFoundError) as err:
+        print(f"hmnet reproduce: {err}", file=sys.stderr)
+        return 1
+    for r in results:
+        print(f"{r.section} {r.notebook.name}: {r.status}" + (f" in {r.seconds:.0f} s" if r.status == "ran" else ""))
+    print(f"executed notebooks in {out / 'notebooks'} ({time.perf_counter() - start:.0f} s)")
+    return 0
+
+
+def cmd_book(args) -> int:
+    from hmnet.book import BookError, build_book
+    from hmnet.report import ParameterError
+    from hmnet.reproduce import ReproduceError
+
+    out = Path(args.out) if args.out else _default_out(args.profile)
+    start = time.perf_counter()
+    try:
+        index = build_book(args.profile, out=out, data_dir=args.data_dir, run=not args.no_run)
+    except (ReproduceError, ParameterError, BookError, FileNotFoundError) as err:
+        print(f"hmnet book: {err}", file=sys.stderr)
+        return 1
+    print(f"book built in {time.perf_counter() - start:.0f} s: {index}")
+    return 0

@@ -1,0 +1,193 @@
+"""Run the companion notebooks with papermill, in order, resumably.
+
+``reproduce("smoke", out="_build/runs/smoke")`` executes ``notebooks/NN_*.ipynb`` into
+``<out>/notebooks/`` with the profile's parameters. A section whose done-marker holds the same
+parameters hash (the parameters plus the notebook's own text) is not run again; training runs are cached
+by the trainer in ``<out>/results``, so a re-run after a failure only repeats what did not finish.
+A failed notebook stops the run with :class:`ReproduceError`, which names the partial executed notebook
+and the failing cell.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from collections.abc import Iterable, Mapping
+
+from hmnet.report import PROFILES, ParameterError, check_data_dir
+
+log = logging.getLogger(__name__)
+
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOKS_DIR = REPO / "notebooks"
+# Section id -> notebook stem, in the order they run (later sections reuse earlier results).
+SECTIONS: dict[str, str] = {
+    "01": "01_task_relevance",
+    "02": "02_task_clustering",
+    "03": "03_main_results",
+    "04": "04_shared_layers",
+    "05": "05_layer_combinations",
+    "06": "06_attention_similarity",
+}
+
+
+class ReproduceError(RuntimeError):
+    """A section failed; the message names the partial executed notebook and the failing cell."""
+
+    def __init__(self, message: str, notebook: Path | None = None, cell: int | None = None):
+        super().__init__(message)
+        self.notebook = notebook
+        self.cell = cell
+
+
+@dataclass
+class SectionResult:
+    section: str
+    notebook: Path
+    status: str  # "ran" | "cached"
+    seconds: float
+
+
+def resolve_sections(sections: Iterable[str] | None) -> list[str]:
+    """Section ids from ids ("01"), numbers ("1") or notebook stems; all in order when None."""
+    if sections is None:
+        return list(SECTIONS)
+    if isinstance(sections, str):
+        sections = [s for s in sections.replace(",", " ").split() if s]
+    out = []
+    for s in sections:
+        key = str(s).strip()
+        if key.isdigit():
+            key = f"{int(key):02d}"
+        match = [k for k, stem in SECTIONS.items() if key in (k, stem, stem + ".ipynb")]
+        if not match:
+            raise ParameterError(f"section {s!r} is unknown; known: "
+                                 + ", ".join(f"{k} ({v})" for k, v in SECTIONS.items()))
+        out.append(match[0])
+    return [k for k in SECTIONS if k in out]
+
+
+def notebook_path(section: str, notebooks_dir: Path | None = None) -> Path:
+    path = (notebooks_dir or NOTEBOOKS_DIR) / f"{SECTIONS[section]}.ipynb"
+    if not path.exists():
+        raise FileNotFoundError(f"notebook {path} not found: run from a checkout of {REPO.name} "
+                                "(the notebooks are not part of the installed package)")
+    return path
+
+
+def executed_path(out: str | Path, section: str) -> Path:
+    return Path(out) / "notebooks" / f"{SECTIONS[section]}.ipynb"
+
+
+def _marker(out: Path, section: str) -> Path:
+    return Path(out) / "notebooks" / f".{SECTIONS[section]}.done.json"
+
+
+def section_hash(notebook: Path, parameters: Mapping[str, Any]) -> str:
+    """Hash of the parameters and the notebook's cells (sources only), so edits re-run the section."""
+    import nbformat
+
+    nb = nbformat.read(notebook, as_version=4)
+    cells = [c.source for c in nb.cells]
+    blob = json.dumps({"parameters": dict(parameters), "cells": cells}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+def is_done(out: str | Path, section: str, digest: str) -> bool:
+    marker = _marker(Path(out), section)
+    if not marker.exists() or not executed_path(out, section).exists():
+        return False
+    try:
+        return json.loads(marker.read_text()).get("hash") == digest
+    except (OSError, json.JSONDecodeError):
+        return False
+
+
+def section_parameters(profile: str, data_dir: str | None, out: Path,
+                       extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    params: dict[str, Any] = {"profile": profile, "out_dir": str(out)}
+    if data_dir is not None:
+        params["data_dir"] = str(data_dir)
+    params.update(extra or {})
+    return params
+
+
+def _failing_cell(err) -> tuple[int | None, str]:
+    index = getattr(err, "cell_index", None)
+    source = getattr(err, "source", "") or ""
+    lines = source.strip().splitlines()
+    excerpt = "\n".join(lines[:6]) + ("\n    ..." if len(lines) > 6 else "")
+    return index, excerpt
+
+
+def run_section(section: str, profile: str, out: Path, data_dir: str | None = None,
+                extra: Mapping[str, Any] | None = None, force: bool = False, progress: bool = True,
+                notebooks_dir: Path | None = None, kernel_name: str = "python3") -> SectionResult:
+    """Execute one notebook unless its done-marker matches; raise ReproduceError on failure."""
+    import papermill as pm
+
+    src = notebook_path(section, notebooks_dir)
+    dst = executed_path(out, section)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    params = section_parameters(profile, data_dir, out, extra)
+    digest = section_hash(src, params)
+    if not force and is_done(out, section, digest):
+        log.info("section %s (%s): done earlier with the same parameters; skipped", section, SECTIONS[section])
+        return SectionResult(section, dst, "cached", 0.0)
+    _marker(out, section).unlink(missing_ok=True)
+    start = time.perf_counter()
+    try:
+        pm.execute_notebook(str(src), str(dst), parameters=params, kernel_name=kernel_name,
+                            progress_bar=progress, cwd=str(out), log_output=False)
+    except pm.PapermillExecutionError as err:
+        index, excerpt = _failing_cell(err)
+        raise ReproduceError(
+            f"section {section} ({SECTIONS[section]}) failed in cell {index} "
+            f"(execution count {getattr(err, 'exec_count', '?')}): {err.ename}: {err.evalue}\n"
+            f"  partial executed notebook: {dst}\n  failing cell:\n    " + excerpt.replace("\n", "\n    "),
+            notebook=dst, cell=index) from None
+    seconds = time.perf_counter() - start
+    marker = _marker(out, section)
+    tmp = marker.with_name(marker.name + ".tmp")
+    tmp.write_text(json.dumps({"hash": digest, "parameters": params, "seconds": round(seconds, 1),
+                               "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}, indent=1))
+    os.replace(tmp, marker)
+    return SectionResult(section, dst, "ran", seconds)
+
+
+def reproduce(profile: str = "smoke", sections: Iterable[str] | str | None = None,
+              data_dir: str | Path | None = None, out: str | Path | None = None, force: bool = False,
+              progress: bool = True, extra: Mapping[str, Any] | None = None,
+              notebooks_dir: str | Path | None = None) -> list[SectionResult]:
+    """Run the sections' notebooks for a profile into ``out`` (default ``_build/runs/<profile>``).
+
+    `extra` passes further papermill parameters to every notebook (e.g. ``{"seeds": [0, 1, 2]}``).
+    Returns one SectionResult per section; raises ReproduceError at the first failure.
+    """
+    from tqdm.auto import tqdm
+
+    if profile not in PROFILES:
+        raise ParameterError(f"profile {profile!r} is unknown; known: {', '.join(PROFILES)}")
+    if data_dir is not None:
+        data_dir = check_data_dir(data_dir)
+    elif profile == "local":
+        raise ParameterError("the local profile needs --data-dir: a directory with the GLUE/SuperGLUE files")
+    out = Path(out if out is not None else REPO / "_build" / "runs" / profile).resolve()
+    (out / "results").mkdir(parents=True, exist_ok=True)
+    ids = resolve_sections(sections)
+    nb_dir = Path(notebooks_dir) if notebooks_dir else None
+    results = []
+    bar = tqdm(ids, desc=f"hmnet reproduce ({profile})", unit="notebook", disable=not progress)
+    for i, section in enumerate(bar, 1):
+        bar.set_postfix_str(SECTIONS[section])
+        log.info("[%d/%d] %s", i, len(ids), SECTIONS[section])
+        res = run_section(section, profile, out, data_dir=data_dir, extra=extra, force=force,
+                          progress=progress, notebooks_dir=nb_dir)
+        results.append(res)
+    return results
