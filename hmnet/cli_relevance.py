@@ -1,0 +1,181 @@
+"""`hmnet relevance` and `hmnet cluster`: task relevance matrices and the groups k-means finds in them.
+
+    hmnet relevance --measure vocab --data-dir DIR     Table 2 regenerated for the tasks found in DIR,
+                                                       published values beside ours, and the error of
+                                                       every candidate word definition
+    hmnet relevance --measure vocab --source synthetic Eq. 2 on the synthetic suite
+    hmnet relevance --measure manual                   the four groups of Section 4.1
+    hmnet relevance --measure model --profile smoke    Eq. 4 from single and pairwise runs (trains them)
+    hmnet cluster --from-paper table2|table3           k-means on the paper's own tables vs Appendix A
+    hmnet cluster --matrix FILE                        k-means on a saved matrix (save with --out)
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+
+def add_parsers(sub) -> None:
+    p = sub.add_parser("relevance", help="task relevance: vocabulary (Eq. 2), manual design, model-based (Eq. 4)",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--measure", choices=("vocab", "manual", "model"), default="vocab")
+    p.add_argument("--data-dir", help="folder of GLUE/SuperGLUE/aclImdb files (vocab: the directory source)")
+    p.add_argument("--source", choices=("directory", "synthetic"),
+                   help="where the texts come from (default: directory with --data-dir, else synthetic)")
+    p.add_argument("--tasks", help="comma-separated tasks (default: all that have the needed files)")
+    p.add_argument("--word", choices=("whitespace", "regex", "bert_basic", "wordpiece"),
+                   help="word definition (default: wordpiece, the best match to Table 2)")
+    p.add_argument("--splits", choices=("train", "train+dev"), help="splits whose texts count (default: train)")
+    p.add_argument("--tokenizer", default="minilm", help="backbone whose tokenizer defines WordPiece tokens")
+    p.add_argument("--normalize", choices=("target", "source"), default="target",
+                   help="divide by |V_t| (Eq. 2, Table 2) or |V_s| (Eq. 1)")
+    p.add_argument("--no-candidates", action="store_true", help="skip the comparison of word definitions")
+    p.add_argument("--profile", default="smoke", help="model: the profile of the single and pairwise runs")
+    p.add_argument("--results-dir", default="_build/runs/relevance", help="model: where run results are cached")
+    p.add_argument("--seeds", default="0", help="model: comma-separated training seeds")
+    p.add_argument("--k", type=int, default=3, help="also print the k-means groups of the matrix (0: do not)")
+    p.add_argument("--out", help="save the matrix (.json or .csv, written atomically)")
+    p.set_defaults(func=run_relevance)
+
+    c = sub.add_parser("cluster", help="k-means groups of a relevance matrix (Section 3.3, Appendix A)")
+    src = c.add_mutually_exclusive_group(required=True)
+    src.add_argument("--from-paper", choices=("table2", "table3"), help="the paper's own Table 2 or Table 3")
+    src.add_argument("--matrix", help="a matrix saved by `hmnet relevance --out` (.json or .csv)")
+    c.add_argument("--k", type=int, default=3)
+    c.add_argument("--n-init", type=int, default=50, help="k-means initialisations (the best is kept)")
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--features", choices=("rows", "columns", "both"), default="rows",
+                   help="a task's scores as source (rows, Section 3.3), as target (columns), or both")
+    c.add_argument("--standardize", action="store_true", help="scale each feature to zero mean, unit variance")
+    c.add_argument("--no-diagonal", action="store_true", help="leave out each task's score with itself")
+    c.add_argument("--silhouette", action="store_true", help="print the silhouette score for k = 2..6")
+    c.add_argument("--stability", type=int, default=0, metavar="N",
+                   help="print how often N single-initialisation k-means seeds find the grouping")
+    c.set_defaults(func=run_cluster)
+
+
+def _tasks(text: str | None):
+    return None if not text else [t for t in text.replace(",", " ").split() if t]
+
+
+def _side_by_side(ours: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame:
+    """Cells "ours (paper)" over the tasks of `ours`."""
+    tasks = list(ours.index)
+    cells = [[f"{ours.loc[s, t]:6.2f} ({paper.loc[s, t]:6.2f})" for t in tasks] for s in tasks]
+    return pd.DataFrame(cells, index=pd.Index(tasks, name="source"), columns=pd.Index(tasks, name="target"))
+
+
+def _print_groups(matrix: pd.DataFrame, k: int) -> None:
+    from hmnet.clustering import format_groups, kmeans_groups
+
+    if 1 <= k <= len(matrix):
+        print(f"\nk-means (k={k}, rows as features): {format_groups(kmeans_groups(matrix, k))}")
+
+
+def _vocab(args) -> pd.DataFrame:
+    from hmnet import relevance as rel
+    from hmnet.paper import table2
+
+    source = args.source or ("directory" if args.data_dir else "synthetic")
+    if source == "directory" and not args.data_dir:
+        raise SystemExit("hmnet relevance: the directory source needs --data-dir")
+    config = rel.VocabConfig(args.word or rel.DEFAULT_VOCAB.word, args.splits or rel.DEFAULT_VOCAB.splits,
+                             args.tokenizer)
+    cache = rel.VocabularyCache(source, args.data_dir)
+    ours = rel.vocab_relevance(_tasks(args.tasks), config=config, cache=cache, normalize=args.normalize)
+    print(f"Vocabulary co-occurrence, Eq. ({'2' if args.normalize == 'target' else '1'}), percent; "
+          f"row = source s, column = target t; words: {config.label}; source: {source}")
+    if source == "directory" and args.normalize == "target":
+        errs = rel.paper_errors(ours)
+        print("cells: ours (Table 2)\n")
+        with pd.option_context("display.width", 250, "display.max_columns", None):
+            print(_side_by_side(ours, table2()).to_string())
+        print(f"\nmean absolute error {errs['mae']:.3f} points, max {errs['max_error']:.3f} "
+              f"over {errs['cells']} off-diagonal cells")
+        if not args.no_candidates:
+            table = rel.vocab_candidates_table(args.data_dir, tasks=list(ours.index), cache=cache)
+            print("\nCandidate word definitions against Table 2 (percentage points):\n")
+            print(table[["word", "splits", "mae", "max_error", "cells", "default"]]
+                  .to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    else:
+        with pd.option_context("display.width", 250, "display.max_columns", None):
+            print(ours.round(2).to_string())
+    return ours
+
+
+def _model(args) -> pd.DataFrame:
+    from hmnet import relevance as rel
+
+    try:
+        from hmnet.train import run_plan
+    except ModuleNotFoundError as err:
+        raise SystemExit(f"hmnet relevance --measure model needs the trainer (hmnet.train): {err}") from None
+    seeds = [int(s) for s in args.seeds.replace(",", " ").split()]
+    plan = rel.relevance_plan(_tasks(args.tasks), args.profile, seeds)
+    print(f"training {len(plan)} runs (profile {args.profile}, seeds {seeds}); results in {args.results_dir}")
+    results = run_plan(plan, args.results_dir)
+    matrix = rel.model_relevance_from_results(results)
+    print("Model-based relevance, Eq. (4), percent: gain of target t (column) when trained with source s (row)\n")
+    with pd.option_context("display.width", 250, "display.max_columns", None):
+        print(matrix.round(2).to_string())
+    return matrix
+
+
+def run_relevance(args) -> int:
+    from hmnet import relevance as rel
+
+    if args.measure == "manual":
+        from hmnet.clustering import format_groups
+
+        print("Manual design (Section 4.1):", format_groups(rel.manual_grouping(_tasks(args.tasks))))
+        return 0
+    matrix = _vocab(args) if args.measure == "vocab" else _model(args)
+    _print_groups(matrix, args.k)
+    if args.out:
+        path = rel.save_matrix(matrix, args.out, meta={"measure": args.measure} if args.out.endswith(".json")
+                               else None)
+        print(f"\nsaved {path}")
+    return 0
+
+
+def run_cluster(args) -> int:
+    from hmnet import clustering as cl
+    from hmnet.paper import PAPER_GROUPINGS, table2, table3
+    from hmnet.relevance import load_matrix
+
+    if args.from_paper:
+        matrix = table2() if args.from_paper == "table2" else table3()
+        reference = PAPER_GROUPINGS["data" if args.from_paper == "table2" else "model"]
+        what = f"the paper's {args.from_paper.replace('table', 'Table ')}"
+    else:
+        matrix, reference = load_matrix(Path(args.matrix)), None
+        what = args.matrix
+    kw = dict(features=args.features, standardize=args.standardize, include_diagonal=not args.no_diagonal)
+    res = cl.kmeans(matrix, args.k, seed=args.seed, n_init=args.n_init, **kw)
+    print(f"k-means on {what}: k={args.k}, n_init={args.n_init}, seed={args.seed}, features={args.features}"
+          f"{', standardized' if args.standardize else ''}{', no diagonal' if args.no_diagonal else ''}")
+    print(f"groups: {cl.format_groups(res.groups)}   (inertia {res.inertia:.1f})")
+    tasks = list(matrix.index)
+    if reference is not None:
+        ari = cl.agreement(res.groups, reference)
+        print(f"Appendix A:   {cl.format_groups(reference)}")
+        print(f"ARI vs Appendix A: {ari:.3f}{'  (reproduced exactly)' if res.groups == reference else ''}")
+    manual = cl.restrict(PAPER_GROUPINGS["manual"], tasks)
+    print(f"ARI vs the manual design: {cl.agreement(res.groups, manual, tasks):.3f}")
+    if args.silhouette:
+        ks = [k for k in range(2, 7) if k <= len(tasks) - 1]
+        print("\n" + cl.silhouette_table(matrix, ks, n_init=args.n_init, seed=args.seed, **kw)
+              .to_string(float_format=lambda v: f"{v:.3f}"))
+    if args.stability:
+        st = cl.seed_stability(matrix, args.k, seeds=range(args.stability), n_init=1,
+                               reference=reference or res.groups, **kw)
+        print(f"\n{args.stability} single-initialisation seeds: {st.reproduced_share:.0%} give the reference "
+              f"grouping, mean ARI {st.mean_ari:.3f}")
+        print(st.groupings.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+        off = st.coassignment.to_numpy()[~np.eye(len(tasks), dtype=bool)]
+        print(f"co-assignment: {np.mean((off > 0) & (off < 1)):.0%} of task pairs are split in some seeds")
+    return 0
