@@ -1,0 +1,44 @@
+"""`hmnet params`: Table 1's parameter rows beside our counts, measured on meta-device models."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def _split(text: str) -> tuple[int, int, int]:
+    parts = [p for p in text.replace("{", "").replace("}", "").replace(",", " ").split() if p]
+    if len(parts) != 3 or not all(p.isdigit() for p in parts):
+        raise argparse.ArgumentTypeError(f"split must be three non-negative integers such as 8,2,2; got {text!r}")
+    return int(parts[0]), int(parts[1]), int(parts[2])
+
+
+def add_parsers(sub) -> None:
+    p = sub.add_parser("params", help="parameters activated per task and overall, beside Table 1's")
+    p.add_argument("--backbone", default="random:bert-base",
+                   help="backbone whose size is counted (default random:bert-base, no download)")
+    p.add_argument("--split", type=_split, default=(8, 2, 2), help="HMNet split x,y,z (default 8,2,2)")
+    p.add_argument("--notes", action="store_true", help="also print the note explaining each mismatch")
+    p.add_argument("--by-task", action="store_true", help="also print activated parameters per task")
+    p.set_defaults(func=run)
+
+
+add_parser = add_parsers
+
+
+def run(args) -> int:
+    import pandas as pd
+
+    from hmnet.params import activated_by_task, parameter_table
+
+    table = parameter_table(args.backbone, args.split)
+    shown = table.drop(columns=["note"])
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print(shown.to_string())
+        if args.notes:
+            print()
+            for method, note in table["note"].items():
+                print(f"{method}: {note}\n")
+        if args.by_task:
+            print()
+            print(activated_by_task(args.backbone, args.split).to_string())
+    return 0

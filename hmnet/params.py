@@ -1,0 +1,277 @@
+"""Parameter accounting: parameters activated per task and overall, counted from instantiated modules.
+
+Counts come from the modules a model really holds: ``model.parameters()`` for the overall count and
+``model.path_parameters(task)`` (the modules on a task's path, each parameter once) for the activated
+count; :func:`traced_path_parameters` cross-checks the latter with a real forward and backward pass.
+For bert-base size the models are instantiated on PyTorch's ``meta`` device: every module and parameter
+exists with its true shape, but no memory is allocated, so all of Table 1's columns (13 encoders for
+single-task included) are counted exactly in a few seconds.
+
+:func:`parameter_table` sets our counts beside Table 1's "# Params Activated" and "# Overall Params" rows
+and explains every mismatch with arithmetic from the measured module sizes. The Appendix A groupings are
+kept here (:data:`APPENDIX_A_GROUPS`) so that this module does not depend on :mod:`hmnet.paper`; a test
+checks that both agree.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import pandas as pd
+import torch
+from torch import nn
+
+from hmnet.models import SKILLS, HMNet, SkillNetModel, TaskModel, build_model
+from hmnet.tasks import TASK_NAMES, manual_groups
+
+log = logging.getLogger(__name__)
+
+TABLE1_METHODS: tuple[str, ...] = ("Single-task", "Multi-task", "SkillNet", "HMNet_d", "HMNet_md", "HMNet_m")
+# Table 1's parameter rows as printed: (activated, overall).
+PAPER_PARAMS: dict[str, tuple[str, str]] = {
+    "Single-task": ("110M", "110M"), "Multi-task": ("110M", "110M"), "SkillNet": (">166M", "450M"),
+    "HMNet_d": ("110M", "231M"), "HMNet_md": ("110M", "240M"), "HMNet_m": ("110M", "231M"),
+}
+# Appendix A: k-means groups over data-property (Table 2) and model-based (Table 3) relevance.
+APPENDIX_A_GROUPS: dict[str, dict[str, tuple[str, ...]]] = {
+    "data": {"d1": ("WNLI", "CB"), "d2": ("MultiRC", "RTE", "SST-2", "MRPC", "STS-B"),
+             "d3": ("QQP", "QNLI", "BoolQ", "IMDB", "SNLI", "MNLI")},
+    "model": {"m1": ("CB", "WNLI", "QQP", "RTE"), "m2": ("MRPC", "QNLI", "BoolQ", "IMDB", "SST-2"),
+              "m3": ("MultiRC", "STS-B", "SNLI", "MNLI")},
+}
+# Which grouping each HMNet column of Table 1 uses (subscripts d, md, m).
+HMNET_COLUMNS: dict[str, str] = {"HMNet_d": "data", "HMNet_md": "manual", "HMNet_m": "model"}
+METHOD_OF_COLUMN: dict[str, str] = {"Single-task": "single", "Multi-task": "multi", "SkillNet": "skillnet",
+                                    "HMNet_d": "hmnet", "HMNet_md": "hmnet", "HMNet_m": "hmnet"}
+
+
+def grouping_clusters(grouping: str) -> dict[str, tuple[str, ...]]:
+    """Clusters of a named grouping: "data" and "model" (Appendix A) or "manual" (Section 4.1)."""
+    if grouping == "manual":
+        return {c: tuple(ts) for c, ts in manual_groups().items()}
+    if grouping not in APPENDIX_A_GROUPS:
+        raise ValueError(f"grouping {grouping!r} is unknown; known: data, model, manual")
+    return dict(APPENDIX_A_GROUPS[grouping])
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Counting
+
+
+def count_parameters(params: Iterable[nn.Parameter]) -> int:
+    """Number of scalars in a set of parameters, each distinct tensor counted once."""
+    seen: dict[int, int] = {}
+    for p in params:
+        seen[id(p)] = p.numel()
+    return sum(seen.values())
+
+
+def activated_parameters(model: TaskModel, task: str) -> int:
+    """Parameters on ``task``'s path: what one forward pass for that task uses."""
+    return count_parameters(model.path_parameters(task))
+
+
+def overall_parameters(model: nn.Module) -> int:
+    """All parameters the model holds (``nn.Module.parameters`` already yields each tensor once)."""
+    return count_parameters(model.parameters())
+
+
+@dataclass(frozen=True)
+class ParameterCount:
+    activated: dict[str, int]  # task -> parameters on its path
+    overall: int
+
+    @property
+    def activated_min(self) -> int:
+        return min(self.activated.values())
+
+    @property
+    def activated_max(self) -> int:
+        return max(self.activated.values())
+
+    @property
+    def activated_mean(self) -> float:
+        return sum(self.activated.values()) / len(self.activated)
+
+
+def count_model(model: TaskModel) -> ParameterCount:
+    return ParameterCount({t: activated_parameters(model, t) for t in model.tasks}, overall_parameters(model))
+
+
+def traced_path_parameters(model: TaskModel, task: str, batch: Mapping[str, torch.Tensor]) -> list[nn.Parameter]:
+    """The parameters that receive a gradient from one real forward and backward pass of ``task``.
+
+    An independent check of ``model.path_parameters(task)`` (gradients are cleared before and after).
+    """
+    model.zero_grad(set_to_none=True)
+    out = model(task, batch["input_ids"], batch["attention_mask"], token_type_ids=batch.get("token_type_ids"),
+                labels=batch["labels"])
+    out.loss.backward()
+    used = [p for p in model.parameters() if p.grad is not None]
+    model.zero_grad(set_to_none=True)
+    return used
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Table 1 at bert-base size, on the meta device
+
+
+def meta_encoder(backbone: str = "random:bert-base", *, pooler: bool = False):
+    """The backbone's encoder instantiated on the meta device (true shapes, no memory, no download)."""
+    from transformers import AutoModel
+
+    from hmnet.backbone import encoder_config, load_backbone, resolve
+
+    name = resolve(backbone)
+    with torch.device("meta"):
+        if not pooler and (name == "tiny" or name.startswith("random:")):
+            return load_backbone(name, with_tokenizer=False).encoder
+        return AutoModel.from_config(encoder_config(name), add_pooling_layer=pooler)
+
+
+def table1_model(column: str, encoder, split: tuple[int, int, int] = (8, 2, 2),
+                 tasks: Iterable[str] = TASK_NAMES) -> TaskModel:
+    """The model of one Table 1 column, built from ``encoder`` (any device, meta included)."""
+    if column not in METHOD_OF_COLUMN:
+        raise ValueError(f"column {column!r} is not one of Table 1's: {', '.join(TABLE1_METHODS)}")
+    method = METHOD_OF_COLUMN[column]
+    tasks = tuple(tasks)
+    if method != "hmnet":
+        return build_model(method, encoder, tasks)
+    clusters = {c: tuple(t for t in ts if t in tasks) for c, ts in grouping_clusters(HMNET_COLUMNS[column]).items()}
+    return build_model("hmnet", encoder, tasks, clusters={c: ts for c, ts in clusters.items() if ts},
+                       split=tuple(split))
+
+
+def table1_counts(backbone: str = "random:bert-base", split: tuple[int, int, int] = (8, 2, 2)
+                  ) -> dict[str, ParameterCount]:
+    """Activated and overall parameters of every Table 1 column, counted from meta-device models."""
+    encoder = meta_encoder(backbone)
+    return {column: count_model(table1_model(column, encoder, split)) for column in TABLE1_METHODS}
+
+
+def _m(n: float, digits: int = 1) -> str:
+    return f"{n / 1e6:.{digits}f}M"
+
+
+def _m_range(count: ParameterCount) -> str:
+    lo, hi = _m(count.activated_min), _m(count.activated_max)
+    return lo if lo == hi else f"{lo}-{hi}"
+
+
+@dataclass(frozen=True)
+class Components:
+    """Sizes of the building blocks, measured from meta-device modules."""
+
+    embeddings: int
+    layer: int
+    attention: int  # attention block of a layer (Q, K, V, output dense and its LayerNorm)
+    skill: int  # one skill FFN: intermediate dense + output dense
+    pooler: int  # BERT's pooler (dense on [CLS]), which our heads do not use
+    depth: int
+    skills: int
+
+
+def components(backbone: str = "random:bert-base") -> Components:
+    encoder = meta_encoder(backbone)
+    with_pooler = meta_encoder(backbone, pooler=True)
+    multi = HMNet.multi_task(encoder, ("MNLI",))
+    skillnet = build_model("skillnet", encoder, ("MNLI",))
+    assert isinstance(skillnet, SkillNetModel)
+    return Components(
+        embeddings=overall_parameters(multi.embeddings), layer=overall_parameters(multi.shared[0]),
+        attention=overall_parameters(skillnet.layers[0].attention),
+        skill=overall_parameters(skillnet.layers[0].skills["s1"]),
+        pooler=overall_parameters(with_pooler.pooler), depth=encoder.config.num_hidden_layers,
+        skills=len(skillnet.config.skills))
+
+
+def _M(n: float) -> str:
+    return _m(n, 2)
+
+
+def _paper_millions(text: str) -> float:
+    return float(text.strip(">M")) * 1e6
+
+
+def _notes(counts: Mapping[str, ParameterCount], c: Components, split: tuple[int, int, int],
+           clusters: Mapping[str, int]) -> dict[str, str]:
+    """One sentence or three per Table 1 column: what matches, and the arithmetic where it does not."""
+    n_tasks = len(TASK_NAMES)
+    encoder = c.embeddings + c.depth * c.layer
+    pooler_note = (f"The paper's 110M is BERT-base with its pooler ({_M(encoder + c.pooler)}); our heads read "
+                   f"the [CLS] state directly (Section 4.3), so the pooler ({_M(c.pooler)}) is on no path.")
+    single = counts["Single-task"]
+    notes = {
+        "Single-task": (f"Activated matches: one encoder ({_M(encoder)}) + one head. Overall: {n_tasks} "
+                        f"independent fine-tuned encoders = {n_tasks} x {_M(encoder)} + heads = "
+                        f"{_M(single.overall)}; the paper's 110M counts one model, and {n_tasks} fine-tuned "
+                        f"models cannot fit in 110M. " + pooler_note),
+        "Multi-task": f"Matches: one shared encoder ({_M(encoder)}) + {n_tasks} small heads. " + pooler_note,
+    }
+    sk = counts["SkillNet"]
+    layer_norm = c.layer - c.attention - c.skill
+    skill_layer = c.attention + c.skills * c.skill + layer_norm
+    two_skills = c.embeddings + c.depth * (c.attention + 2 * c.skill + layer_norm)
+    notes["SkillNet"] = (
+        f"Overall matches: embeddings {_M(c.embeddings)} + {c.depth} x (attention {_M(c.attention)} + "
+        f"{c.skills} skill FFNs x {_M(c.skill)} + LayerNorm) = {_M(c.embeddings + c.depth * skill_layer)}, "
+        f"+ heads = {_M(sk.overall)} (paper 450M). Activated: every task uses 3 skills (assumed map, "
+        f"hmnet.models): {_M(sk.activated_min)}, + pooler = {_M(sk.activated_min + c.pooler)}, the paper's "
+        f"own '223M' of Section 4.2. The printed '>166M' is the 2-skill lower bound: {_M(two_skills)} + "
+        f"pooler = {_M(two_skills + c.pooler)}.")
+    x, y, z = split
+    paper_step = _paper_millions(PAPER_PARAMS["HMNet_md"][1]) - _paper_millions(PAPER_PARAMS["HMNet_d"][1])
+    for column in ("HMNet_d", "HMNet_md", "HMNet_m"):
+        k = clusters[column]
+        layers = x + k * y + n_tasks * z
+        implied = (_paper_millions(PAPER_PARAMS[column][1]) - c.embeddings) / c.layer
+        notes[column] = (
+            f"Activated matches (embeddings + one layer per depth + head, as Multi-task). Overall: embeddings "
+            f"{_M(c.embeddings)} + ({x} shared + {k} clusters x {y} + {n_tasks} tasks x {z} = {layers} "
+            f"layers) x {_M(c.layer)} + heads = {_M(counts[column].overall)}, not {PAPER_PARAMS[column][1]}. "
+            f"The paper's figure equals the embeddings + {implied:.1f} layers (no whole number), and its "
+            f"HMNet_md (4 clusters) - HMNet_d (3 clusters) = {_m(paper_step, 0)}, while one {y}-layer cluster "
+            f"stack holds {_M(y * c.layer)}.")
+    return notes
+
+
+def parameter_table(backbone: str = "random:bert-base", split: tuple[int, int, int] = (8, 2, 2)) -> pd.DataFrame:
+    """Our parameter counts beside Table 1's, one row per Table 1 column, with the arithmetic of mismatches.
+
+    Columns: grouping, clusters, activated/overall as printed by the paper and ours (in millions, the
+    activated count as a min-max range over the 13 tasks), the exact integers, and a note.
+    """
+    split = tuple(split)  # type: ignore[assignment]
+    encoder = meta_encoder(backbone)
+    models = {column: table1_model(column, encoder, split) for column in TABLE1_METHODS}
+    counts = {column: count_model(model) for column, model in models.items()}
+    n_clusters = {column: len(m.config.clusters) for column, m in models.items() if isinstance(m, HMNet)}
+    notes = _notes(counts, components(backbone), split, n_clusters)
+    rows = []
+    for column in TABLE1_METHODS:
+        count = counts[column]
+        grouping = HMNET_COLUMNS.get(column, "")
+        rows.append({
+            "method": column,
+            "grouping": grouping or ("-" if column != "SkillNet" else f"{len(SKILLS)} skills"),
+            "clusters": n_clusters.get(column, 0) or "-",
+            "activated (paper)": PAPER_PARAMS[column][0],
+            "activated (ours)": _m_range(count),
+            "overall (paper)": PAPER_PARAMS[column][1],
+            "overall (ours)": _m(count.overall),
+            "activated min": count.activated_min,
+            "activated max": count.activated_max,
+            "overall": count.overall,
+            "note": notes[column],
+        })
+    return pd.DataFrame(rows).set_index("method")
+
+
+def activated_by_task(backbone: str = "random:bert-base", split: tuple[int, int, int] = (8, 2, 2)
+                      ) -> pd.DataFrame:
+    """Activated parameters per task (rows, paper order) and Table 1 column."""
+    counts = table1_counts(backbone, split)
+    return pd.DataFrame({column: counts[column].activated for column in TABLE1_METHODS}).loc[list(TASK_NAMES)]
