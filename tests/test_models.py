@@ -451,3 +451,15 @@ def test_skillnet_size_at_bert_base_on_meta():
         n = model.config.num_labels[task]
         assert activated_parameters(model, task) == emb + 12 * (attention + k * skill + layer_norm) + h * n + n
     assert activated_parameters(model, "SST-2") == 222_231_554
+
+
+def test_tied_tensors_survive_a_roundtrip(encoder, tmp_path):
+    """safetensors refuses shared storage: save_model writes a tied tensor once and records the alias."""
+    model = make("hmnet", encoder, seed=2).eval()
+    model.heads["SST-2"].classifier.weight = model.heads["BoolQ"].classifier.weight  # same shape (2 labels)
+    save_model(model, tmp_path)
+    loaded = load_model(tmp_path).eval()
+    b = batch("SST-2")
+    with torch.no_grad():
+        assert torch.equal(model("SST-2", **b).logits, loaded("SST-2", **b).logits)
+    assert torch.equal(loaded.heads["SST-2"].classifier.weight, loaded.heads["BoolQ"].classifier.weight)
