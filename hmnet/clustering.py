@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score, silhouette_score
+from threadpoolctl import threadpool_limits
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +159,9 @@ def kmeans(matrix: pd.DataFrame, k: int = 3, *, seed: int = 0, n_init: int = 50,
         raise ValueError(f"k must be between 1 and the number of tasks ({n}), got {k}")
     if n_init < 1:
         raise ValueError(f"n_init must be at least 1, got {n_init}")
-    km = KMeans(n_clusters=k, n_init=n_init, random_state=seed).fit(x)
+    # 13 points: threads only cost (and thrash on a shared machine); one thread gives the same result.
+    with threadpool_limits(limits=1):
+        km = KMeans(n_clusters=k, n_init=n_init, random_state=seed).fit(x)
     tasks = tuple(str(t) for t in matrix.index)
     return KMeansResult(labels_to_groups(tasks, km.labels_), km.labels_, float(km.inertia_), tasks)
 

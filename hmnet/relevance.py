@@ -336,14 +336,15 @@ def model_relevance(single_scores: Mapping[str, float],
 
     `single_scores[t]` is f_t, task t's score trained alone; `pair_scores[(a, b)]` holds both tasks'
     scores from the joint run of a and b (either key order, once per pair). Row s, column t is the gain
-    of target t from training with source s (the orientation of Table 3); the diagonal is 0 and pairs
-    without a joint run are NaN.
+    of target t from training with source s (the orientation of Table 3); the diagonal is 0, pairs
+    without a joint run are NaN, and so is the column of a task whose single-task score is 0 (logged).
     """
     tasks = list(resolve_tasks(list(single_scores)))
     f = {get_task(t).name: float(v) for t, v in single_scores.items()}
     zero = [t for t, v in f.items() if v == 0 or not np.isfinite(v)]
-    if zero:
-        raise ValueError(f"single-task score(s) of {zero} are zero or not finite; the relative gain is undefined")
+    if zero:  # Eq. 4 divides by f_t: those targets' columns stay NaN
+        log.warning("single-task score(s) of %s are zero or not finite; their relative gains are undefined (NaN)",
+                    zero)
     out = np.full((len(tasks), len(tasks)), np.nan)
     np.fill_diagonal(out, 0.0)
     pos = {t: i for i, t in enumerate(tasks)}
@@ -364,7 +365,8 @@ def model_relevance(single_scores: Mapping[str, float],
         for s, t in ((a, b), (b, a)):
             if t not in joint:
                 raise ValueError(f"pair {key!r} has no score for {t}; it has {sorted(joint)}")
-            out[pos[s], pos[t]] = 100.0 * (joint[t] - f[t]) / f[t]
+            if t not in zero:
+                out[pos[s], pos[t]] = 100.0 * (joint[t] - f[t]) / f[t]
     return _frame(out, tasks)
 
 
@@ -524,6 +526,24 @@ class LookaheadAffinity:
         self._sum[np.ix_(pos, pos)] = block_sum
         self._count[np.ix_(pos, pos)] = block_cnt
         return m
+
+    def state_dict(self) -> dict[str, Any]:
+        """JSON-able running sums and counters (for checkpoints; :meth:`load_state_dict` restores them)."""
+        return {"tasks": list(self.tasks), "sum": self._sum.tolist(), "count": self._count.tolist(),
+                "seconds": self.seconds, "forward_passes": self.forward_passes,
+                "backward_passes": self.backward_passes}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        if list(state["tasks"]) != self.tasks:
+            raise ValueError(f"affinity state is for tasks {list(state['tasks'])}, not {self.tasks}")
+        n = len(self.tasks)
+        total, count = np.asarray(state["sum"], dtype=float), np.asarray(state["count"], dtype=float)
+        if total.shape != (n, n) or count.shape != (n, n):
+            raise ValueError(f"affinity state matrices must be {n}x{n}, got {total.shape} and {count.shape}")
+        self._sum, self._count = total, count
+        self.seconds = float(state["seconds"])
+        self.forward_passes = int(state["forward_passes"])
+        self.backward_passes = int(state["backward_passes"])
 
     @property
     def measurements(self) -> int:

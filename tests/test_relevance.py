@@ -63,7 +63,7 @@ def synthetic_cache():
     return rel.VocabularyCache("synthetic")
 
 
-@pytest.mark.parametrize("config", [rel.VocabConfig("whitespace"), rel.VocabConfig("wordpiece", tokenizer="tiny")])
+@pytest.mark.parametrize("config", [rel.VocabConfig("whitespace"), rel.VocabConfig("regex", "train+dev")])
 def test_synthetic_vocab_clustering_recovers_planted_groups(synthetic_cache, config):
     m = rel.vocab_relevance(config=config, cache=synthetic_cache)
     assert m.shape == (13, 13)
@@ -136,8 +136,8 @@ def test_model_relevance_by_hand():
         rel.model_relevance(single, {("RTE", "CB"): {"RTE": 1}})
     with pytest.raises(ValueError, match="no single-task score"):
         rel.model_relevance(single, {("RTE", "QQP"): {"RTE": 1, "QQP": 1}})
-    with pytest.raises(ValueError, match="zero"):
-        rel.model_relevance({"RTE": 0.0, "CB": 1.0}, {})
+    zero = rel.model_relevance({"RTE": 0.0, "CB": 10.0}, {("RTE", "CB"): {"RTE": 5.0, "CB": 11.0}})
+    assert np.isnan(zero.loc["CB", "RTE"]) and zero.loc["RTE", "CB"] == pytest.approx(10.0)
 
 
 def test_model_relevance_from_results_averages_seeds():
@@ -255,6 +255,15 @@ def test_lookahead_running_mean_and_errors():
     assert part.shape == (2, 2)
     assert aff.matrix().loc["RTE", "CB"] == pytest.approx((a.loc["RTE", "CB"] + b.loc["RTE", "CB"]
                                                            + part.loc["RTE", "CB"]) / 3)
+    # a checkpoint round trip (JSON) gives the same running mean and counters
+    import json
+
+    again = rel.LookaheadAffinity(TASKS3)
+    again.load_state_dict(json.loads(json.dumps(aff.state_dict())))
+    assert np.array_equal(again.matrix().to_numpy(), aff.matrix().to_numpy(), equal_nan=True)
+    assert again.forward_passes == aff.forward_passes and again.measurements == aff.measurements
+    with pytest.raises(ValueError, match="not"):
+        rel.LookaheadAffinity(["RTE", "CB"]).load_state_dict(aff.state_dict())
     with pytest.raises(ValueError, match="at least two"):
         aff.measure(model, _batches(["RTE"]), lr=0.1)
     with pytest.raises(ValueError, match="positive"):
@@ -263,13 +272,14 @@ def test_lookahead_running_mean_and_errors():
 
 def test_lookahead_on_the_real_models():
     models = pytest.importorskip("hmnet.models")
-    from hmnet.backbone import load_tokenizer
-    from hmnet.data import Encoder, collate, load_task
+    from hmnet.backbone import encoder_config
 
-    tok = load_tokenizer("tiny")
-    enc = Encoder(tok, max_length=32)
-    batches = {t: collate(enc.encode(load_task(t, "synthetic", splits=["train"], scale=0.2))["train"],
-                          range(8), tok.pad_token_id) for t in TASKS3}
+    vocab = encoder_config("tiny").vocab_size
+    g = torch.Generator().manual_seed(0)
+    batches = {t: {"input_ids": torch.randint(5, vocab, (8, 12), generator=g),
+                   "attention_mask": torch.ones(8, 12, dtype=torch.long),
+                   "token_type_ids": torch.zeros(8, 12, dtype=torch.long),
+                   "labels": torch.randint(0, 2, (8,), generator=g)} for t in TASKS3}
     model = models.build_model("hmnet", "tiny", TASKS3, clusters={"x": ["RTE", "CB"], "y": ["MRPC"]})
     model.train()
     state = {k: v.clone() for k, v in model.state_dict().items()}
@@ -315,3 +325,32 @@ def test_save_load_roundtrip(tmp_path, suffix):
     if suffix == ".csv":
         with pytest.raises(ValueError, match="JSON"):
             rel.save_matrix(m, tmp_path / "x.csv", meta={"a": 1})
+
+
+@pytest.mark.slow
+def test_model_relevance_end_to_end_on_the_synthetic_suite(tmp_path):
+    """Eq. 4 from real runs: the relevance plan (3 tasks: 3 single + 3 pairs) with a shrunken smoke profile.
+
+    Checks the plumbing plan -> trainer -> results -> matrix. With this little training (1 epoch, scale
+    0.25) the tiny random BERT mostly predicts one class, so the gains are near 0 and the planted groups
+    are not expected to show; the ARI is printed, not asserted.
+    """
+    experiments = pytest.importorskip("hmnet.experiments")
+    train = pytest.importorskip("hmnet.train")
+    tasks = ["RTE", "WNLI", "MRPC"]  # RTE and WNLI share a planted group, MRPC does not
+    plan = rel.relevance_plan(tasks, experiments.base_config("smoke", "multi", scale=0.25, epochs=1))
+    results = train.run_plan(plan, tmp_path, progress=False)
+    m = rel.model_relevance_from_results(results)
+    assert list(m.index) == tasks and list(m.columns) == tasks
+    assert (np.diag(m) == 0).all()
+    singles = {r.config.tasks[0]: r.score(r.config.tasks[0]) for r in results if r.config.method == "single"}
+    for s in tasks:
+        for t in tasks:
+            if singles[t] > 0:
+                assert np.isfinite(m.loc[s, t]), (s, t)
+    pair = next(r for r in results if r.config.tasks == ("RTE", "MRPC"))
+    assert m.loc["MRPC", "RTE"] == pytest.approx(100 * (pair.score("RTE") - singles["RTE"]) / singles["RTE"])
+    groups = kmeans_groups(m.fillna(0), 2)
+    planted = [["MRPC"], ["RTE", "WNLI"]]
+    print(f"\nsynthetic model-based relevance:\n{m.round(2)}\nk=2: {format_groups(groups)}, "
+          f"ARI vs planted {agreement(groups, planted):.3f}")
