@@ -11,7 +11,8 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("HMNET_SHARED_DATA", REPO.parent / "shared" / "data" / "nlu"))
 
-torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+# Tiny models are dominated by per-op overhead: one thread is faster and keeps timings steady.
+torch.set_num_threads(1)
 
 
 def shared_data_or_skip() -> Path:
