@@ -1,0 +1,40 @@
+"""One smoke execution of the notebooks and one book build per test session, shared by
+tests/test_notebooks.py and tests/test_book.py (both import these; the work is cached per process)."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from functools import cache
+from pathlib import Path
+
+TIMINGS: dict[str, float] = {}
+
+
+@cache
+def workdir() -> Path:
+    return Path(tempfile.mkdtemp(prefix="hmnet-companion-"))
+
+
+@cache
+def smoke_run() -> Path:
+    """`reproduce(profile="smoke")` into <workdir>/_build/runs/smoke; returns that folder."""
+    from hmnet.reproduce import reproduce
+
+    out = workdir() / "_build" / "runs" / "smoke"
+    t0 = time.perf_counter()
+    reproduce("smoke", out=out, progress=False)
+    TIMINGS["reproduce"] = time.perf_counter() - t0
+    return out
+
+
+@cache
+def built_book() -> Path:
+    """The book built from smoke_run()'s notebooks (no re-execution); returns the html folder."""
+    from hmnet.book import build_book
+
+    out = smoke_run()
+    t0 = time.perf_counter()
+    index = build_book("smoke", out=out, run=False, build_root=workdir(), progress=False)
+    TIMINGS["book"] = time.perf_counter() - t0
+    return index.parent
