@@ -491,9 +491,10 @@ class Profile:
 
 
 def _smoke() -> dict[str, Any]:
-    # Synthetic suite, tiny random BERT: the whole Table 1 plan in minutes on 2 CPU cores. A random
-    # encoder needs a larger learning rate than fine-tuning one; everything else follows the paper.
-    return dict(source="synthetic", backbone="tiny", scale=0.5, max_length=64, batch_size=32, lr=1e-3,
+    # Synthetic suite, tiny random BERT: the whole Table 1 plan in minutes on 2 CPU cores. A random encoder
+    # learns from scratch, so it needs more and larger steps than fine-tuning: lr 2e-3 and batch 16 (with
+    # lr 1e-3 and batch 32 single-task runs stay at chance on this suite). Otherwise the paper's recipe.
+    return dict(source="synthetic", backbone="tiny", scale=0.5, max_length=64, batch_size=16, lr=2e-3,
                 epochs=3, max_eval_examples=None)
 
 

@@ -401,6 +401,14 @@ class _Context:
         if self.world > 1:
             torch.distributed.barrier()
 
+    def any(self, flag: bool) -> bool:
+        """Whether `flag` is true on any process."""
+        if self.world == 1:
+            return flag
+        t = torch.tensor([float(flag)], device=self.device)
+        torch.distributed.all_reduce(t)
+        return bool(t.item() > 0)
+
 
 def resolve_precision(mixed_precision: str, device_type: str) -> str:
     """"auto" means bf16 on a CUDA device that supports it, full precision otherwise."""
@@ -419,6 +427,9 @@ def _accelerator(mixed_precision: str, cpu: bool):
 
     device_type = "cpu" if cpu or not torch.cuda.is_available() else "cuda"
     precision = resolve_precision(mixed_precision, device_type)
+    if precision == "fp16" and device_type != "cuda":
+        raise TrainingError("mixed_precision 'fp16' needs a CUDA GPU (it trains with a gradient scaler); "
+                            "on this machine use 'bf16', 'auto' or 'no'")
     state = AcceleratorState._shared_state
     if state and (state.get("_mixed_precision") != precision or PartialState().device.type != device_type):
         AcceleratorState._reset_state(reset_partial_state=False)
@@ -855,42 +866,64 @@ def _measure_affinity(affinity, model, splits, config: RunConfig, global_step: i
 
 
 def _save_checkpoint(ckpt_dir: Path, key: str, st: dict, total_steps: int, model, optimizer, scheduler, scaler,
-                     ctx: _Context, save_model) -> None:
+                     ctx: _Context, save_model) -> bool:
     """Write a checkpoint atomically: a temporary folder, every file fsynced, then one rename.
 
-    Older checkpoints stay until the new one is complete; then all but the newest two are removed."""
+    Older checkpoints stay until the new one is complete; then all but the newest two are removed. A
+    failed write (disk full, ...) is logged and its temporary folder removed; training goes on and the
+    previous checkpoints stay usable. Returns whether the checkpoint was written.
+    """
     name = f"ckpt-{st['global_step']:09d}"
     tmp = ckpt_dir / f".tmp-{name}"
+    failed = False
     if ctx.main:
-        ckpt_dir.mkdir(parents=True, exist_ok=True)
-        for stale in ckpt_dir.glob(".tmp-ckpt-*"):
-            shutil.rmtree(stale, ignore_errors=True)
-        tmp.mkdir()
+        try:
+            ckpt_dir.mkdir(parents=True, exist_ok=True)
+            for stale in ckpt_dir.glob(".tmp-ckpt-*"):
+                shutil.rmtree(stale, ignore_errors=True)
+            tmp.mkdir()
+        except OSError as err:
+            failed = _checkpoint_failed(tmp, err)
+    failed = ctx.any(failed)
+    if not failed:
+        try:
+            torch.save(rng_state(), tmp / f"rng-{ctx.rank}.pt")  # every process's own RNG streams
+            _fsync_file(tmp / f"rng-{ctx.rank}.pt")
+        except OSError as err:
+            failed = _checkpoint_failed(tmp, err)
+        failed = ctx.any(failed)
+    if ctx.main and not failed:
+        try:
+            save_model(model, tmp)
+            torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                        "scaler": scaler.state_dict() if scaler is not None else None}, tmp / "training_state.pt")
+            files = sorted(p.name for p in tmp.iterdir())
+            for f in files:
+                _fsync_file(tmp / f)
+            state = {"format": CHECKPOINT_FORMAT, "key": key, "total_steps": total_steps, "world_size": ctx.world,
+                     **st, "files": {f: _sha256_file(tmp / f) for f in files}}
+            state["checksum"] = hashlib.sha256(_canonical(state)).hexdigest()
+            (tmp / "state.json").write_text(json.dumps(state))
+            _fsync_file(tmp / "state.json")
+            _fsync_dir(tmp)
+            final = ckpt_dir / name
+            if final.exists():  # a leftover of the same step: replaced (older checkpoints are kept)
+                shutil.rmtree(final)
+            os.replace(tmp, final)  # the checkpoint exists from here on, complete
+            _fsync_dir(ckpt_dir)
+            for old in list_checkpoints(ckpt_dir)[2:]:
+                shutil.rmtree(old, ignore_errors=True)
+        except OSError as err:
+            failed = _checkpoint_failed(tmp, err)
     ctx.barrier()
-    torch.save(rng_state(), tmp / f"rng-{ctx.rank}.pt")  # every process's own RNG streams
-    _fsync_file(tmp / f"rng-{ctx.rank}.pt")
-    ctx.barrier()
-    if ctx.main:
-        save_model(model, tmp)
-        torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                    "scaler": scaler.state_dict() if scaler is not None else None}, tmp / "training_state.pt")
-        files = sorted(p.name for p in tmp.iterdir())
-        for f in files:
-            _fsync_file(tmp / f)
-        state = {"format": CHECKPOINT_FORMAT, "key": key, "total_steps": total_steps, "world_size": ctx.world,
-                 **st, "files": {f: _sha256_file(tmp / f) for f in files}}
-        state["checksum"] = hashlib.sha256(_canonical(state)).hexdigest()
-        (tmp / "state.json").write_text(json.dumps(state))
-        _fsync_file(tmp / "state.json")
-        _fsync_dir(tmp)
-        final = ckpt_dir / name
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-        _fsync_dir(ckpt_dir)
-        for old in list_checkpoints(ckpt_dir)[2:]:
-            shutil.rmtree(old, ignore_errors=True)
-    ctx.barrier()
+    return not failed
+
+
+def _checkpoint_failed(tmp: Path, err: OSError) -> bool:
+    log.error("could not write checkpoint %s (%s); training goes on, the previous checkpoint stays usable",
+              tmp.name[5:], err)
+    shutil.rmtree(tmp, ignore_errors=True)
+    return True
 
 
 def _load_checkpoint(path: Path, state: dict, model, optimizer, scheduler, scaler, affinity, rank: int,
@@ -899,7 +932,8 @@ def _load_checkpoint(path: Path, state: dict, model, optimizer, scheduler, scale
 
     load_weights(model, path)
     model.to(device)
-    ts = torch.load(path / "training_state.pt", weights_only=True, map_location=device)
+    # On the CPU: optimizer.load_state_dict moves each state tensor to its parameter's device.
+    ts = torch.load(path / "training_state.pt", weights_only=True, map_location="cpu")
     optimizer.load_state_dict(ts["optimizer"])
     scheduler.load_state_dict(ts["scheduler"])
     if scaler is not None and ts["scaler"] is not None:

@@ -339,3 +339,42 @@ def test_smoke_table1_plan_end_to_end_and_cache(tmp_path, monkeypatch):
     again = run_plan(plan, tmp_path, progress=False)
     assert [r.scores for r in again] == [r.scores for r in results]
     assert time.perf_counter() - t1 < elapsed / 2
+
+
+def test_lookahead_affinity_is_measured_without_changing_the_training(tmp_path):
+    prof = small(epochs=2, tasks=("RTE", "MRPC", "CB"))
+    plain = prof.run_config("multi")
+    measured = dataclasses.replace(plain, affinity=True, affinity_every=3)
+    a = train(plain, tmp_path, progress=False)
+    b = train(measured, tmp_path, progress=False)
+    assert a.affinity is None and b.key != a.key
+    assert list(b.affinity.index) == list(b.affinity.columns) == ["RTE", "MRPC", "CB"]
+    assert np.isfinite(b.affinity.to_numpy()[~np.eye(3, dtype=bool)]).all()
+    assert b.train_loss == a.train_loss and b.metrics == a.metrics  # measuring moves nothing, draws no RNG
+    again = load_result(measured, tmp_path)
+    assert again.affinity.equals(b.affinity)
+
+
+def test_a_failed_checkpoint_write_keeps_the_previous_one_and_training_goes_on(tmp_path, monkeypatch, caplog):
+    """Disk full in the middle of a checkpoint write: logged, temporary folder removed, run completes."""
+    config = small(epochs=2, tasks=("RTE", "MRPC")).run_config("multi")
+    real_save = torch.save
+    calls = {"n": 0}
+
+    def full_disk(obj, f, *a, **k):
+        if str(f).endswith("training_state.pt"):
+            calls["n"] += 1
+            if calls["n"] >= 3:  # the first two checkpoints are written, later ones fail half-way
+                Path(f).write_bytes(b"partial")
+                raise OSError(28, "No space left on device")
+        return real_save(obj, f, *a, **k)
+
+    monkeypatch.setattr(torch, "save", full_disk)
+    with caplog.at_level("ERROR", logger="hmnet.train"):
+        result = train(config, tmp_path, checkpoint_every=2, keep_checkpoints=True, progress=False)
+    assert "No space left on device" in caplog.text and result.path.exists()
+    ckpt_dir = tmp_path / "checkpoints" / config.result_name()[:-5]
+    assert [p.name for p in ckpt_dir.iterdir()] and not list(ckpt_dir.glob(".tmp-*"))
+    kept = sorted(ckpt_dir.glob("ckpt-*"))
+    assert [p.name for p in kept] == ["ckpt-000000002", "ckpt-000000004"]
+    assert latest_checkpoint(ckpt_dir, config.key())[0] == kept[-1]
