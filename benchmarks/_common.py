@@ -40,14 +40,16 @@ def write_json(path: str | Path, payload: dict) -> Path:
     return path
 
 
-def run_metadata() -> dict:
-    """Where and when a benchmark ran, and the exact command line."""
+def run_metadata(argv: list[str] | None = None, script: str | None = None) -> dict:
+    """Where and when a benchmark ran, and the exact command line (`script` + `argv` when a test calls a
+    benchmark's main(argv) in-process, else this process's own command line)."""
     import torch
     import transformers
 
+    words = [Path(sys.executable).name, *sys.argv] if argv is None else ["python", script or "?", *argv]
     return {
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "command": " ".join(shlex.quote(a) for a in [Path(sys.executable).name, *sys.argv]),
+        "command": " ".join(shlex.quote(str(a)) for a in words),
         "host": platform.node(),
         "platform": platform.platform(),
         "python": platform.python_version(),

@@ -53,7 +53,7 @@ def task_entry(lengths: np.ndarray, splits: list[str] | None, max_length: int, p
     }
 
 
-def build(data_dir: Path, max_length: int = 512) -> dict:
+def build(data_dir: Path, max_length: int = 512, argv: list[str] | None = None) -> dict:
     mix = load_real_mix(data_dir, max_length)
     tasks = {}
     for task, size in PAPER_TRAIN_SIZES.items():
@@ -71,7 +71,7 @@ def build(data_dir: Path, max_length: int = 512) -> dict:
         "train_sizes_source": "paper Table 4 (SNLI 550152 minus 785 no-gold; MultiRC answer rows)",
         "paper_mix": {"train_examples_per_epoch": examples, "real_tokens_per_epoch": tokens,
                       "mean_length": round(tokens / examples, 3)},
-        "meta": run_metadata(),
+        "meta": run_metadata(argv, "benchmarks/make_length_histogram.py"),
         "tasks": tasks,
     }
 
@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-length", type=int, default=512)
     p.add_argument("--out", type=Path, default=HERE / "length_histogram.json")
     args = p.parse_args(argv)
-    payload = build(args.data_dir, args.max_length)
+    payload = build(args.data_dir, args.max_length, argv)
     dump(payload, args.out)
     for t, e in payload["tasks"].items():
         print(f"{t:8s} rows {e['rows_measured']:6d} mean {e['mean']:7.1f} p90 {e['p90']:4d} max {e['max']:4d} "

@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> dict:
         "real_tokens": {mode: counts[mode]["real"] for mode in MODES},
         "processed_tokens": {mode: counts[mode]["processed"] for mode in MODES},
         "goal_length_grouped": GOAL, "meets_goal": grouped >= GOAL,
-        "encode_seconds": round(t_encode, 1), "meta": run_metadata(),
+        "encode_seconds": round(t_encode, 1), "meta": run_metadata(argv, "benchmarks/padding.py"),
     }
     write_json(args.out, payload)
     print(f"wrote {args.out}")
