@@ -82,7 +82,7 @@ def default_split(depth: int) -> tuple[int, int, int]:
     """The paper's {8 shared, 2 cluster, 2 task} for 12 layers, scaled to other depths ((2, 1, 1) for 4)."""
     if depth < 3:
         return (depth, 0, 0)
-    y = max(1, round(depth / 6))
+    y = max(1, depth // 6)  # as hmnet.models.default_split
     return (depth - 2 * y, y, y)
 
 
