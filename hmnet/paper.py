@@ -220,3 +220,8 @@ PAPER_GROUPINGS: dict[str, list[list[str]]] = {
     "manual": canonical_groups(manual_groups().values()),
 }
 MANUAL_CATEGORIES: tuple[str, ...] = CATEGORIES
+# Appendix A as model cluster maps, clusters named d1.. / m1.. in the order the paper lists them.
+APPENDIX_A_CLUSTERS: dict[str, dict[str, tuple[str, ...]]] = {
+    name: {f"{name[0]}{i}": tuple(g) for i, g in enumerate(groups, start=1)}
+    for name, groups in (("data", _APPENDIX_A_DATA), ("model", _APPENDIX_A_MODEL))
+}

@@ -8,9 +8,8 @@ exists with its true shape, but no memory is allocated, so all of Table 1's colu
 single-task included) are counted exactly in a few seconds.
 
 :func:`parameter_table` sets our counts beside Table 1's "# Params Activated" and "# Overall Params" rows
-and explains every mismatch with arithmetic from the measured module sizes. The Appendix A groupings are
-kept here (:data:`APPENDIX_A_GROUPS`) so that this module does not depend on :mod:`hmnet.paper`; a test
-checks that both agree.
+and explains every mismatch with arithmetic from the measured module sizes. The paper's figures and the
+Appendix A groupings come from :mod:`hmnet.paper`.
 """
 
 from __future__ import annotations
@@ -24,25 +23,18 @@ import torch
 from torch import nn
 
 from hmnet.models import SKILLS, HMNet, SkillNetModel, TaskModel, build_model
+from hmnet.paper import APPENDIX_A_CLUSTERS, HMNET_COLUMN_GROUPING, TABLE1_METHODS, table1_summary
 from hmnet.tasks import TASK_NAMES, manual_groups
 
 log = logging.getLogger(__name__)
 
-TABLE1_METHODS: tuple[str, ...] = ("Single-task", "Multi-task", "SkillNet", "HMNet_d", "HMNet_md", "HMNet_m")
-# Table 1's parameter rows as printed: (activated, overall).
+# Table 1's parameter rows as printed: (activated, overall); the paper's numbers live in hmnet.paper.
 PAPER_PARAMS: dict[str, tuple[str, str]] = {
-    "Single-task": ("110M", "110M"), "Multi-task": ("110M", "110M"), "SkillNet": (">166M", "450M"),
-    "HMNet_d": ("110M", "231M"), "HMNet_md": ("110M", "240M"), "HMNet_m": ("110M", "231M"),
+    m: (table1_summary().loc["# Params Activated", m], table1_summary().loc["# Overall Params", m])
+    for m in TABLE1_METHODS
 }
-# Appendix A: k-means groups over data-property (Table 2) and model-based (Table 3) relevance.
-APPENDIX_A_GROUPS: dict[str, dict[str, tuple[str, ...]]] = {
-    "data": {"d1": ("WNLI", "CB"), "d2": ("MultiRC", "RTE", "SST-2", "MRPC", "STS-B"),
-             "d3": ("QQP", "QNLI", "BoolQ", "IMDB", "SNLI", "MNLI")},
-    "model": {"m1": ("CB", "WNLI", "QQP", "RTE"), "m2": ("MRPC", "QNLI", "BoolQ", "IMDB", "SST-2"),
-              "m3": ("MultiRC", "STS-B", "SNLI", "MNLI")},
-}
-# Which grouping each HMNet column of Table 1 uses (subscripts d, md, m).
-HMNET_COLUMNS: dict[str, str] = {"HMNet_d": "data", "HMNet_md": "manual", "HMNet_m": "model"}
+APPENDIX_A_GROUPS = APPENDIX_A_CLUSTERS
+HMNET_COLUMNS = HMNET_COLUMN_GROUPING
 METHOD_OF_COLUMN: dict[str, str] = {"Single-task": "single", "Multi-task": "multi", "SkillNet": "skillnet",
                                     "HMNet_d": "hmnet", "HMNet_md": "hmnet", "HMNet_m": "hmnet"}
 
