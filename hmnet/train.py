@@ -118,6 +118,7 @@ class Result:
             a = d["affinity"]
             vals = np.array([[np.nan if v is None else v for v in row] for row in a["values"]], dtype=float)
             aff = pd.DataFrame(vals, index=a["tasks"], columns=a["tasks"])
+            aff.index.name, aff.columns.name = "source", "target"  # as hmnet.relevance matrices
         return cls(config=config or RunConfig.from_dict(d["config"]), key=d["key"], metrics=d["metrics"],
                    scores={t: tuple(s) if isinstance(s, list) else s for t, s in d["scores"].items()},
                    average=d["average"], params=d["params"], wall_time=d["wall_time"],
@@ -833,23 +834,12 @@ def _train(config: RunConfig, results_dir: Path, ckpt_dir: Path, resume: bool, a
 
 
 def _affinity_state(affinity) -> dict | None:
-    if affinity is None:
-        return None
-    if hasattr(affinity, "state_dict"):
-        return affinity.state_dict()
-    return {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in vars(affinity).items()
-            if isinstance(v, (np.ndarray, int, float))}
+    return None if affinity is None else affinity.state_dict()
 
 
 def _load_affinity_state(affinity, state: dict | None) -> None:
-    if affinity is None or state is None:
-        return
-    if hasattr(affinity, "load_state_dict"):
+    if affinity is not None and state is not None:
         affinity.load_state_dict(state)
-        return
-    for k, v in state.items():
-        old = getattr(affinity, k)
-        setattr(affinity, k, np.asarray(v, dtype=old.dtype) if isinstance(old, np.ndarray) else v)
 
 
 def _measure_affinity(affinity, model, splits, config: RunConfig, global_step: int, lr: float, ctx) -> None:
