@@ -160,3 +160,31 @@ def test_write_json_is_atomic(tmp_path):
     path = _common.write_json(tmp_path / "a" / "x.json", {"a": 1})
     assert json.loads(path.read_text()) == {"a": 1}
     assert [p.name for p in path.parent.iterdir()] == ["x.json"]
+
+
+def test_hf_trainer_harness_on_the_tiny_backbone(tmp_path):
+    """Both sides of hf_trainer_compare.py run and score on a tiny synthetic config (the real comparison
+    uses MiniLM on real RTE)."""
+    import hf_trainer_compare as cmp
+
+    from hmnet.backbone import load_tokenizer
+    from hmnet.experiments import RunConfig
+    from hmnet.train import load_encoded
+
+    config = RunConfig(method="single", tasks=("RTE",), backbone="tiny", source="synthetic", max_examples=64,
+                       max_eval_examples=40, max_length=32, batch_size=16, lr=1e-3, epochs=1,
+                       group_by_length=True)
+    encoded = load_encoded(config, load_tokenizer("tiny"))["RTE"]
+    ours, hf = cmp.run_ours(config), cmp.run_hf(config, encoded)
+    for side in (ours, hf):
+        assert side["examples_per_second"] > 0 and side["end_to_end_seconds"] > 0
+        assert 0 <= side["dev_accuracy"] <= 100
+    assert hf["optimizer"]
+    # the adapter hands the HF Trainer what it expects
+    from hmnet.models import build_model
+
+    adapter = cmp.HFAdapter(build_model("single", "tiny", ("RTE",)), "RTE")
+    ids = torch.randint(5, 50, (3, 7))
+    out = adapter(input_ids=ids, attention_mask=torch.ones_like(ids), labels=torch.tensor([0, 1, 0]))
+    assert out["logits"].shape == (3, 2) and out["loss"].ndim == 0
+    assert "loss" not in adapter(input_ids=ids)
