@@ -60,7 +60,9 @@ def run_parameters(profile: str, out: Path) -> report.RunParameters:
 
 
 def banner_page(params: report.RunParameters) -> str:
-    return report.banner_html(params) + "\n"
+    note = ("<p><i>Each result chapter repeats this banner with the seeds and tasks its own runs used "
+            "(sections 03 and 04 run several seeds on the smoke profile).</i></p>")
+    return report.banner_html(params) + "\n" + note + "\n"
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -177,37 +179,61 @@ def _flatten(d: Any, prefix: str = "", depth: int = 0, max_depth: int = 2) -> di
     return out
 
 
-def benchmark_section(name: str, title: str, command: str, results_dir: Path) -> str:
-    path = results_dir / f"{name}.json"
-    head = f"## {title}\n\nReproduce: `{command}` (result file `benchmarks/results/{name}.json`).\n\n"
-    if not path.exists():
-        what = "not yet measured on GPU" if name.startswith("gpu") else "not yet measured"
-        return head + f"**{what}** (no `benchmarks/results/{name}.json` in this checkout).\n"
+def _result_section(path: Path) -> str:
     data = json.loads(path.read_text())
     meta = data.get("meta") or data.get("metadata") or {}
+    out = f"Result file `benchmarks/results/{path.name}`"
     cmd = meta.get("command") or data.get("command")
     if cmd:
-        head += f"Recorded command: `{cmd}`"
-        where = ", ".join(f"{k} {meta[k]}" for k in ("date", "host", "torch", "cpu_count", "device", "gpu")
-                          if k in meta)
-        head += f" ({where}).\n\n" if where else ".\n\n"
+        out += f", recorded command `{cmd}`"
+    where = ", ".join(f"{k} {meta[k] if k in meta else data[k]}" for k in
+                      ("date", "host", "device", "torch", "cpu_count", "threads")
+                      if k in meta or (k in data and not isinstance(data[k], (dict, list))))
+    out += f" ({where}).\n\n" if where else ".\n\n"
     if data.get("what"):
-        head += f"What: {data['what']}\n\n"
+        out += f"What: {data['what']}\n\n"
+    from hmnet.tasks import TASK_NAMES
+
+    # Per-task detail stays in the JSON file; the page shows the summary quantities.
     flat = {k: v for k, v in _flatten({k: v for k, v in data.items() if k not in ("meta", "metadata", "what")})
-            .items() if not k.startswith("per_task") and not k.startswith("splits_used")}
+            .items() if not k.startswith(("per_task", "splits_used")) and k.rsplit(".", 1)[-1] not in TASK_NAMES}
     rows = pd.DataFrame({"quantity": list(flat), "value": [v for v in flat.values()]})
-    return head + _md_table(rows.head(80)) + "\n"
+    return out + _md_table(rows.head(80)) + "\n"
+
+
+def _on_gpu(path: Path) -> bool:
+    data = json.loads(path.read_text())
+    device = str(data.get("device", "")) + str(data.get("device_type", ""))
+    return "cuda" in device.lower() or "gpu" in device.lower() and "cpu" not in device.lower()
+
+
+def benchmark_section(name: str, title: str, command: str, results_dir: Path) -> str:
+    files = sorted(results_dir.glob(f"{name}*.json"))
+    head = f"## {title}\n\nReproduce: `{command}`.\n\n"
+    if name.startswith("gpu") and not any(_on_gpu(p) for p in files):
+        head += "**not yet measured on GPU**" + (" (the results below are CPU runs of the same script).\n\n"
+                                                 if files else ".\n\n")
+    elif not files:
+        return head + f"**not yet measured** (no `benchmarks/results/{name}*.json` in this checkout).\n"
+    return head + "\n".join(_result_section(p) for p in files)
 
 
 def performance_page(root: Path = REPO) -> str:
     results = root / "benchmarks" / "results"
     parts = [benchmark_section(n, t, c, results) for n, (t, c) in BENCHMARKS.items()]
-    others = sorted(p.stem for p in results.glob("*.json") if p.stem not in BENCHMARKS)
+    known = tuple(BENCHMARKS)
+    others = sorted(p.stem for p in results.glob("*.json") if not p.stem.startswith(known))
     parts += [benchmark_section(n, n.replace("_", " "), f"python benchmarks/{n}.py", results) for n in others]
     return "\n".join(parts)
+
+
+def performance_banner() -> str:
+    return ('<div class="hmnet-banner hmnet-benchmarks" style="border:1px solid #999;padding:0.6em;'
+            'background:#eef"><b>Numbers on this page:</b> measured by the benchmark scripts named in each '
+            'section, on the machine recorded with each result (not by the book\'s profile).</div>\n')
 
 
 def generated_pages(profile: str, out: Path, root: Path = REPO) -> dict[str, str]:
     params = run_parameters(profile, out)
     return {"banner.md": banner_page(params), "findings_tables.md": findings_page(profile, out),
-            "performance_tables.md": performance_page(root)}
+            "performance_banner.md": performance_banner(), "performance_tables.md": performance_page(root)}

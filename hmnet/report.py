@@ -190,13 +190,14 @@ def profile_defaults(profile: str, data_dir: str | None = None) -> dict[str, Any
 
 def check_parameters(profile: str = "smoke", tasks=None, seeds=None, backbone=None, data_dir=None,
                      out_dir=None, max_train_examples=None, max_eval_examples=None,
-                     min_tasks: int = 1, **extra) -> RunParameters:
+                     min_tasks: int = 1, smoke_seeds: Sequence[int] | None = None, **extra) -> RunParameters:
     """Validate a notebook's parameters and fill in the profile's defaults for those left at None.
 
     Raises :class:`ParameterError` naming the parameter and the allowed values: an unknown profile, an
     unknown task, seeds that are not integers, a missing data directory or one without task files.
     `out_dir` None means ``$HMNET_OUT_DIR`` if set, else ``_build/runs/<profile>`` (relative to the
-    working directory).
+    working directory). `smoke_seeds` replaces the profile's seeds on the smoke profile when `seeds` is None
+    (sections that show confidence intervals run several cheap seeds there).
     """
     if not isinstance(profile, str) or profile not in PROFILES:
         raise ParameterError(f"parameter 'profile' must be one of {', '.join(PROFILES)}; got {profile!r}")
@@ -214,7 +215,7 @@ def check_parameters(profile: str = "smoke", tasks=None, seeds=None, backbone=No
     if data_dir is not None:
         check_data_dir(data_dir, tasks)
     if seeds is None:
-        seeds = defaults["seeds"]
+        seeds = tuple(smoke_seeds) if smoke_seeds and profile == "smoke" else defaults["seeds"]
     if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
         seeds = [seeds]
     if not isinstance(seeds, (list, tuple)) or not seeds:
@@ -778,14 +779,7 @@ def load_relevance(params: RunParameters, name: str) -> pd.DataFrame | None:
 # 03: Table 1
 
 
-SMOKE_SEEDS = (0, 1)
-
-
-def section_seeds(params: RunParameters, requested, smoke_default: Sequence[int] = SMOKE_SEEDS) -> tuple[int, ...]:
-    """The notebook's `seeds` parameter if given, else (smoke) a small multi-seed default, else the profile's."""
-    if requested is not None:
-        return params.seeds
-    return tuple(smoke_default) if params.profile == "smoke" else params.seeds
+SMOKE_SEEDS = (0, 1)  # the smoke seeds of the sections that show confidence intervals (03, 04)
 
 
 def table1_runs(params: RunParameters, groupings: Mapping[str, Sequence[Sequence[str]]],
@@ -1058,7 +1052,7 @@ def attention_tables(params: RunParameters, pairs: Mapping[str, tuple[str, str]]
                      probe_examples: int = 64) -> pd.DataFrame:
     """Per layer and head, the cosine similarity between each task's single-task model and the pair's
     model, on a fixed probe set of that task's first eval split. Tidy: pair, kind, task, layer, head, similarity."""
-    from hmnet.attention import attention_similarity, probe_batches
+    from hmnet.attention import attention_similarity, probe_batches, use_eager_attention
     from hmnet.backbone import load_tokenizer
     from hmnet.data import Encoder, load_task
     from hmnet.tasks import get_task
@@ -1068,9 +1062,9 @@ def attention_tables(params: RunParameters, pairs: Mapping[str, tuple[str, str]]
     prof = params.experiment_profile()
     rows = []
     for kind, pair in pairs.items():
-        joint = load_trained_model(runs["pair"][kind], params.results_dir)
+        joint = use_eager_attention(load_trained_model(runs["pair"][kind], params.results_dir))
         for task in pair:
-            single = load_trained_model(runs["single"][task], params.results_dir)
+            single = use_eager_attention(load_trained_model(runs["single"][task], params.results_dir))
             split = get_task(task).eval_splits[0]
             cfg = runs["single"][task]
             data = load_task(task, cfg.source, data_dir=cfg.data_dir, splits=None if cfg.carve_train else [split],

@@ -80,7 +80,7 @@ def test_narrative_pages(html_dir):
         assert author in refs, author
     reproduce = _main_text(_soup(html_dir / "book" / "reproduce.html"))
     assert "--profile paper" in reproduce and "accelerate launch" in reproduce and "Colab" in reproduce
-    for page in ("index", "book/method", "book/findings", "book/performance"):
+    for page in ("index", "book/method", "book/findings"):
         banner = _soup(html_dir / f"{page}.html").select_one("div.hmnet-banner")
         assert banner is not None and "SMOKE" in banner.get_text(), page
 
