@@ -523,7 +523,7 @@ class MultiTaskBatches:
     Each batch holds rows of one task. With ``sampling="proportional"`` (the paper) every training
     example is visited exactly once per epoch. With ``"temperature"`` the number of batches of task t is
     proportional to n_t^(1/T) (same total), drawing rows without replacement until a task's rows run out
-    and then reshuffling. ``group_by_length`` sorts rows by length inside chunks of 50 batches before
+    and then reshuffling. ``group_by_length`` sorts rows by length inside chunks of 100 batches before
     packing, which cuts padding without changing which rows an epoch visits.
     The order is a pure function of (seed, epoch): a resumed run replays it exactly.
     """
@@ -553,11 +553,17 @@ class MultiTaskBatches:
     def _pack(self, task: str, order: np.ndarray) -> list[np.ndarray]:
         bs = self.batch_size
         if self.group_by_length:
+            # Sort each chunk of 100 batches by length and pack it on its own, so no batch straddles two
+            # chunks (which would put a chunk's shortest rows beside the next one's longest).
             lengths = self.lengths[task]
-            chunk = bs * 50
-            order = np.concatenate([c[np.argsort(-lengths[c], kind="stable")]
-                                    for c in np.array_split(order, max(1, math.ceil(len(order) / chunk)))])
-        batches = [order[i:i + bs] for i in range(0, len(order), bs)]
+            chunk = bs * 100
+            batches = []
+            for start in range(0, len(order), chunk):
+                c = order[start:start + chunk]
+                c = c[np.argsort(-lengths[c], kind="stable")]
+                batches += [c[i:i + bs] for i in range(0, len(c), bs)]
+        else:
+            batches = [order[i:i + bs] for i in range(0, len(order), bs)]
         if self.drop_last and len(batches) > 1 and len(batches[-1]) < bs:
             batches.pop()
         return batches

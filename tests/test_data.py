@@ -265,7 +265,7 @@ def test_length_grouping_keeps_the_rows_and_cuts_padding():
         assert rows_plain == rows_grouped
     eff = {name: padding_efficiency(lengths["A"], [b for t, b in m.epoch(0) if t == "A"])
            for name, m in (("plain", plain), ("grouped", grouped))}
-    assert eff["grouped"] > 0.9 and eff["plain"] < 0.7
+    assert eff["grouped"] > 0.9 and eff["plain"] < 0.7  # 16 batches of uniform lengths: ~0.95 at best
 
 
 def test_temperature_sampling_flattens_the_task_mix():
