@@ -41,6 +41,9 @@ GITHUB_REPO = f"{GITHUB_ORG}/hmnet"
 REPO_URL = f"https://github.com/{GITHUB_REPO}"
 COLAB_URL = "https://colab.research.google.com/github/{repo}/blob/main/notebooks/{notebook}"
 
+# The notebooks' cap on training rows per task on the smoke profile, so `make book` stays within minutes.
+SMOKE_MAX_TRAIN = 64
+
 # What each profile uses when a notebook parameter is left at None (the profile's own choice).
 _PROFILE_DATA = {"smoke": "synthetic", "local": "directory", "paper": "hub"}
 _PROFILE_BACKBONE = {"smoke": "tiny", "local": "minilm", "paper": "bert-base-uncased"}
@@ -197,7 +200,8 @@ def check_parameters(profile: str = "smoke", tasks=None, seeds=None, backbone=No
     unknown task, seeds that are not integers, a missing data directory or one without task files.
     `out_dir` None means ``$HMNET_OUT_DIR`` if set, else ``_build/runs/<profile>`` (relative to the
     working directory). `smoke_seeds` replaces the profile's seeds on the smoke profile when `seeds` is None
-    (sections that show confidence intervals run several cheap seeds there).
+    (sections that show confidence intervals run several cheap seeds there). On the smoke profile the
+    notebooks cap each task's training rows at SMOKE_MAX_TRAIN unless max_train_examples is given.
     """
     if not isinstance(profile, str) or profile not in PROFILES:
         raise ParameterError(f"parameter 'profile' must be one of {', '.join(PROFILES)}; got {profile!r}")
@@ -226,8 +230,9 @@ def check_parameters(profile: str = "smoke", tasks=None, seeds=None, backbone=No
     if not isinstance(backbone, str) or not backbone:
         raise ParameterError(f"parameter 'backbone' must be a backbone name (tiny, minilm, random:bert-base, "
                              f"a hub id or a local path), got {backbone!r}")
-    max_train = _check_int("max_train_examples", defaults["max_train_examples"]
-                           if max_train_examples is None else max_train_examples, 1)
+    if max_train_examples is None:
+        max_train_examples = SMOKE_MAX_TRAIN if profile == "smoke" else defaults["max_train_examples"]
+    max_train = _check_int("max_train_examples", max_train_examples, 1)
     max_eval = _check_int("max_eval_examples", defaults["max_eval_examples"]
                           if max_eval_examples is None else max_eval_examples, 1)
     if out_dir is None:
@@ -425,6 +430,10 @@ def setup_plots() -> None:
     import seaborn as sns
 
     sns.set_theme(style="whitegrid", context="notebook")
+    # Tables show whole groupings and every column (pandas truncates cells at 50 characters by default).
+    pd.set_option("display.max_colwidth", None)
+    pd.set_option("display.max_columns", 60)
+    pd.set_option("display.width", 200)
 
 
 def heatmap(matrix: pd.DataFrame, title: str, ax=None, fmt: str = ".1f", cmap: str = "RdBu_r",
