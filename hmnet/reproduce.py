@@ -89,13 +89,24 @@ def _marker(out: Path, section: str) -> Path:
     return Path(out) / "notebooks" / f".{SECTIONS[section]}.done.json"
 
 
+def code_fingerprint() -> str:
+    """The code a section's results depend on: the trainer's code version (models, data, training, ...)
+    and the report helpers, so a code change re-runs the notebooks (the trainer's cache decides which
+    runs retrain)."""
+    from hmnet.experiments import code_version
+
+    report_src = (Path(__file__).with_name("report.py")).read_bytes()
+    return code_version(affinity=True) + hashlib.sha256(report_src).hexdigest()[:12]
+
+
 def section_hash(notebook: Path, parameters: Mapping[str, Any]) -> str:
-    """Hash of the parameters and the notebook's cells (sources only), so edits re-run the section."""
+    """Hash of the parameters, the notebook's cells (sources only) and the code fingerprint."""
     import nbformat
 
     nb = nbformat.read(notebook, as_version=4)
     cells = [c.source for c in nb.cells]
-    blob = json.dumps({"parameters": dict(parameters), "cells": cells}, sort_keys=True, default=str)
+    blob = json.dumps({"parameters": dict(parameters), "cells": cells, "code": code_fingerprint()},
+                      sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 
