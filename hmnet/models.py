@@ -360,13 +360,19 @@ class TaskModel(nn.Module):
     def method(self) -> str:
         raise NotImplementedError
 
+    config_class: Any = None  # the config dataclass of models built from one config (HMNet, SkillNet)
+
     @property
     def tasks(self) -> tuple[str, ...]:
-        raise NotImplementedError
+        return self.config.tasks
 
     def spec(self) -> dict[str, Any]:
         """A JSON-able description from which :meth:`from_spec` rebuilds the same architecture."""
-        raise NotImplementedError
+        return self.config.to_dict()
+
+    @classmethod
+    def from_spec(cls, encoder: PreTrainedModel, spec: Mapping[str, Any], seed: int = 0) -> TaskModel:
+        return cls(encoder, cls.config_class.from_dict(spec), seed=seed)
 
     def path_modules(self, task: str) -> list[nn.Module]:
         raise NotImplementedError
@@ -446,6 +452,8 @@ def _run_layer(layer: nn.Module, hidden: torch.Tensor, mask, attentions: list | 
 class HMNet(TaskModel):
     """Shared embeddings and bottom layers, one layer stack per cluster, one layer stack and head per task."""
 
+    config_class = HMNetConfig
+
     def __init__(self, encoder: PreTrainedModel, config: HMNetConfig, seed: int = 0):
         super().__init__()
         _check_encoder(encoder)
@@ -484,17 +492,6 @@ class HMNet(TaskModel):
     def method(self) -> str:
         x, y, z = self.config.split
         return "multi" if y == z == 0 and len(self.config.clusters) == 1 else "hmnet"
-
-    @property
-    def tasks(self) -> tuple[str, ...]:
-        return self.config.tasks
-
-    def spec(self) -> dict[str, Any]:
-        return self.config.to_dict()
-
-    @classmethod
-    def from_spec(cls, encoder: PreTrainedModel, spec: Mapping[str, Any], seed: int = 0) -> HMNet:
-        return cls(encoder, HMNetConfig.from_dict(spec), seed=seed)
 
     def path_layers(self, task: str) -> tuple[nn.Module, ...]:
         return self._paths[self.check_task(task)]
@@ -617,6 +614,7 @@ class SkillNetModel(TaskModel):
     """The SkillNet-style baseline (Section 4.2); the task-to-skill map is in the module docstring."""
 
     method = "skillnet"  # type: ignore[assignment]
+    config_class = SkillNetConfig
 
     def __init__(self, encoder: PreTrainedModel, config: SkillNetConfig, seed: int = 0):
         super().__init__()
@@ -630,17 +628,6 @@ class SkillNetModel(TaskModel):
                                       encoder.embeddings.word_embeddings.weight)
         self._task_set = frozenset(config.tasks)
         self.train()
-
-    @property
-    def tasks(self) -> tuple[str, ...]:
-        return self.config.tasks
-
-    def spec(self) -> dict[str, Any]:
-        return self.config.to_dict()
-
-    @classmethod
-    def from_spec(cls, encoder: PreTrainedModel, spec: Mapping[str, Any], seed: int = 0) -> SkillNetModel:
-        return cls(encoder, SkillNetConfig.from_dict(spec), seed=seed)
 
     def skills_of(self, task: str) -> tuple[str, ...]:
         return self.config.task_skills[self.check_task(task)]
