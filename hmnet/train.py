@@ -411,11 +411,22 @@ class _Context:
         return bool(t.item() > 0)
 
 
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bf16 matrix products natively (AVX512-BF16 or AMX): there, bf16 autocast
+    roughly halves a BERT training step (MiniLM-L6 here: 2.6 s -> 1.5 s per batch of 32). CPUs without
+    these instructions only emulate bf16, which is slower than fp32."""
+    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in probes)
+
+
 def resolve_precision(mixed_precision: str, device_type: str) -> str:
-    """"auto" means bf16 on a CUDA device that supports it, full precision otherwise."""
+    """"auto" means bf16 where the hardware computes it natively (a CUDA device with bf16 support, or a
+    CPU with AVX512-BF16/AMX), full precision otherwise. The precision a run used is in its result."""
     if mixed_precision != "auto":
         return mixed_precision
     if device_type == "cuda" and torch.cuda.is_bf16_supported():
+        return "bf16"
+    if device_type == "cpu" and cpu_has_native_bf16():
         return "bf16"
     return "no"
 

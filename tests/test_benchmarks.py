@@ -175,11 +175,12 @@ def test_hf_trainer_harness_on_the_tiny_backbone(tmp_path):
                        max_eval_examples=40, max_length=32, batch_size=16, lr=1e-3, epochs=1,
                        group_by_length=True)
     encoded = load_encoded(config, load_tokenizer("tiny"))["RTE"]
-    ours, hf = cmp.run_ours(config), cmp.run_hf(config, encoded)
-    for side in (ours, hf):
+    ours, hf = cmp.run_ours(config), cmp.run_hf(config, encoded, bf16=False)
+    hf_bf16 = cmp.run_hf(config, encoded, bf16=True)
+    for side in (ours, hf, hf_bf16):
         assert side["examples_per_second"] > 0 and side["end_to_end_seconds"] > 0
         assert 0 <= side["dev_accuracy"] <= 100
-    assert hf["optimizer"]
+    assert hf["optimizer"] and (ours["precision"], hf["precision"], hf_bf16["precision"]) == ("no", "no", "bf16")
     # the adapter hands the HF Trainer what it expects
     from hmnet.models import build_model
 

@@ -273,9 +273,29 @@ def test_two_process_data_parallel_matches_one_process(tmp_path):
 # ------------------------------------------------------------------------------------ GPU options on CPU
 
 
-def test_precision_auto_is_full_precision_on_cpu():
+def test_precision_auto_is_bf16_only_where_the_cpu_computes_it_natively(monkeypatch):
+    import hmnet.train as htrain
+
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
+    assert not htrain.cpu_has_native_bf16()
     assert resolve_precision("auto", "cpu") == "no"
     assert resolve_precision("bf16", "cpu") == "bf16"
+    assert resolve_precision("no", "cpu") == "no"
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True, raising=False)
+    assert resolve_precision("auto", "cpu") == "bf16"
+    assert resolve_precision("no", "cpu") == "no"
+
+
+def test_bf16_autocast_run_on_cpu_learns_like_full_precision(tmp_path):
+    """The precision "auto" picks on CPUs with native bf16: a real run records it and stays close to fp32."""
+    runs = {p: train(small(mixed_precision=p).run_config("multi"), tmp_path / p, progress=False)
+            for p in ("no", "bf16")}
+    assert runs["bf16"].env["mixed_precision"] == "bf16" and runs["no"].env["mixed_precision"] == "no"
+    loss = {p: np.asarray(r.train_loss) for p, r in runs.items()}
+    assert np.isfinite(loss["bf16"]).all() and len(loss["bf16"]) == len(loss["no"])
+    np.testing.assert_allclose(loss["bf16"], loss["no"], atol=0.05)  # same batches, bf16 rounding only
+    assert not np.array_equal(loss["bf16"], loss["no"])  # autocast really changed the maths
 
 
 def test_group_by_length_visits_the_same_rows_and_pads_less():
