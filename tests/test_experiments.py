@@ -67,6 +67,10 @@ def test_directory_source_fingerprint_names_files_and_sizes(tmp_path):
     files = c.key_payload()["data"]["files"]
     assert files["RTE/train"] == ["RTE/train.tsv", (tmp_path / "RTE" / "train.tsv").stat().st_size]
     before = c.key()
+    import shutil
+
+    moved = shutil.copytree(tmp_path / "RTE", tmp_path / "elsewhere" / "RTE").parent
+    assert RunConfig("multi", ("RTE",), source="directory", data_dir=str(moved)).key() == before  # location only
     (tmp_path / "RTE" / "dev.tsv").write_text("index\tsentence1\tsentence2\tlabel\n0\ta\tbb\tentailment\n")
     assert c.key() != before
 
