@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 
 # Modules that contribute subcommands: each has add_parsers(subparsers); every parser sets `func`.
@@ -54,6 +55,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    threads = os.environ.get("HMNET_TORCH_THREADS")
+    if threads:  # as in the notebooks: e.g. one thread per process when several runs share a CPU
+        import torch
+
+        torch.set_num_threads(int(threads))
     return int(args.func(args) or 0)
 
 

@@ -1,5 +1,6 @@
 """Set-up files agree with each other, and the console command works."""
 
+import os
 import re
 import subprocess
 import sys
@@ -34,3 +35,10 @@ def test_console_command_lists_tasks():
                          check=True).stdout
     for name in ("MNLI", "MultiRC", "STS-B", "question-passage-answer", "regression"):
         assert name in out
+
+
+def test_console_command_honours_the_thread_setting():
+    code = "import torch; from hmnet.cli import main; main(['tasks']); print('threads', torch.get_num_threads())"
+    env = {**os.environ, "HMNET_TORCH_THREADS": "3"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env).stdout
+    assert out.strip().splitlines()[-1] == "threads 3"
