@@ -28,8 +28,8 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
                 "python benchmarks/padding.py"),
     "step_time": ("Training step time: HMNet against the plain (fully shared) model, and the projected "
                   "full-paper cost", "python benchmarks/step_time.py"),
-    "hf_trainer_compare": ("Our trainer against the Hugging Face Trainer on the same model and data",
-                           "python benchmarks/hf_trainer_compare.py"),
+    "hf_trainer": ("Our trainer against the Hugging Face Trainer on the same model and data",
+                   "python benchmarks/hf_trainer_compare.py --threads 1 --repeats 2"),
     "gpu_step": ("GPU step time and memory (bert-base, batch 32)", "python benchmarks/gpu_step.py"),
 }
 
@@ -194,8 +194,13 @@ def _result_section(path: Path) -> str:
         out += f"What: {data['what']}\n\n"
     from hmnet.tasks import TASK_NAMES
 
-    # Per-task detail stays in the JSON file; the page shows the summary quantities.
-    flat = {k: v for k, v in _flatten({k: v for k, v in data.items() if k not in ("meta", "metadata", "what")})
+    # Per-task and per-repeat detail stays in the JSON file; the page shows the summary quantities, and a
+    # benchmark that compares variants ("comparisons": name -> figures) gets one row per comparison.
+    if isinstance(data.get("comparisons"), dict):
+        comp = pd.DataFrame.from_dict(data["comparisons"], orient="index").rename_axis("comparison").reset_index()
+        out += _md_table(comp) + "\n\n"
+    skip = ("meta", "metadata", "what", "comparisons", "runs")
+    flat = {k: v for k, v in _flatten({k: v for k, v in data.items() if k not in skip})
             .items() if not k.startswith(("per_task", "splits_used")) and k.rsplit(".", 1)[-1] not in TASK_NAMES}
     rows = pd.DataFrame({"quantity": list(flat), "value": [v for v in flat.values()]})
     return out + _md_table(rows.head(80)) + "\n"

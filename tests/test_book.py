@@ -3,6 +3,7 @@ parsing its HTML (beautifulsoup4) and, where Debian's chromium is installed, by 
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -74,6 +75,7 @@ def test_narrative_pages(html_dir):
         assert needle in findings, needle
     perf = _main_text(_soup(html_dir / "book" / "performance.html"))
     assert "Padding efficiency" in perf and "python benchmarks/padding.py" in perf
+    assert "Our trainer against the Hugging Face Trainer" in perf
     assert "GPU" in perf
     refs = _main_text(_soup(html_dir / "book" / "bibliography.html"))
     for author in ("Devlin", "Liu", "Tang", "Fifty", "Wang"):
@@ -83,6 +85,23 @@ def test_narrative_pages(html_dir):
     for page in ("book/intro", "book/method", "book/findings"):
         banner = _soup(html_dir / f"{page}.html").select_one("div.hmnet-banner")
         assert banner is not None and "SMOKE" in banner.get_text(), page
+
+
+def test_performance_page_shows_each_comparison_of_a_benchmark(tmp_path):
+    from hmnet.book_pages import performance_page
+
+    results = tmp_path / "benchmarks" / "results"
+    results.mkdir(parents=True)
+    (results / "hf_trainer_cpu.json").write_text(json.dumps({
+        "what": "trainer comparison", "speed_ratio": 1.7, "runs": {"ours:auto": [{"examples_per_second": 19.1}]},
+        "comparisons": {"defaults": {"ours_precision": "bf16", "hf_precision": "no", "speed_ratio": 1.7},
+                        "both_bf16": {"ours_precision": "bf16", "hf_precision": "bf16", "speed_ratio": 1.02}}}))
+    page = performance_page(tmp_path)
+    section = page.split("## Our trainer against the Hugging Face Trainer")[1].split("\n## ")[0]
+    assert "not yet measured" not in section and "hf_trainer_cpu.json" in section
+    assert "| defaults |" in section.replace("  ", " ") and "both_bf16" in section and "1.02" in section
+    assert "ours:auto" not in section  # per-repeat rows stay in the JSON file
+    assert "## Padding efficiency" in page and "not yet measured" in page.split("## Padding efficiency")[1]
 
 
 def test_all_images_resolve(html_dir):
