@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS_DIR = REPO / "notebooks"
+# The report helpers the notebooks call; code_fingerprint hashes all of their modules.
+REPORT_DIR = Path(__file__).resolve().with_name("report")
 # Section id -> notebook stem, in the order they run (later sections reuse earlier results).
 SECTIONS: dict[str, str] = {
     "01": "01_task_relevance",
@@ -89,14 +91,24 @@ def _marker(out: Path, section: str) -> Path:
     return Path(out) / "notebooks" / f".{SECTIONS[section]}.done.json"
 
 
+def report_sources() -> list[Path]:
+    """The report helpers' source files: every module of the ``hmnet.report`` package, sorted."""
+    return sorted(REPORT_DIR.rglob("*.py"))
+
+
 def code_fingerprint() -> str:
     """The code a section's results depend on: the trainer's code version (models, data, training, ...)
-    and the report helpers, so a code change re-runs the notebooks (the trainer's cache decides which
-    runs retrain)."""
+    and the report helpers (every module of ``hmnet.report``), so a code change re-runs the notebooks (the
+    trainer's cache decides which runs retrain)."""
     from hmnet.experiments import code_version
 
-    report_src = (Path(__file__).with_name("report.py")).read_bytes()
-    return code_version(affinity=True) + hashlib.sha256(report_src).hexdigest()[:12]
+    sources = report_sources()
+    if not sources:
+        raise FileNotFoundError(f"no report modules under {REPORT_DIR}")
+    digest = hashlib.sha256()
+    for path in sources:
+        digest.update(path.relative_to(REPORT_DIR).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return code_version(affinity=True) + digest.hexdigest()[:12]
 
 
 def section_hash(notebook: Path, parameters: Mapping[str, Any]) -> str:

@@ -153,6 +153,30 @@ def test_runner_rejects_bad_input(tmp_path):
         reproduce("local", data_dir=tmp_path / "missing", out=tmp_path)
 
 
+def test_code_fingerprint_covers_every_report_module(tmp_path, monkeypatch):
+    import shutil
+    import sys
+
+    from hmnet import reproduce
+
+    loaded = {Path(m.__file__).resolve() for name, m in list(sys.modules.items())
+              if name.split(".")[:2] == ["hmnet", "report"] and getattr(m, "__file__", None)}
+    assert len(loaded) > 1 and loaded <= set(reproduce.report_sources())
+    before = reproduce.code_fingerprint()
+    copy = tmp_path / "report"  # a copy: the real modules are never modified
+    shutil.copytree(reproduce.REPORT_DIR, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(reproduce, "REPORT_DIR", copy)
+    assert reproduce.code_fingerprint() == before
+    for path in sorted(copy.glob("*.py")):
+        source = path.read_bytes()
+        path.write_bytes(source + b"\n# changed\n")
+        assert reproduce.code_fingerprint() != before, f"a change in report/{path.name} keeps the fingerprint"
+        path.write_bytes(source)
+    assert reproduce.code_fingerprint() == before
+    (copy / "new_helpers.py").write_text("X = 1\n")
+    assert reproduce.code_fingerprint() != before
+
+
 def test_cli_reports_failure(tmp_path, capsys):
     from hmnet.cli import main
 

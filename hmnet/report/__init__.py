@@ -1,0 +1,144 @@
+"""Report helpers for the notebooks and the book: parameter checks, banners, side-by-side tables, figures.
+
+Every notebook calls :func:`check_parameters` right after its ``parameters`` cell, so a papermill
+parameter of the wrong type or value fails in the first code cell with a message that names the
+parameter and the allowed values. :func:`banner` then states which profile, data, backbone and seeds
+produced the page's numbers, so smoke numbers can never be mistaken for the paper reproduction.
+
+No logic lives only in a notebook: the comparisons with the paper, the tidy frames behind each figure
+and the figure files are made here.
+
+The notebooks, the book and the tests use ``hmnet.report.<name>``; the helpers live in these modules:
+
+- :mod:`hmnet.report.parameters`: ParameterError, RunParameters, check_parameters and the other checks;
+- :mod:`hmnet.report.display`: the Colab badge and install, the banner, side-by-side tables;
+- :mod:`hmnet.report.figures`: figure and table files, plot and runtime set-up, recorded findings;
+- :mod:`hmnet.report.runs`: what the sections share (task lists, smoke reductions, running a plan);
+- :mod:`hmnet.report.relevance` (01), :mod:`hmnet.report.groupings` (groupings, 02),
+  :mod:`hmnet.report.results` (03 Table 1, 04 shared layers, 05 layer grid), :mod:`hmnet.report.attention` (06).
+
+A name is looked up in the module that defines it, so a test that monkeypatches a helper patches it there
+(e.g. ``hmnet.report.runs.run_plan``), not on this package. ``hmnet.reproduce.code_fingerprint`` hashes every
+module of this package.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+from hmnet.report.attention import (
+    PAPER_ATTENTION_PAIRS,
+    attention_figure,
+    attention_runs,
+    attention_tables,
+    choose_attention_pairs,
+    layer_similarity,
+)
+from hmnet.report.display import (
+    COLAB_URL,
+    GITHUB_ORG,
+    GITHUB_REPO,
+    REPO_URL,
+    agreement_summary,
+    banner,
+    banner_html,
+    banner_text,
+    colab_badge,
+    colab_install_command,
+    describe_agreement,
+    long_comparison,
+    on_colab,
+    side_by_side,
+    style_comparison,
+)
+from hmnet.report.figures import (
+    env_summary,
+    heatmap,
+    record_finding,
+    reset_findings,
+    save_figure,
+    save_table,
+    setup_plots,
+    setup_runtime,
+)
+from hmnet.report.groupings import (
+    agreement_table,
+    cluster_relevance,
+    coassignment_figure,
+    grouping_dict,
+    grouping_frame,
+    grouping_text,
+    groupings_table,
+    load_groupings,
+    paper_groupings,
+    save_groupings,
+    stability_summary,
+)
+from hmnet.report.parameters import (
+    PROFILES,
+    SMOKE_MAX_TRAIN,
+    ParameterError,
+    RunParameters,
+    check_data_dir,
+    check_parameters,
+    check_tasks,
+    parameters_hash,
+    profile_defaults,
+)
+from hmnet.report.relevance import (
+    affinity_scatter,
+    data_relevance,
+    influence_figure,
+    influence_frame,
+    load_relevance,
+    lookahead_affinity,
+    matrix_figure,
+    matrix_side_by_side,
+    pairwise_relevance,
+)
+from hmnet.report.results import (
+    backbone_depth,
+    band_figure,
+    check_grid,
+    ci_frame,
+    layer_grid,
+    layer_grid_runs,
+    parameter_rows,
+    ranking_sentence,
+    scores_frame,
+    shared_layers_runs,
+    table1_comparison,
+    table1_figure,
+    table1_runs,
+)
+from hmnet.report.runs import SMOKE_RELEVANCE_TASKS, SMOKE_SEEDS, run_plan, run_seconds, section_tasks
+
+# tqdm.auto warns once per kernel that ipywidgets is absent; the notebooks show no progress bars anyway.
+warnings.filterwarnings("ignore", message="IProgress not found")
+
+__all__ = [
+    # parameters
+    "PROFILES", "SMOKE_MAX_TRAIN", "ParameterError", "RunParameters", "check_data_dir", "check_parameters",
+    "check_tasks", "parameters_hash", "profile_defaults",
+    # banner, Colab, side-by-side tables
+    "COLAB_URL", "GITHUB_ORG", "GITHUB_REPO", "REPO_URL", "banner", "banner_html", "banner_text", "colab_badge",
+    "colab_install_command", "on_colab",
+    "agreement_summary", "describe_agreement", "long_comparison", "side_by_side", "style_comparison",
+    # figures and files
+    "env_summary", "heatmap", "record_finding", "reset_findings", "save_figure", "save_table", "setup_plots",
+    "setup_runtime",
+    # what the sections share
+    "SMOKE_RELEVANCE_TASKS", "SMOKE_SEEDS", "run_plan", "run_seconds", "section_tasks",
+    # 01: relevance
+    "affinity_scatter", "data_relevance", "influence_figure", "influence_frame", "load_relevance",
+    "lookahead_affinity", "matrix_figure", "matrix_side_by_side", "pairwise_relevance",
+    # groupings, 02: clustering
+    "agreement_table", "cluster_relevance", "coassignment_figure", "grouping_dict", "grouping_frame",
+    "grouping_text", "groupings_table", "load_groupings", "paper_groupings", "save_groupings", "stability_summary",
+    # 03: Table 1; 04: shared layers; 05: layer grid
+    "backbone_depth", "band_figure", "check_grid", "ci_frame", "layer_grid", "layer_grid_runs", "parameter_rows",
+    "ranking_sentence", "scores_frame", "shared_layers_runs", "table1_comparison", "table1_figure", "table1_runs",
+    # 06: attention
+    "PAPER_ATTENTION_PAIRS", "attention_figure", "attention_runs", "attention_tables", "choose_attention_pairs",
+    "layer_similarity",
+]

@@ -1,0 +1,140 @@
+"""Section 01, task relevance: the data-based (Eq. 2) and model-based (Eq. 4) matrices beside the paper's,
+Figure 2's influence bars and the cheap lookahead-affinity estimate."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import pandas as pd
+
+from hmnet.report.display import long_comparison, side_by_side
+from hmnet.report.figures import heatmap, save_figure
+from hmnet.report.parameters import RunParameters
+from hmnet.report.runs import run_plan
+
+log = logging.getLogger(__name__)
+
+
+def data_relevance(params: RunParameters, tasks: Sequence[str] | None = None) -> pd.DataFrame:
+    """Eq. (2) on this profile's data (synthetic suite, the files of data_dir, or the hub)."""
+    from hmnet.relevance import DEFAULT_VOCAB, VocabularyCache, tasks_with_splits, vocab_relevance
+
+    prof = params.experiment_profile()
+    tasks = list(tasks or params.tasks)
+    if params.data_source == "directory":
+        usable = set(tasks_with_splits(params.data_dir, [DEFAULT_VOCAB]))
+        dropped = [t for t in tasks if t not in usable]
+        if dropped:
+            log.warning("no training file for %s under %s: left out of the vocabulary matrix", dropped,
+                        params.data_dir)
+        tasks = [t for t in tasks if t in usable]
+    cache = VocabularyCache(params.data_source, params.data_dir, getattr(prof, "scale", 1.0))
+    return vocab_relevance(tasks, config=DEFAULT_VOCAB, cache=cache)
+
+
+def matrix_side_by_side(ours: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame:
+    """Rows = source; for each target three columns: ours, paper, diff (only the tasks ours holds)."""
+    tasks = [t for t in ours.index if t in paper.index]
+    return side_by_side(ours.loc[tasks, tasks], paper.loc[tasks, tasks])
+
+
+def matrix_figure(ours: pd.DataFrame, paper: pd.DataFrame, what: str, params: RunParameters, name: str,
+                  center: float | None = None):
+    """Ours, the paper's, and ours - paper as three heatmaps; saved with the tidy CSV. Returns the figure."""
+    import matplotlib.pyplot as plt
+
+    tasks = [t for t in ours.index if t in paper.index]
+    o, p = ours.loc[tasks, tasks], paper.loc[tasks, tasks]
+    size = 0.5 * len(tasks) + 2.5
+    fig, axes = plt.subplots(1, 3, figsize=(3 * size, size * 0.85))
+    heatmap(o, f"{what}: ours ({params.profile})", axes[0], center=center, annot=len(tasks) <= 8)
+    heatmap(p, f"{what}: paper", axes[1], center=center, annot=len(tasks) <= 8)
+    heatmap(o - p, "ours − paper", axes[2], center=0, annot=len(tasks) <= 8)
+    fig.tight_layout()
+    save_figure(fig, long_comparison(o, p), params.out_dir, name)
+    return fig
+
+
+def influence_frame(ours: pd.DataFrame | None, paper: pd.DataFrame, task: str = "BoolQ") -> pd.DataFrame:
+    """Figure 2's data, tidy: the gain of `task` from each other task (column) and of each other task from
+    `task` (row), ours and the paper's, in percent (Eq. 4)."""
+    rows = []
+    for label, m in (("ours", ours), ("paper", paper)):
+        if m is None or task not in m.index:
+            continue
+        others = [t for t in m.index if t != task]
+        rows += [{"direction": f"influence on {task}", "other task": t, "gain (%)": float(m.loc[t, task]),
+                  "source": label} for t in others]
+        rows += [{"direction": f"influence of {task}", "other task": t, "gain (%)": float(m.loc[task, t]),
+                  "source": label} for t in others]
+    return pd.DataFrame(rows)
+
+
+def influence_figure(frame: pd.DataFrame, params: RunParameters, task: str = "BoolQ", name: str = "figure2"):
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    directions = list(dict.fromkeys(frame["direction"]))
+    fig, axes = plt.subplots(1, len(directions), figsize=(6 * len(directions), 3.8), squeeze=False)
+    for ax, d in zip(axes[0], directions):
+        sub = frame[frame["direction"] == d]
+        sns.barplot(data=sub, x="other task", y="gain (%)", hue="source", ax=ax)
+        ax.axhline(0, color="black", linewidth=0.8)
+        ax.set_title(d.capitalize())
+        ax.tick_params(axis="x", rotation=45)
+    fig.tight_layout()
+    save_figure(fig, frame, params.out_dir, name)
+    return fig
+
+
+def pairwise_relevance(params: RunParameters, tasks: Sequence[str]) -> tuple[pd.DataFrame, list]:
+    """Eq. (4) from single-task and pairwise multi-task runs (hmnet.experiments.pairwise_plan)."""
+    from hmnet.experiments import pairwise_plan
+    from hmnet.relevance import model_relevance_from_results
+
+    prof = params.experiment_profile()
+    results = run_plan(pairwise_plan(prof, tasks, params.seeds), params, "pairwise relevance")
+    return model_relevance_from_results(results), results
+
+
+def lookahead_affinity(params: RunParameters, tasks: Sequence[str]):
+    """The cheap estimate: lookahead affinity measured inside one multi-task run of the same tasks."""
+    prof = params.experiment_profile()
+    runs = [prof.run_config("multi", tasks=tasks, seed=s, affinity=True, name="affinity") for s in params.seeds]
+    results = run_plan(runs, params, "lookahead affinity")
+    mats = [r.affinity for r in results if getattr(r, "affinity", None) is not None]
+    if not mats:
+        raise RuntimeError("the multi-task runs recorded no affinity matrix")
+    mats = [m if isinstance(m, pd.DataFrame) else pd.DataFrame(m) for m in mats]
+    mean = sum(m.loc[list(tasks), list(tasks)] for m in mats) / len(mats)
+    mean.index.name, mean.columns.name = "source", "target"
+    return mean, results
+
+
+def affinity_scatter(cheap: pd.DataFrame, pairwise: pd.DataFrame, params: RunParameters,
+                     name: str = "affinity_vs_pairwise"):
+    """Each ordered pair's cheap affinity against its pairwise Eq. (4) gain; saved with the tidy CSV."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    df = long_comparison(cheap, pairwise).rename(columns={"ours": "lookahead affinity (%)",
+                                                          "paper": "pairwise gain, Eq. 4 (%)"})
+    df = df[df["source"] != df["target"]].drop(columns="diff").dropna()
+    fig, ax = plt.subplots(figsize=(5.5, 4.2))
+    sns.scatterplot(data=df, x="lookahead affinity (%)", y="pairwise gain, Eq. 4 (%)", hue="target", ax=ax)
+    ax.axhline(0, color="grey", linewidth=0.7)
+    ax.axvline(0, color="grey", linewidth=0.7)
+    ax.set_title("Cheap estimate against pairwise runs (one point per ordered pair)")
+    ax.legend(fontsize=7, title="target", title_fontsize=8, loc="best")
+    fig.tight_layout()
+    save_figure(fig, df, params.out_dir, name)
+    return fig
+
+
+def load_relevance(params: RunParameters, name: str) -> pd.DataFrame | None:
+    """A relevance matrix saved by notebook 01 (``relevance_<name>.json``), or None when it is missing."""
+    from hmnet.relevance import load_matrix
+
+    path = params.tables_dir / f"relevance_{name}.json"
+    return load_matrix(path) if path.exists() else None

@@ -1,0 +1,240 @@
+"""Sections 03 to 05, the trained comparisons: Table 1, shared layers (Figure 3) and the layer grid (Figure 4)."""
+
+from __future__ import annotations
+
+from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from hmnet.report.figures import save_figure
+from hmnet.report.groupings import grouping_dict
+from hmnet.report.parameters import ParameterError, RunParameters
+from hmnet.report.runs import run_plan
+
+
+# ---------------------------------------------------------------------------------------------------------
+# 03: Table 1
+
+
+def table1_runs(params: RunParameters, groupings: Mapping[str, Sequence[Sequence[str]]],
+                seeds: Sequence[int]) -> list:
+    from hmnet.experiments import table1_plan
+
+    prof = params.experiment_profile()
+    clusters = {name: grouping_dict(g) for name, g in groupings.items()}
+    return run_plan(table1_plan(prof, clusters, seeds), params, "Table 1")
+
+
+_VARIANT_TO_COLUMN = {"single": "Single-task", "multi": "Multi-task", "skillnet": "SkillNet",
+                      "hmnet:data": "HMNet_d", "hmnet:manual": "HMNet_md", "hmnet:model": "HMNet_m"}
+
+
+def table1_comparison(summary: pd.DataFrame) -> pd.DataFrame:
+    """Our Table 1 (mean over seeds, with the CI half-width) beside the paper's, per task and method.
+
+    Rows: Table 1 entries (MNLI-m, MNLI-mm, ..., Average); columns: (method, ours / ± / paper / diff).
+    """
+    from hmnet import paper
+
+    t1 = paper.table1()
+    entries = [f"{t}-{m.split('_')[-1]}" if t == "MNLI" else t for t, m in t1.index]
+    pub = pd.DataFrame(t1.to_numpy(), index=entries, columns=t1.columns)
+    pub.loc["Average"] = paper.table1_averages()
+    s = summary[summary["variant"].isin(_VARIANT_TO_COLUMN)].copy()
+    s["column"] = s["variant"].map(_VARIANT_TO_COLUMN)
+    s["half"] = (s["ci_high"] - s["ci_low"]) / 2
+    mean = s.pivot_table(index="task", columns="column", values="mean", sort=False)
+    half = s.pivot_table(index="task", columns="column", values="half", sort=False, dropna=False)
+    order = [e for e in pub.index if e in mean.index]
+    parts = {}
+    for col in [c for c in pub.columns if c in mean.columns]:
+        parts[(col, "ours")] = mean.loc[order, col]
+        parts[(col, "±95%")] = half.reindex(order)[col] if col in half else np.nan
+        parts[(col, "paper")] = pub.loc[order, col]
+        parts[(col, "diff")] = mean.loc[order, col] - pub.loc[order, col]
+    out = pd.DataFrame(parts)
+    out.columns = pd.MultiIndex.from_tuples(out.columns)
+    out.index.name = "entry"
+    return out
+
+
+def ranking_sentence(summary: pd.DataFrame) -> str:
+    """Which method has the best measured average, and whether HMNet beats multi-task (measured)."""
+    avg = summary[(summary["task"] == "Average") & summary["variant"].isin(_VARIANT_TO_COLUMN)]
+    if avg.empty:
+        return "No averages were measured."
+    avg = avg.assign(column=avg["variant"].map(_VARIANT_TO_COLUMN)).set_index("column")
+    best = avg["mean"].idxmax()
+    order = ", ".join(f"{c} {v:.1f}" for c, v in avg["mean"].sort_values(ascending=False).items())
+    text = f"Measured averages, best first: {order}. The best is {best}"
+    text += " (the paper's best is HMNet_m)." if best != "HMNet_m" else ", as in the paper."
+    if "Multi-task" in avg.index:
+        hm = [c for c in avg.index if c.startswith("HMNet")]
+        overlap = [c for c in hm if avg.loc[c, "ci_low"] <= avg.loc["Multi-task", "ci_high"]
+                   and avg.loc["Multi-task", "ci_low"] <= avg.loc[c, "ci_high"]]
+        if len(avg["n"].unique()) and avg["n"].min() > 1:
+            text += (f" The 95% intervals of {', '.join(overlap)} overlap the multi-task one." if overlap else
+                     " No HMNet interval overlaps the multi-task one.")
+    return text
+
+
+def table1_figure(summary: pd.DataFrame, params: RunParameters, name: str = "table1_averages"):
+    import matplotlib.pyplot as plt
+
+    from hmnet import paper
+
+    avg = summary[(summary["task"] == "Average") & summary["variant"].isin(_VARIANT_TO_COLUMN)].copy()
+    avg["method"] = avg["variant"].map(_VARIANT_TO_COLUMN)
+    avg["paper"] = avg["method"].map(paper.table1_averages())
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    x = np.arange(len(avg))
+    ax.bar(x - 0.2, avg["mean"], 0.4, yerr=[avg["mean"] - avg["ci_low"], avg["ci_high"] - avg["mean"]],
+           label=f"ours ({params.profile}, mean ± 95% CI)", capsize=3)
+    ax.bar(x + 0.2, avg["paper"], 0.4, label="paper", color="grey")
+    ax.set_xticks(x, avg["method"], rotation=20)
+    ax.set_ylabel("average score")
+    ax.set_title("Table 1: average score per method")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    save_figure(fig, avg[["method", "n", "mean", "std", "ci_low", "ci_high", "paper"]], params.out_dir, name)
+    return fig
+
+
+def parameter_rows(params: RunParameters) -> tuple[pd.DataFrame | None, str]:
+    """Table 1's parameter rows: hmnet.params counts for bert-base beside the paper's (and for this backbone)."""
+    try:
+        from hmnet.params import parameter_table
+    except ImportError:
+        return None, "hmnet.params is not available in this build."
+    return parameter_table("random:bert-base"), "Counts for bert-base (random weights of the same shape)."
+
+
+# ---------------------------------------------------------------------------------------------------------
+# 04: shared layers (Figure 3); 05: layer grid (Figure 4)
+
+
+def scores_frame(results: Iterable, by: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    """One row per (run, task): variant, seed, split, task, score (MNLI: mean of m/mm), plus `by` columns."""
+    rows = []
+    for r in results:
+        c = r.config
+        for t in r.scores:
+            rows.append({"variant": c.variant, "seed": c.seed, "split": "-".join(map(str, c.split or ())),
+                         "shared layers": c.split[0] if c.split else np.nan, "task": t, "score": r.score(t),
+                         "average": r.average})
+    return pd.DataFrame(rows)
+
+
+def ci_frame(frame: pd.DataFrame, keys: Sequence[str], value: str = "score") -> pd.DataFrame:
+    """Mean and Student-t 95% CI of `value` over seeds for each group of `keys`."""
+    from hmnet.metrics import mean_ci
+
+    rows = []
+    for key, g in frame.groupby(list(keys), sort=False):
+        key = key if isinstance(key, tuple) else (key,)
+        rows.append({**dict(zip(keys, key)), **mean_ci(g[value].to_numpy())})
+    return pd.DataFrame(rows)
+
+
+def shared_layers_runs(params: RunParameters, tasks: Sequence[str], seeds: Sequence[int]) -> list:
+    from hmnet.experiments import shared_layers_plan
+
+    prof = params.experiment_profile(tasks=tasks)
+    return run_plan(shared_layers_plan(prof, tasks, seeds), params, "shared layers")
+
+
+def band_figure(summary: pd.DataFrame, x: str, hue: str, params: RunParameters, name: str, title: str,
+                ylabel: str, reference: Mapping[str, float] | None = None, per_seed: pd.DataFrame | None = None):
+    """Mean over seeds with a 95% CI band per `hue` group; optional horizontal reference lines."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    palette = sns.color_palette(n_colors=max(1, summary[hue].nunique()))
+    for colour, (label, g) in zip(palette, summary.groupby(hue, sort=False)):
+        g = g.sort_values(x)
+        xs = np.arange(len(g)) if g[x].dtype == object else g[x]
+        ax.plot(xs, g["mean"], marker="o", color=colour, label=str(label))
+        if g["n"].max() > 1:
+            ax.fill_between(xs, g["ci_low"], g["ci_high"], color=colour, alpha=0.2)
+        if g[x].dtype == object:
+            ax.set_xticks(xs, g[x], rotation=30)
+    for colour, (label, value) in zip(sns.color_palette("dark", n_colors=len(reference or {})),
+                                      (reference or {}).items()):
+        ax.axhline(value, linestyle="--", color=colour, label=label)
+    if summary[x].dtype != object:
+        from matplotlib.ticker import MaxNLocator
+
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel(x)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    save_figure(fig, per_seed if per_seed is not None else summary, params.out_dir, name)
+    return fig
+
+
+def layer_grid(depth: int) -> list[tuple[int, int, int]]:
+    """{x, y, z} splits for a backbone of `depth` layers, scaled from the paper's depth-12 setting.
+
+    The figure's exact combinations are not given in the paper's text; it names shared-layer counts from
+    2 to 10 and the default {8, 2, 2}. For depth 12: x in {2, 4, 6, 8, 10}, the rest split evenly
+    between cluster and task layers (cluster gets the odd one), plus {8, 1, 3} and {8, 3, 1} around the
+    default. Smaller backbones scale x by depth/12; duplicates and invalid splits are dropped.
+    """
+    if not isinstance(depth, int) or depth < 2:
+        raise ParameterError(f"the backbone depth must be an integer >= 2 for a layer grid, got {depth!r}")
+    out: list[tuple[int, int, int]] = []
+    for x12 in (2, 4, 6, 8, 10):
+        x = max(1, min(depth - 1, round(x12 * depth / 12)))
+        r = depth - x
+        split = (x, r - r // 2, r // 2)
+        if split not in out:
+            out.append(split)
+    x = max(1, min(depth - 1, round(8 * depth / 12)))
+    r = depth - x
+    for y in range(r + 1):
+        if abs(y - (r - y)) <= 2 and (x, y, r - y) not in out and y != r - r // 2:
+            out.append((x, y, r - y))
+    return sorted(out)
+
+
+def check_grid(grid, depth: int) -> list[tuple[int, int, int]]:
+    """Validate a `grid` parameter: a list of [x, y, z] with x + y + z == depth."""
+    if not isinstance(grid, (list, tuple)) or not grid:
+        raise ParameterError(f"parameter 'grid' must be a non-empty list of [x, y, z] splits, got {grid!r}")
+    out = []
+    for s in grid:
+        if (not isinstance(s, (list, tuple)) or len(s) != 3
+                or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in s)):
+            raise ParameterError(f"parameter 'grid': {s!r} is not an [x, y, z] triple of integers >= 0")
+        if sum(s) != depth:
+            raise ParameterError(f"parameter 'grid': {list(s)} sums to {sum(s)}, but the backbone has {depth} "
+                                 f"layers; valid splits: {layer_grid(depth)}")
+        out.append(tuple(s))
+    return out
+
+
+def backbone_depth(params: RunParameters) -> int:
+    from hmnet.experiments import backbone_depth as _depth
+
+    d = _depth(params.backbone)
+    if d is None:
+        raise ParameterError(f"parameter 'backbone': the depth of {params.backbone!r} is unknown offline")
+    return d
+
+
+def layer_grid_runs(params: RunParameters, tasks: Sequence[str], groupings: Mapping[str, Sequence[Sequence[str]]],
+                    grid: Sequence[tuple[int, int, int]], seeds: Sequence[int]) -> tuple[list, list]:
+    """HMNet over the grid for each grouping, and the multi-task baseline on the same tasks and seeds."""
+    from hmnet.clustering import restrict
+    from hmnet.experiments import layer_grid_plan
+
+    prof = params.experiment_profile(tasks=tasks)
+    clusters = {name: grouping_dict(restrict(g, tasks)) for name, g in groupings.items()}
+    grid_results = run_plan(layer_grid_plan(prof, clusters, grid, seeds), params, "layer grid")
+    baseline = run_plan([prof.run_config("multi", seed=s, name="multi") for s in seeds], params, "multi-task")
+    return grid_results, baseline

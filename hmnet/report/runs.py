@@ -1,0 +1,51 @@
+"""Section helpers shared by the notebooks: each section's task list, smoke reductions, running a plan.
+
+The section modules (relevance, groupings, results, attention) hold what each notebook computes, so no logic
+lives only in a notebook.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from hmnet.report.parameters import ParameterError, RunParameters, check_tasks
+
+# Smoke-only reductions that keep `make book` within minutes; every other profile uses its full task list.
+SMOKE_RELEVANCE_TASKS = ("MNLI", "RTE", "SST-2", "MRPC", "BoolQ")
+
+SMOKE_SEEDS = (0, 1)  # the smoke seeds of the sections that show confidence intervals (03, 04)
+
+
+def section_tasks(params: RunParameters, requested, smoke_default: Sequence[str], name: str,
+                  minimum: int = 2) -> tuple[str, ...]:
+    """A section's task list: the notebook parameter if given, else a small smoke default or all tasks."""
+    if requested is not None:
+        return check_tasks(requested, name=name, minimum=minimum)
+    tasks = tuple(smoke_default) if params.profile == "smoke" else params.tasks
+    tasks = tuple(t for t in tasks if t in params.tasks) or params.tasks
+    return check_tasks(tasks, name=name, minimum=minimum)
+
+
+def run_plan(configs: Sequence, params: RunParameters, desc: str = "") -> list:
+    """Run (or load from the cache in out_dir/results) a plan of hmnet.experiments.RunConfig."""
+    from hmnet.experiments import ConfigError
+    from hmnet.train import run_plan as _run_plan
+
+    if not configs:
+        raise ParameterError(f"{desc or 'the plan'} holds no runs")
+    try:
+        return _run_plan(list(configs), params.results_dir, progress=False)
+    except ConfigError as err:
+        raise ParameterError(str(err)) from None
+
+
+def run_seconds(results: Iterable) -> float:
+    """Total training seconds recorded in a list of results (0 for those without a record)."""
+    total = 0.0
+    for r in results:
+        for attr in ("wall_time", "seconds"):
+            v = getattr(r, attr, None)
+            if isinstance(v, (int, float)):
+                total += float(v)
+                break
+    return total
