@@ -103,7 +103,9 @@ from hmnet.report.results import (
     ci_frame,
     layer_grid,
     layer_grid_runs,
+    majority_baseline,
     parameter_rows,
+    peak_contrast,
     ranking_sentence,
     scores_frame,
     shared_layers_runs,
@@ -136,7 +138,8 @@ __all__ = [
     "agreement_table", "cluster_relevance", "coassignment_figure", "grouping_dict", "grouping_frame",
     "grouping_text", "groupings_table", "load_groupings", "paper_groupings", "save_groupings", "stability_summary",
     # 03: Table 1; 04: shared layers; 05: layer grid
-    "backbone_depth", "band_figure", "check_grid", "ci_frame", "layer_grid", "layer_grid_runs", "parameter_rows",
+    "backbone_depth", "band_figure", "check_grid", "ci_frame", "layer_grid", "layer_grid_runs", "majority_baseline",
+    "parameter_rows", "peak_contrast",
     "ranking_sentence", "scores_frame", "shared_layers_runs", "table1_comparison", "table1_figure", "table1_runs",
     # 06: attention
     "PAPER_ATTENTION_PAIRS", "attention_figure", "attention_runs", "attention_tables", "choose_attention_pairs",

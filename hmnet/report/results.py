@@ -145,6 +145,54 @@ def shared_layers_runs(params: RunParameters, tasks: Sequence[str], seeds: Seque
     return run_plan(shared_layers_plan(prof, tasks, seeds), params, "shared layers")
 
 
+def majority_baseline(config, tasks: Sequence[str] | None = None) -> dict[str, float]:
+    """Each classification task's Table-1 score when every eval row gets the most frequent training label:
+    the level of a model that learned nothing, on exactly the rows `config`'s runs train and evaluate on
+    (same source, caps, carving and data seed). Regression tasks (STS-B) are left out."""
+    from collections import Counter
+
+    from hmnet.data import load_task
+    from hmnet.metrics import compute_metrics, table1_score, task_score
+    from hmnet.tasks import get_task
+
+    out = {}
+    for task in tasks if tasks is not None else config.tasks:
+        if get_task(task).regression:
+            continue
+        data = load_task(task, config.source, data_dir=config.data_dir, max_examples=config.max_examples,
+                         max_eval_examples=config.max_eval_examples, seed=config.data_seed, scale=config.scale,
+                         carve_train=config.carve_train)
+        majority = Counter(ex.label for ex in data["train"]).most_common(1)[0][0]
+        metrics = {}
+        for split, rows in data.splits.items():
+            if split == "train" or not rows:
+                continue
+            gold = np.array([ex.label for ex in rows])
+            groups = [ex.group for ex in rows] if rows[0].group is not None else None
+            metrics[split] = compute_metrics(task, np.full(len(rows), majority), gold, groups)
+        out[get_task(task).name] = task_score(table1_score(task, metrics))
+    return out
+
+
+def peak_contrast(per_seed: pd.DataFrame, task: str, peak: int, x: str = "shared layers",
+                  value: str = "score") -> pd.DataFrame:
+    """Is `task`'s score at ``x == peak`` above both ends of the x range? Per seed, the difference between
+    the score at `peak` and at the smallest and the largest x; mean and Student-t 95% CI over seeds (paired
+    by seed: same data order and head initialisation). One row per comparison."""
+    from hmnet.metrics import mean_ci
+
+    g = per_seed[per_seed["task"] == task].pivot_table(index="seed", columns=x, values=value)
+    if peak not in g.columns:
+        raise ParameterError(f"{x} = {peak} was not run for {task}; ran {sorted(g.columns)}")
+    rows = []
+    for end in (g.columns.min(), g.columns.max()):
+        if end == peak:
+            continue
+        diff = (g[peak] - g[end]).dropna().to_numpy()
+        rows.append({"task": task, "comparison": f"{x} {peak} - {end}", **mean_ci(diff)})
+    return pd.DataFrame(rows)
+
+
 def band_figure(summary: pd.DataFrame, x: str, hue: str, params: RunParameters, name: str, title: str,
                 ylabel: str, reference: Mapping[str, float] | None = None, per_seed: pd.DataFrame | None = None):
     """Mean over seeds with a 95% CI band per `hue` group; optional horizontal reference lines."""
