@@ -13,7 +13,8 @@ The cache key is the SHA-256 (first 20 hex digits) of
    (its generator is part of the code version below);
 3. the code version of the method: a hash of the modules a run executes (``hmnet.models``, the
    trainer's ``hmnet.train``, ``hmnet.runtime``, ``hmnet.checkpoint`` and ``hmnet.results``,
-   ``hmnet.data``, ``hmnet.backbone``, ``hmnet.metrics``, ``hmnet.tasks``, ``hmnet.synthetic``, and
+   ``hmnet.data``, ``hmnet.backbone``, ``hmnet.metrics``, ``hmnet.params`` (the parameter counts in each
+   result), ``hmnet.tasks``, ``hmnet.synthetic``, and
    ``hmnet.relevance`` when the run measures affinity), each reduced to its syntax tree without
    docstrings. Reformatting or editing comments keeps the key; a code change anywhere in the path
    retrains, so a stale result is never trusted.
@@ -53,7 +54,7 @@ KNOWN_DEPTHS = {"tiny": 4, "minilm": 6, "random:bert-base": 12, "bert-base-uncas
 # identified by the data fingerprint (each split's file, relative path and size), not by its location.
 NOT_IN_KEY = ("name", "data_dir")
 CODE_MODULES = ("hmnet.models", "hmnet.train", "hmnet.runtime", "hmnet.checkpoint", "hmnet.results", "hmnet.data",
-                "hmnet.backbone", "hmnet.metrics", "hmnet.tasks", "hmnet.synthetic")
+                "hmnet.backbone", "hmnet.metrics", "hmnet.params", "hmnet.tasks", "hmnet.synthetic")
 
 
 class ConfigError(ValueError):
