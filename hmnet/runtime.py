@@ -63,9 +63,9 @@ class _Context:
 
 
 def cpu_has_native_bf16() -> bool:
-    """Whether this CPU computes bf16 matrix products natively (AVX512-BF16 or AMX): there, bf16 autocast
-    roughly halves a BERT training step (MiniLM-L6 here: 2.6 s -> 1.5 s per batch of 32). CPUs without
-    these instructions only emulate bf16, which is slower than fp32."""
+    """Whether this CPU computes bf16 matrix products natively (AVX512-BF16 or AMX). There, bf16 autocast
+    makes a BERT training step about 1.7x faster (MiniLM-L6, batch 32 x 96 tokens, one loaded core of an
+    AVX512-BF16 EPYC: 4.5-4.9 s -> 2.6-2.8 s). Without these instructions bf16 is only emulated."""
     probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
     return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in probes)
 
