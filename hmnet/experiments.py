@@ -11,11 +11,13 @@ The cache key is the SHA-256 (first 20 hex digits) of
 2. a fingerprint of the data: the source, and for the directory source the file each task split reads
    (relative path and size in bytes); for the hub its dataset ids; for the synthetic suite nothing more
    (its generator is part of the code version below);
-3. the code version of the method: a hash of the modules a run executes (``hmnet.models``,
-   ``hmnet.train``, ``hmnet.data``, ``hmnet.backbone``, ``hmnet.metrics``, ``hmnet.tasks``,
-   ``hmnet.synthetic``, and ``hmnet.relevance`` when the run measures affinity), each reduced to its
-   syntax tree without docstrings. Reformatting or editing comments keeps the key; a code change
-   anywhere in the path retrains, so a stale result is never trusted.
+3. the code version of the method: a hash of the modules a run executes (``hmnet.models``, the
+   trainer's ``hmnet.train``, ``hmnet.runtime``, ``hmnet.checkpoint`` and ``hmnet.results``,
+   ``hmnet.data``, ``hmnet.backbone``, ``hmnet.metrics``, ``hmnet.params`` (the parameter counts in each
+   result), ``hmnet.tasks``, ``hmnet.synthetic``, and
+   ``hmnet.relevance`` when the run measures affinity), each reduced to its syntax tree without
+   docstrings. Reformatting or editing comments keeps the key; a code change anywhere in the path
+   retrains, so a stale result is never trusted.
 
 The software environment (torch, transformers versions, device) is recorded in each result but is not
 part of the key.
@@ -51,8 +53,8 @@ KNOWN_DEPTHS = {"tiny": 4, "minilm": 6, "random:bert-base": 12, "bert-base-uncas
 # Fields that label a run without changing it: left out of the cache key. The data directory is
 # identified by the data fingerprint (each split's file, relative path and size), not by its location.
 NOT_IN_KEY = ("name", "data_dir")
-CODE_MODULES = ("hmnet.models", "hmnet.train", "hmnet.data", "hmnet.backbone", "hmnet.metrics",
-                "hmnet.tasks", "hmnet.synthetic")
+CODE_MODULES = ("hmnet.models", "hmnet.train", "hmnet.runtime", "hmnet.checkpoint", "hmnet.results", "hmnet.data",
+                "hmnet.backbone", "hmnet.metrics", "hmnet.params", "hmnet.tasks", "hmnet.synthetic")
 
 
 class ConfigError(ValueError):

@@ -27,477 +27,46 @@ any rank produced a gradient (so parameters no rank used stay at ``grad=None`` a
 loss, and rank 0's "checkpoint now" flag. Weights start identical (broadcast from rank 0) and every rank
 applies the same update, so they stay identical without further communication. Evaluation is sharded
 over ranks and gathered.
+
+The trainer's other parts live beside it: :mod:`hmnet.results` (the result record and file, the cache,
+the per-run lock, :func:`summarize`), :mod:`hmnet.checkpoint` (RNG states, writing, verifying and loading
+checkpoints) and :mod:`hmnet.runtime` (errors, the process context, precision and accelerator, the
+run's data, evaluation). Their public names are importable from here too.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import logging
 import math
-import os
-import platform
-import random
 import shutil
 import time
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import torch
 
 from hmnet import data as hdata
+from hmnet.checkpoint import _affinity_state, _load_checkpoint, _save_checkpoint, latest_checkpoint, seed_everything
 from hmnet.experiments import RunConfig
-from hmnet.metrics import compute_metrics, mean_ci, paper_average, table1_score, task_score
-from hmnet.tasks import TASK_NAMES, get_task
+from hmnet.metrics import paper_average
+from hmnet.results import (Result, _run_lock, load_result, load_results, read_result_file, result_path, summarize,
+                           write_result)
+from hmnet.runtime import (BatchOutOfMemoryError, TrainingError, _accelerator, _Context, _environment, _evaluate,
+                           _scores, _to_device, load_encoded, predict, preflight)
+
+# Re-exported: public names that moved out of this module and are still imported from hmnet.train.
+from hmnet.checkpoint import CHECKPOINT_FORMAT, list_checkpoints, rng_state, set_rng_state  # noqa: F401
+from hmnet.checkpoint import verify_checkpoint  # noqa: F401
+from hmnet.results import RESULT_FORMAT, atomic_write_bytes  # noqa: F401
+from hmnet.runtime import cpu_has_native_bf16, resolve_precision  # noqa: F401
 
 log = logging.getLogger(__name__)
 
-RESULT_FORMAT = 1
-CHECKPOINT_FORMAT = 1
 LOSS_POINTS = 2000  # the stored training-loss curve has at most this many points (bucket means)
 BUCKET_BYTES = 25 * 2**20  # gradient all-reduce bucket size (as DDP's default)
-
-
-class TrainingError(RuntimeError):
-    """A run that cannot start or continue; the message says why."""
-
-
-class BatchOutOfMemoryError(TrainingError):
-    """CUDA ran out of memory on one batch; the message names the batch and a grad_accum that fits."""
-
-
-# ---------------------------------------------------------------------------------------------------------
-# results
-
-
-@dataclass
-class Result:
-    """One finished run, as stored in its result file."""
-
-    config: RunConfig
-    key: str
-    metrics: dict[str, dict[str, dict[str, float]]]  # task -> eval split -> metric -> value (0-100)
-    scores: dict[str, float | tuple[float, float]]  # Table 1's number(s) per task
-    average: float  # Table 1's "Average Score" over this run's tasks
-    params: dict[str, Any]  # {"overall": n, "activated": {task: n}, "activated_mean": x}
-    wall_time: float  # seconds, all segments of a resumed run, data loading and evaluation included
-    examples_per_second: float  # training rows per second of training time (all processes together)
-    env: dict[str, Any]
-    history: list[dict[str, Any]] = field(default_factory=list)  # per epoch: train loss (and metrics)
-    train_loss: list[float] = field(default_factory=list)  # bucket means of the per-step loss
-    affinity: pd.DataFrame | None = None
-    path: Path | None = None
-    model_dir: str | None = None
-
-    def score(self, task: str) -> float:
-        """One number per task (MNLI: the mean of matched and mismatched)."""
-        return task_score(self.scores[get_task(task).name])
-
-    def to_dict(self) -> dict[str, Any]:
-        aff = None
-        if self.affinity is not None:
-            vals = self.affinity.to_numpy(dtype=float)
-            aff = {"tasks": list(self.affinity.index),
-                   "values": [[None if not math.isfinite(v) else float(v) for v in row] for row in vals]}
-        return {"format": RESULT_FORMAT, "key": self.key, "config": self.config.to_dict(),
-                "metrics": self.metrics,
-                "scores": {t: list(s) if isinstance(s, tuple) else s for t, s in self.scores.items()},
-                "average": self.average, "params": self.params, "wall_time": self.wall_time,
-                "examples_per_second": self.examples_per_second, "env": self.env, "history": self.history,
-                "train_loss": self.train_loss, "affinity": aff, "model_dir": self.model_dir}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any], config: RunConfig | None = None, path: Path | None = None) -> Result:
-        aff = None
-        if d.get("affinity"):
-            a = d["affinity"]
-            vals = np.array([[np.nan if v is None else v for v in row] for row in a["values"]], dtype=float)
-            aff = pd.DataFrame(vals, index=a["tasks"], columns=a["tasks"])
-            aff.index.name, aff.columns.name = "source", "target"  # as hmnet.relevance matrices
-        return cls(config=config or RunConfig.from_dict(d["config"]), key=d["key"], metrics=d["metrics"],
-                   scores={t: tuple(s) if isinstance(s, list) else s for t, s in d["scores"].items()},
-                   average=d["average"], params=d["params"], wall_time=d["wall_time"],
-                   examples_per_second=d["examples_per_second"], env=d["env"], history=d.get("history", []),
-                   train_loss=d.get("train_loss", []), affinity=aff, path=path, model_dir=d.get("model_dir"))
-
-
-def _canonical(obj: Any) -> bytes:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
-
-
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):  # not every filesystem lets a directory be opened
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside `path`, fsync, rename over `path`, fsync the directory."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    _fsync_dir(path.parent)
-
-
-def result_path(config: RunConfig, results_dir: str | Path) -> Path:
-    return Path(results_dir) / config.result_name()
-
-
-def write_result(result: Result, results_dir: str | Path) -> Path:
-    """Write the result file atomically, with a completeness flag and a checksum of its content."""
-    payload = result.to_dict()
-    payload["complete"] = True
-    payload["checksum"] = hashlib.sha256(_canonical(payload)).hexdigest()
-    path = result_path(result.config, results_dir)
-    atomic_write_bytes(path, json.dumps(payload, indent=1).encode())
-    result.path = path
-    return path
-
-
-def read_result_file(path: str | Path, config: RunConfig | None = None) -> Result | None:
-    """A verified result, or None (with a warning) when the file is partial, corrupt or for another key."""
-    path = Path(path)
-    try:
-        payload = json.loads(path.read_text())
-        checksum = payload.pop("checksum")
-        if not payload.get("complete") or hashlib.sha256(_canonical(payload)).hexdigest() != checksum:
-            raise ValueError("incomplete or checksum mismatch")
-        if payload.get("format") != RESULT_FORMAT:
-            raise ValueError(f"format {payload.get('format')!r}, expected {RESULT_FORMAT}")
-        if config is not None and payload["key"] != config.key():
-            raise ValueError(f"key {payload['key']} does not match the config's {config.key()}")
-        return Result.from_dict(payload, config=config, path=path)
-    except FileNotFoundError:
-        return None
-    except (ValueError, KeyError, TypeError, AttributeError) as err:
-        log.warning("ignoring result file %s (%s); the run will be recomputed", path, err)
-        return None
-
-
-def load_result(config: RunConfig, results_dir: str | Path) -> Result | None:
-    """The stored result of `config`, or None when there is none or it does not verify."""
-    return read_result_file(result_path(config, results_dir), config)
-
-
-def load_results(results_dir: str | Path) -> list[Result]:
-    """Every verified result file in a directory (sorted by file name)."""
-    out = []
-    for path in sorted(Path(results_dir).glob("*.json")):
-        r = read_result_file(path)
-        if r is not None:
-            out.append(r)
-    return out
-
-
-@contextlib.contextmanager
-def _run_lock(results_dir: Path, config: RunConfig, enabled: bool = True):
-    """An exclusive lock per run (flock; released when the process dies), so that two jobs of a plan
-    that ask for the same config do not both train it: the second waits, then finds the result."""
-    if not enabled:
-        yield
-        return
-    try:
-        import fcntl
-    except ImportError:  # not POSIX: no lock
-        yield
-        return
-    lock_dir = results_dir / ".locks"
-    lock_dir.mkdir(parents=True, exist_ok=True)
-    with open(lock_dir / f"{config.method}-{config.key()}.lock", "w") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            log.info("another process is training %s; waiting for it", config.result_name())
-            fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-# ---------------------------------------------------------------------------------------------------------
-# checkpoints
-
-
-def _sha256_file(path: Path) -> str:
-    with open(path, "rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
-
-
-def _fsync_file(path: Path) -> None:
-    with open(path, "rb") as fh:
-        os.fsync(fh.fileno())
-
-
-def rng_state() -> dict[str, Any]:
-    """Python, NumPy and torch (CPU and CUDA) RNG states, in a form torch.load(weights_only=True) reads."""
-    py = random.getstate()
-    npst = np.random.get_state()
-    out = {"python": (py[0], list(py[1]), py[2]),
-           "numpy": (npst[0], torch.from_numpy(npst[1].astype(np.int64)), int(npst[2]), int(npst[3]),
-                     float(npst[4])),
-           "torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        out["cuda"] = torch.cuda.get_rng_state_all()
-    return out
-
-
-def set_rng_state(state: dict[str, Any]) -> None:
-    py = state["python"]
-    random.setstate((py[0], tuple(py[1]), py[2]))
-    n = state["numpy"]
-    np.random.set_state((n[0], n[1].numpy().astype(np.uint32), n[2], n[3], n[4]))
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def seed_everything(seed: int) -> None:
-    """The one place seeds are set: Python, NumPy and torch (all devices)."""
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
-def list_checkpoints(directory: Path) -> list[Path]:
-    """Completed checkpoint folders, newest first (temporary folders of interrupted writes excluded)."""
-    if not directory.is_dir():
-        return []
-    found = [p for p in directory.glob("ckpt-*") if p.is_dir()]
-    return sorted(found, key=lambda p: int(p.name.split("-")[1]), reverse=True)
-
-
-def verify_checkpoint(path: Path, key: str) -> dict[str, Any]:
-    """The checkpoint's state if every file is present and matches its recorded checksum; else raise."""
-    state = json.loads((path / "state.json").read_text())
-    checksum = state.pop("checksum", None)
-    if checksum != hashlib.sha256(_canonical(state)).hexdigest():
-        raise ValueError("state.json checksum mismatch")
-    if state.get("format") != CHECKPOINT_FORMAT or state.get("key") != key:
-        raise ValueError(f"checkpoint of another run or format (key {state.get('key')})")
-    for name, digest in state["files"].items():
-        if _sha256_file(path / name) != digest:
-            raise ValueError(f"{name} does not match its checksum")
-    return state
-
-
-def latest_checkpoint(directory: Path, key: str) -> tuple[Path, dict[str, Any]] | None:
-    """The newest checkpoint that verifies; newer ones that do not are skipped with a warning."""
-    for path in list_checkpoints(directory):
-        try:
-            return path, verify_checkpoint(path, key)
-        except (OSError, ValueError, KeyError, json.JSONDecodeError) as err:
-            log.warning("skipping checkpoint %s: %s", path, err)
-    return None
-
-
-# ---------------------------------------------------------------------------------------------------------
-# evaluation
-
-
-def _to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
-    # Pinned host memory + non_blocking lets the copy overlap with compute on CUDA; a no-op on CPU.
-    return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-
-
-def _predict_rows(model, split: hdata.EncodedSplit, task: str, rows: np.ndarray, batch_size: int,
-                  pad_token_id: int, autocast) -> np.ndarray:
-    """Predictions (class ids, or scores for regression) for `rows`, in the order of `rows`."""
-    device = next(model.parameters()).device
-    regression = get_task(task).regression
-    out = np.zeros(len(rows), dtype=np.float64 if regression else np.int64)
-    order = np.argsort(-split.lengths[rows], kind="stable")  # similar lengths together: less padding
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.inference_mode():
-            for i in range(0, len(order), batch_size):
-                pos = order[i:i + batch_size]
-                batch = _to_device(hdata.collate(split, rows[pos], pad_token_id, pin_memory=device.type == "cuda"),
-                                   device)
-                batch.pop("labels")
-                with autocast():
-                    logits = model(task, **batch).logits.float()
-                pred = logits if regression else logits.argmax(-1)
-                out[pos] = pred.cpu().numpy()
-    finally:
-        model.train(was_training)
-    return out
-
-
-def predict(model, encoded_split: hdata.EncodedSplit, task: str, batch_size: int = 64, *,
-            pad_token_id: int = 0, autocast=None) -> tuple[np.ndarray, np.ndarray]:
-    """(predictions, labels) for every row of a split, in dataset order.
-
-    Predictions are class ids, or scores for a regression task. Rows are batched by length internally.
-    """
-    rows = np.arange(len(encoded_split))
-    preds = _predict_rows(model, encoded_split, get_task(task).name, rows, batch_size, pad_token_id,
-                          autocast or contextlib.nullcontext)
-    return preds, np.asarray(encoded_split.labels)
-
-
-def _evaluate(model, encoded: dict[str, hdata.EncodedTask], ctx: _Context) -> dict[str, dict[str, dict]]:
-    """Metrics per task and eval split; rows are sharded over processes and gathered."""
-    metrics: dict[str, dict[str, dict[str, float]]] = {}
-    for task, enc in encoded.items():
-        metrics[task] = {}
-        for split_name, split in enc.splits.items():
-            if split_name == "train":
-                continue
-            rows = np.arange(len(split))[ctx.rank::ctx.world]
-            preds = _predict_rows(model, split, task, rows, ctx.eval_batch_size, ctx.pad_id, ctx.autocast)
-            if ctx.world > 1:
-                gathered: list = [None] * ctx.world
-                torch.distributed.all_gather_object(gathered, (rows, preds))
-                full = np.zeros(len(split), dtype=preds.dtype)
-                for r, p in gathered:
-                    full[r] = p
-                preds = full
-            metrics[task][split_name] = compute_metrics(task, preds, split.labels, split.groups)
-    return metrics
-
-
-def _scores(metrics: dict[str, dict[str, dict[str, float]]]) -> dict[str, float | tuple[float, float]]:
-    return {t: table1_score(t, m) for t, m in metrics.items()}
-
-
-# ---------------------------------------------------------------------------------------------------------
-# the run context: device, precision, processes
-
-
-@dataclass
-class _Context:
-    accelerator: Any
-    device: torch.device
-    rank: int
-    world: int
-    precision: str
-    pad_id: int
-    eval_batch_size: int
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-    def autocast(self):
-        return self.accelerator.autocast()
-
-    def barrier(self) -> None:
-        if self.world > 1:
-            torch.distributed.barrier()
-
-    def any(self, flag: bool) -> bool:
-        """Whether `flag` is true on any process."""
-        if self.world == 1:
-            return flag
-        t = torch.tensor([float(flag)], device=self.device)
-        torch.distributed.all_reduce(t)
-        return bool(t.item() > 0)
-
-
-def cpu_has_native_bf16() -> bool:
-    """Whether this CPU computes bf16 matrix products natively (AVX512-BF16 or AMX): there, bf16 autocast
-    roughly halves a BERT training step (MiniLM-L6 here: 2.6 s -> 1.5 s per batch of 32). CPUs without
-    these instructions only emulate bf16, which is slower than fp32."""
-    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-    return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in probes)
-
-
-def resolve_precision(mixed_precision: str, device_type: str) -> str:
-    """"auto" means bf16 where the hardware computes it natively (a CUDA device with bf16 support, or a
-    CPU with AVX512-BF16/AMX), full precision otherwise. The precision a run used is in its result."""
-    if mixed_precision != "auto":
-        return mixed_precision
-    if device_type == "cuda" and torch.cuda.is_bf16_supported():
-        return "bf16"
-    if device_type == "cpu" and cpu_has_native_bf16():
-        return "bf16"
-    return "no"
-
-
-def _accelerator(mixed_precision: str, cpu: bool):
-    """An Accelerator for this run. accelerate keeps one process-wide state; when a previous run of this
-    process used another precision, that state is reset (the process group is kept)."""
-    from accelerate import Accelerator
-    from accelerate.state import AcceleratorState, PartialState
-
-    device_type = "cpu" if cpu or not torch.cuda.is_available() else "cuda"
-    precision = resolve_precision(mixed_precision, device_type)
-    if precision == "fp16" and device_type != "cuda":
-        raise TrainingError("mixed_precision 'fp16' needs a CUDA GPU (it trains with a gradient scaler); "
-                            "on this machine use 'bf16', 'auto' or 'no'")
-    state = AcceleratorState._shared_state
-    if state and (state.get("_mixed_precision") != precision or PartialState().device.type != device_type):
-        AcceleratorState._reset_state(reset_partial_state=False)
-    return Accelerator(mixed_precision=precision, cpu=cpu), precision
-
-
-# ---------------------------------------------------------------------------------------------------------
-# data
-
-
-_ENCODED: dict[tuple, hdata.EncodedTask] = {}  # the last run's encoded tasks, reused by the next run
-
-
-def _data_args(config: RunConfig) -> tuple:
-    return (config.source, config.data_dir, config.scale, config.carve_train, config.data_seed,
-            config.max_examples, config.max_eval_examples, config.backbone, config.max_length)
-
-
-def load_encoded(config: RunConfig, tokenizer) -> dict[str, hdata.EncodedTask]:
-    """Load and tokenize the run's tasks (each text once per run). Runs of a plan that read the same data
-    with the same tokenizer reuse the previous run's encoding."""
-    args = _data_args(config)
-    for k in [k for k in _ENCODED if k[0] != args]:
-        del _ENCODED[k]
-    encoder = hdata.Encoder(tokenizer, config.max_length)
-    out = {}
-    for task in config.tasks:
-        if (args, task) not in _ENCODED:
-            td = hdata.load_task(task, config.source, data_dir=config.data_dir, max_examples=config.max_examples,
-                                 max_eval_examples=config.max_eval_examples, seed=config.data_seed,
-                                 scale=config.scale, carve_train=config.carve_train)
-            if not td.splits.get("train"):
-                raise hdata.DataError(f"{task}: no training rows from {td.source}")
-            _ENCODED[(args, task)] = encoder.encode(td)
-        out[task] = _ENCODED[(args, task)]
-    return out
-
-
-def preflight(config: RunConfig) -> None:
-    """Checks that need no training: data files present, backbone depth vs split. Raises early."""
-    if config.source == "directory":
-        base = Path(config.data_dir)
-        if not base.is_dir():
-            raise TrainingError(f"data_dir {config.data_dir!r} is not a directory")
-        found = hdata.available_tasks(base)
-        for t in config.tasks:
-            if t not in found:
-                raise TrainingError(f"{t}: no files under {base} (found: {sorted(found)})")
-            if "train" not in found[t] and not config.carve_train:
-                raise TrainingError(f"{t}: no training file under {base}; set carve_train to carve one")
-            if not any(s in found[t] for s in get_task(t).eval_splits) and "train" in found[t]:
-                raise TrainingError(f"{t}: no eval split file ({', '.join(get_task(t).eval_splits)}) under {base}")
-    if config.method == "hmnet" and config.split is not None:
-        depth = config.depth
-        if depth is not None and sum(config.split) != depth:
-            raise TrainingError(f"split {config.split} does not fit backbone {config.backbone} ({depth} layers)")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -595,22 +164,6 @@ def _count_params(model) -> dict[str, Any]:
         overall = n(model.parameters())
     return {"overall": int(overall), "activated": {t: int(v) for t, v in activated.items()},
             "activated_mean": float(np.mean(list(activated.values())))}
-
-
-def _environment(ctx: _Context, model) -> dict[str, Any]:
-    import accelerate
-    import transformers
-
-    from hmnet.experiments import code_version
-
-    dev = ctx.device
-    name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor() or platform.machine()
-    return {"device": f"{dev.type}: {name}", "num_processes": ctx.world, "mixed_precision": ctx.precision,
-            "attn_implementation": getattr(model.encoder_config, "_attn_implementation", None),
-            "torch": torch.__version__, "transformers": transformers.__version__,
-            "accelerate": accelerate.__version__, "python": platform.python_version(),
-            "platform": platform.platform(), "torch_threads": torch.get_num_threads(),
-            "code_version": code_version(False)}
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -845,15 +398,6 @@ def _train(config: RunConfig, results_dir: Path, ckpt_dir: Path, resume: bool, a
     return result
 
 
-def _affinity_state(affinity) -> dict | None:
-    return None if affinity is None else affinity.state_dict()
-
-
-def _load_affinity_state(affinity, state: dict | None) -> None:
-    if affinity is not None and state is not None:
-        affinity.load_state_dict(state)
-
-
 def _measure_affinity(affinity, model, splits, config: RunConfig, global_step: int, lr: float, ctx) -> None:
     """One lookahead-affinity measurement on one batch per task, drawn with its own RNG so that the
     training trajectory is the same with and without measuring (torch's RNG is forked too)."""
@@ -867,90 +411,8 @@ def _measure_affinity(affinity, model, splits, config: RunConfig, global_step: i
             affinity.update(model, batches, lr)
 
 
-def _save_checkpoint(ckpt_dir: Path, key: str, st: dict, total_steps: int, model, optimizer, scheduler, scaler,
-                     ctx: _Context, save_model) -> bool:
-    """Write a checkpoint atomically: a temporary folder, every file fsynced, then one rename.
-
-    Older checkpoints stay until the new one is complete; then all but the newest two are removed. A
-    failed write (disk full, ...) is logged and its temporary folder removed; training goes on and the
-    previous checkpoints stay usable. Returns whether the checkpoint was written.
-    """
-    name = f"ckpt-{st['global_step']:09d}"
-    tmp = ckpt_dir / f".tmp-{name}"
-    failed = False
-    if ctx.main:
-        try:
-            ckpt_dir.mkdir(parents=True, exist_ok=True)
-            for stale in ckpt_dir.glob(".tmp-ckpt-*"):
-                shutil.rmtree(stale, ignore_errors=True)
-            tmp.mkdir()
-        except OSError as err:
-            failed = _checkpoint_failed(tmp, err)
-    failed = ctx.any(failed)
-    if not failed:
-        try:
-            torch.save(rng_state(), tmp / f"rng-{ctx.rank}.pt")  # every process's own RNG streams
-            _fsync_file(tmp / f"rng-{ctx.rank}.pt")
-        except OSError as err:
-            failed = _checkpoint_failed(tmp, err)
-        failed = ctx.any(failed)
-    if ctx.main and not failed:
-        try:
-            save_model(model, tmp)
-            torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                        "scaler": scaler.state_dict() if scaler is not None else None}, tmp / "training_state.pt")
-            files = sorted(p.name for p in tmp.iterdir())
-            for f in files:
-                _fsync_file(tmp / f)
-            state = {"format": CHECKPOINT_FORMAT, "key": key, "total_steps": total_steps, "world_size": ctx.world,
-                     **st, "files": {f: _sha256_file(tmp / f) for f in files}}
-            state["checksum"] = hashlib.sha256(_canonical(state)).hexdigest()
-            (tmp / "state.json").write_text(json.dumps(state))
-            _fsync_file(tmp / "state.json")
-            _fsync_dir(tmp)
-            final = ckpt_dir / name
-            if final.exists():  # a leftover of the same step: replaced (older checkpoints are kept)
-                shutil.rmtree(final)
-            os.replace(tmp, final)  # the checkpoint exists from here on, complete
-            _fsync_dir(ckpt_dir)
-            for old in list_checkpoints(ckpt_dir)[2:]:
-                shutil.rmtree(old, ignore_errors=True)
-        except OSError as err:
-            failed = _checkpoint_failed(tmp, err)
-    ctx.barrier()
-    return not failed
-
-
-def _checkpoint_failed(tmp: Path, err: OSError) -> bool:
-    log.error("could not write checkpoint %s (%s); training goes on, the previous checkpoint stays usable",
-              tmp.name[5:], err)
-    shutil.rmtree(tmp, ignore_errors=True)
-    return True
-
-
-def _load_checkpoint(path: Path, state: dict, model, optimizer, scheduler, scaler, affinity, rank: int,
-                     device: torch.device) -> None:
-    from hmnet.models import load_weights
-
-    load_weights(model, path)
-    model.to(device)
-    # On the CPU: optimizer.load_state_dict moves each state tensor to its parameter's device.
-    ts = torch.load(path / "training_state.pt", weights_only=True, map_location="cpu")
-    optimizer.load_state_dict(ts["optimizer"])
-    scheduler.load_state_dict(ts["scheduler"])
-    if scaler is not None and ts["scaler"] is not None:
-        scaler.load_state_dict(ts["scaler"])
-    rng_file = path / f"rng-{rank}.pt"
-    if rng_file.exists():
-        set_rng_state(torch.load(rng_file, weights_only=True))
-    else:
-        log.warning("%s has no RNG state for process %d (different process count); reseeding", path, rank)
-        seed_everything(1_000_003 + rank)
-    _load_affinity_state(affinity, state.get("affinity"))
-
-
 # ---------------------------------------------------------------------------------------------------------
-# plans and summaries
+# plans and trained models
 
 
 def run_plan(configs: Sequence[RunConfig], results_dir: str | Path, progress: bool = True,
@@ -970,68 +432,6 @@ def run_plan(configs: Sequence[RunConfig], results_dir: str | Path, progress: bo
                             f"seed {c.seed}")
         out.append(train(c, results_dir, progress=progress, **train_kwargs))
     return out
-
-
-def _entries(result: Result) -> dict[str, float]:
-    """Table-1 entries of one result: MNLI-m and MNLI-mm separately, other tasks by name."""
-    out = {}
-    for t, s in result.scores.items():
-        if isinstance(s, tuple):
-            out[f"{t}-m"], out[f"{t}-mm"] = s
-        else:
-            out[t] = s
-    return out
-
-
-def summarize(results: Iterable[Result], confidence: float = 0.95) -> pd.DataFrame:
-    """Mean, std and a Student-t confidence interval over seeds per variant and Table-1 entry.
-
-    Rows: variant (the config's name, else its method), method, task (MNLI as MNLI-m / MNLI-mm, and
-    "Average": Table 1's average over the variant's tasks per seed), n, mean, std, ci_low, ci_high.
-    Single-task runs of one task each combine into one "single" variant.
-    """
-    values: dict[str, dict[str, dict[int, float]]] = {}
-    methods: dict[str, str] = {}
-    for r in results:
-        v = r.config.variant
-        methods.setdefault(v, r.config.method)
-        for entry, score in _entries(r).items():
-            per_seed = values.setdefault(v, {}).setdefault(entry, {})
-            if r.config.seed in per_seed:
-                raise ValueError(f"summarize: variant {v!r} has two results for {entry} with seed {r.config.seed}; "
-                                 "give runs that differ a distinct config name")
-            per_seed[r.config.seed] = float(score)
-    rank = {t: i for i, t in enumerate(TASK_NAMES)}
-
-    def order(entry: str) -> tuple:
-        base = entry[:-3] if entry.endswith("-mm") else entry[:-2] if entry.endswith("-m") else entry
-        return (rank.get(base, len(rank)), entry)
-
-    rows = []
-    for v, entries in values.items():
-        for entry in sorted(entries, key=order):
-            rows.append({"variant": v, "method": methods[v], "task": entry,
-                         **mean_ci(list(entries[entry].values()), confidence)})
-        seeds = sorted({s for e in entries.values() for s in e})
-        averages = [paper_average(_avg_scores(entries, s)) for s in seeds]
-        rows.append({"variant": v, "method": methods[v], "task": "Average", **mean_ci(averages, confidence)})
-    cols = ["variant", "method", "task", "n", "mean", "std", "ci_low", "ci_high"]
-    return pd.DataFrame(rows, columns=cols)
-
-
-def _avg_scores(entries: dict[str, dict[int, float]], seed: int) -> dict[str, Any]:
-    """Per-seed scores keyed by task, as paper_average wants them (MNLI as an (m, mm) pair)."""
-    out: dict[str, Any] = {}
-    for e, vals in entries.items():
-        if seed not in vals:
-            continue
-        if e.endswith("-mm"):
-            out.setdefault(e[:-3], [None, None])[1] = vals[seed]
-        elif e.endswith("-m") and e[:-2] in TASK_NAMES:
-            out.setdefault(e[:-2], [None, None])[0] = vals[seed]
-        else:
-            out[e] = vals[seed]
-    return {t: tuple(x for x in s if x is not None) if isinstance(s, list) else s for t, s in out.items()}
 
 
 def load_trained_model(config: RunConfig, results_dir: str | Path):

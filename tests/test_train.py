@@ -391,7 +391,7 @@ def test_a_failed_checkpoint_write_keeps_the_previous_one_and_training_goes_on(t
         return real_save(obj, f, *a, **k)
 
     monkeypatch.setattr(torch, "save", full_disk)
-    with caplog.at_level("ERROR", logger="hmnet.train"):
+    with caplog.at_level("ERROR", logger="hmnet.checkpoint"):
         result = train(config, tmp_path, checkpoint_every=2, keep_checkpoints=True, progress=False)
     assert "No space left on device" in caplog.text and result.path.exists()
     ckpt_dir = tmp_path / "checkpoints" / config.result_name()[:-5]

@@ -1,0 +1,257 @@
+"""Run results: the :class:`Result` record, its file, the result cache, the per-run lock, and summaries.
+
+A result file ``<results>/<method>-<key>.json`` is written atomically (temporary file, fsync, rename)
+with a completeness flag and a SHA-256 checksum of its content. Reading it back verifies both, the file
+format and the key: a partial, corrupt or foreign file is ignored (with a warning), so the trainer
+(:mod:`hmnet.train`) recomputes the run. :func:`summarize` turns results over seeds into Table 1's
+means and confidence intervals.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import math
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from hmnet.experiments import RunConfig
+from hmnet.metrics import mean_ci, paper_average, task_score
+from hmnet.tasks import TASK_NAMES, get_task
+
+log = logging.getLogger(__name__)
+
+RESULT_FORMAT = 1
+
+
+@dataclass
+class Result:
+    """One finished run, as stored in its result file."""
+
+    config: RunConfig
+    key: str
+    metrics: dict[str, dict[str, dict[str, float]]]  # task -> eval split -> metric -> value (0-100)
+    scores: dict[str, float | tuple[float, float]]  # Table 1's number(s) per task
+    average: float  # Table 1's "Average Score" over this run's tasks
+    params: dict[str, Any]  # {"overall": n, "activated": {task: n}, "activated_mean": x}
+    wall_time: float  # seconds, all segments of a resumed run, data loading and evaluation included
+    examples_per_second: float  # training rows per second of training time (all processes together)
+    env: dict[str, Any]
+    history: list[dict[str, Any]] = field(default_factory=list)  # per epoch: train loss (and metrics)
+    train_loss: list[float] = field(default_factory=list)  # bucket means of the per-step loss
+    affinity: pd.DataFrame | None = None
+    path: Path | None = None
+    model_dir: str | None = None
+
+    def score(self, task: str) -> float:
+        """One number per task (MNLI: the mean of matched and mismatched)."""
+        return task_score(self.scores[get_task(task).name])
+
+    def to_dict(self) -> dict[str, Any]:
+        aff = None
+        if self.affinity is not None:
+            vals = self.affinity.to_numpy(dtype=float)
+            aff = {"tasks": list(self.affinity.index),
+                   "values": [[None if not math.isfinite(v) else float(v) for v in row] for row in vals]}
+        return {"format": RESULT_FORMAT, "key": self.key, "config": self.config.to_dict(),
+                "metrics": self.metrics,
+                "scores": {t: list(s) if isinstance(s, tuple) else s for t, s in self.scores.items()},
+                "average": self.average, "params": self.params, "wall_time": self.wall_time,
+                "examples_per_second": self.examples_per_second, "env": self.env, "history": self.history,
+                "train_loss": self.train_loss, "affinity": aff, "model_dir": self.model_dir}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], config: RunConfig | None = None, path: Path | None = None) -> Result:
+        aff = None
+        if d.get("affinity"):
+            a = d["affinity"]
+            vals = np.array([[np.nan if v is None else v for v in row] for row in a["values"]], dtype=float)
+            aff = pd.DataFrame(vals, index=a["tasks"], columns=a["tasks"])
+            aff.index.name, aff.columns.name = "source", "target"  # as hmnet.relevance matrices
+        return cls(config=config or RunConfig.from_dict(d["config"]), key=d["key"], metrics=d["metrics"],
+                   scores={t: tuple(s) if isinstance(s, list) else s for t, s in d["scores"].items()},
+                   average=d["average"], params=d["params"], wall_time=d["wall_time"],
+                   examples_per_second=d["examples_per_second"], env=d["env"], history=d.get("history", []),
+                   train_loss=d.get("train_loss", []), affinity=aff, path=path, model_dir=d.get("model_dir"))
+
+
+def _canonical(obj: Any) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
+
+
+def _fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):  # not every filesystem lets a directory be opened
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write to a temporary file beside `path`, fsync, rename over `path`, fsync the directory."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    _fsync_dir(path.parent)
+
+
+def result_path(config: RunConfig, results_dir: str | Path) -> Path:
+    return Path(results_dir) / config.result_name()
+
+
+def write_result(result: Result, results_dir: str | Path) -> Path:
+    """Write the result file atomically, with a completeness flag and a checksum of its content."""
+    payload = result.to_dict()
+    payload["complete"] = True
+    payload["checksum"] = hashlib.sha256(_canonical(payload)).hexdigest()
+    path = result_path(result.config, results_dir)
+    atomic_write_bytes(path, json.dumps(payload, indent=1).encode())
+    result.path = path
+    return path
+
+
+def read_result_file(path: str | Path, config: RunConfig | None = None) -> Result | None:
+    """A verified result, or None (with a warning) when the file is partial, corrupt or for another key."""
+    path = Path(path)
+    try:
+        payload = json.loads(path.read_text())
+        checksum = payload.pop("checksum")
+        if not payload.get("complete") or hashlib.sha256(_canonical(payload)).hexdigest() != checksum:
+            raise ValueError("incomplete or checksum mismatch")
+        if payload.get("format") != RESULT_FORMAT:
+            raise ValueError(f"format {payload.get('format')!r}, expected {RESULT_FORMAT}")
+        if config is not None and payload["key"] != config.key():
+            raise ValueError(f"key {payload['key']} does not match the config's {config.key()}")
+        return Result.from_dict(payload, config=config, path=path)
+    except FileNotFoundError:
+        return None
+    except (ValueError, KeyError, TypeError, AttributeError) as err:
+        log.warning("ignoring result file %s (%s); the run will be recomputed", path, err)
+        return None
+
+
+def load_result(config: RunConfig, results_dir: str | Path) -> Result | None:
+    """The stored result of `config`, or None when there is none or it does not verify."""
+    return read_result_file(result_path(config, results_dir), config)
+
+
+def load_results(results_dir: str | Path) -> list[Result]:
+    """Every verified result file in a directory (sorted by file name)."""
+    out = []
+    for path in sorted(Path(results_dir).glob("*.json")):
+        r = read_result_file(path)
+        if r is not None:
+            out.append(r)
+    return out
+
+
+@contextlib.contextmanager
+def _run_lock(results_dir: Path, config: RunConfig, enabled: bool = True):
+    """An exclusive lock per run (flock; released when the process dies), so that two jobs of a plan
+    that ask for the same config do not both train it: the second waits, then finds the result."""
+    if not enabled:
+        yield
+        return
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock
+        yield
+        return
+    lock_dir = results_dir / ".locks"
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    with open(lock_dir / f"{config.method}-{config.key()}.lock", "w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.info("another process is training %s; waiting for it", config.result_name())
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# summaries over seeds
+
+
+def _entries(result: Result) -> dict[str, float]:
+    """Table-1 entries of one result: MNLI-m and MNLI-mm separately, other tasks by name."""
+    out = {}
+    for t, s in result.scores.items():
+        if isinstance(s, tuple):
+            out[f"{t}-m"], out[f"{t}-mm"] = s
+        else:
+            out[t] = s
+    return out
+
+
+def summarize(results: Iterable[Result], confidence: float = 0.95) -> pd.DataFrame:
+    """Mean, std and a Student-t confidence interval over seeds per variant and Table-1 entry.
+
+    Rows: variant (the config's name, else its method), method, task (MNLI as MNLI-m / MNLI-mm, and
+    "Average": Table 1's average over the variant's tasks per seed), n, mean, std, ci_low, ci_high.
+    Single-task runs of one task each combine into one "single" variant.
+    """
+    values: dict[str, dict[str, dict[int, float]]] = {}
+    methods: dict[str, str] = {}
+    for r in results:
+        v = r.config.variant
+        methods.setdefault(v, r.config.method)
+        for entry, score in _entries(r).items():
+            per_seed = values.setdefault(v, {}).setdefault(entry, {})
+            if r.config.seed in per_seed:
+                raise ValueError(f"summarize: variant {v!r} has two results for {entry} with seed {r.config.seed}; "
+                                 "give runs that differ a distinct config name")
+            per_seed[r.config.seed] = float(score)
+    rank = {t: i for i, t in enumerate(TASK_NAMES)}
+
+    def order(entry: str) -> tuple:
+        base = entry[:-3] if entry.endswith("-mm") else entry[:-2] if entry.endswith("-m") else entry
+        return (rank.get(base, len(rank)), entry)
+
+    rows = []
+    for v, entries in values.items():
+        for entry in sorted(entries, key=order):
+            rows.append({"variant": v, "method": methods[v], "task": entry,
+                         **mean_ci(list(entries[entry].values()), confidence)})
+        seeds = sorted({s for e in entries.values() for s in e})
+        averages = [paper_average(_avg_scores(entries, s)) for s in seeds]
+        rows.append({"variant": v, "method": methods[v], "task": "Average", **mean_ci(averages, confidence)})
+    cols = ["variant", "method", "task", "n", "mean", "std", "ci_low", "ci_high"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def _avg_scores(entries: dict[str, dict[int, float]], seed: int) -> dict[str, Any]:
+    """Per-seed scores keyed by task, as paper_average wants them (MNLI as an (m, mm) pair)."""
+    out: dict[str, Any] = {}
+    for e, vals in entries.items():
+        if seed not in vals:
+            continue
+        if e.endswith("-mm"):
+            out.setdefault(e[:-3], [None, None])[1] = vals[seed]
+        elif e.endswith("-m") and e[:-2] in TASK_NAMES:
+            out.setdefault(e[:-2], [None, None])[0] = vals[seed]
+        else:
+            out[e] = vals[seed]
+    return {t: tuple(x for x in s if x is not None) if isinstance(s, list) else s for t, s in out.items()}
+
+
+__all__ = ["Result", "RESULT_FORMAT", "atomic_write_bytes", "result_path", "write_result", "read_result_file",
+           "load_result", "load_results", "summarize"]
