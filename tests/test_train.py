@@ -274,8 +274,6 @@ def test_two_process_data_parallel_matches_one_process(tmp_path):
 
 
 def test_precision_auto_is_bf16_only_where_the_cpu_computes_it_natively(monkeypatch):
-    import hmnet.train as htrain
-
     monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False, raising=False)
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
     assert not htrain.cpu_has_native_bf16()
