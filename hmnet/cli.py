@@ -55,11 +55,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
-    threads = os.environ.get("HMNET_TORCH_THREADS")
-    if threads:  # as in the notebooks: e.g. one thread per process when several runs share a CPU
-        import torch
+    if os.environ.get("HMNET_TORCH_THREADS"):  # as in the notebooks (torch is imported only when it is set)
+        from hmnet.runtime import apply_thread_setting
 
-        torch.set_num_threads(int(threads))
+        apply_thread_setting()
     return int(args.func(args) or 0)
 
 

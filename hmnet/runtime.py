@@ -6,6 +6,7 @@ processes, and the environment record of its result. The training loop itself is
 from __future__ import annotations
 
 import contextlib
+import os
 import platform
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,6 +61,27 @@ class _Context:
         t = torch.tensor([float(flag)], device=self.device)
         torch.distributed.all_reduce(t)
         return bool(t.item() > 0)
+
+
+THREADS_ENV = "HMNET_TORCH_THREADS"
+
+
+def apply_thread_setting(default: int | None = None) -> int:
+    """Set torch's CPU threads from ``$HMNET_TORCH_THREADS`` if set, else to `default` if given (else leave
+    torch's choice). One thread per process pays off when several runs share a small CPU. Returns the
+    thread count in use."""
+    value = os.environ.get(THREADS_ENV)
+    if value:
+        try:
+            threads = int(value)
+        except ValueError:
+            threads = 0
+        if threads < 1:
+            raise ValueError(f"${THREADS_ENV} must be a positive integer, got {value!r}")
+        torch.set_num_threads(threads)
+    elif default is not None:
+        torch.set_num_threads(default)
+    return torch.get_num_threads()
 
 
 def cpu_has_native_bf16() -> bool:

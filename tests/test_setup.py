@@ -7,6 +7,7 @@ import sys
 import tomllib
 from pathlib import Path
 
+import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
@@ -42,3 +43,12 @@ def test_console_command_honours_the_thread_setting():
     env = {**os.environ, "HMNET_TORCH_THREADS": "3"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env).stdout
     assert out.strip().splitlines()[-1] == "threads 3"
+
+
+def test_a_bad_thread_setting_names_the_variable(monkeypatch):
+    from hmnet.runtime import apply_thread_setting
+
+    for bad in ("two", "0"):
+        monkeypatch.setenv("HMNET_TORCH_THREADS", bad)
+        with pytest.raises(ValueError, match=rf"\$HMNET_TORCH_THREADS must be a positive integer, got '{bad}'"):
+            apply_thread_setting()

@@ -42,12 +42,9 @@ def setup_runtime(params: RunParameters) -> int:
     overrides. Returns the thread count in use."""
     import torch
 
-    env = os.environ.get("HMNET_TORCH_THREADS")
-    if env:
-        torch.set_num_threads(int(env))
-    elif params.profile == "smoke" and not torch.cuda.is_available():
-        torch.set_num_threads(1)
-    return torch.get_num_threads()
+    from hmnet.runtime import apply_thread_setting
+
+    return apply_thread_setting(1 if params.profile == "smoke" and not torch.cuda.is_available() else None)
 
 
 def setup_plots() -> None:
