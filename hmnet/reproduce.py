@@ -97,10 +97,10 @@ def report_sources() -> list[Path]:
 
 
 def code_fingerprint() -> str:
-    """The code a section's results depend on: the trainer's code version (models, data, training, ...)
-    and the report helpers (every module of ``hmnet.report``), so a code change re-runs the notebooks (the
-    trainer's cache decides which runs retrain)."""
-    from hmnet.experiments import code_version
+    """The code a section's results depend on: the training-semantics version and the report helpers
+    (every module of ``hmnet.report``), so a change to either re-runs the notebooks (the trainer's cache
+    decides which runs retrain)."""
+    from hmnet.experiments import TRAINING_SEMANTICS
 
     sources = report_sources()
     if not sources:
@@ -108,7 +108,7 @@ def code_fingerprint() -> str:
     digest = hashlib.sha256()
     for path in sources:
         digest.update(path.relative_to(REPORT_DIR).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
-    return code_version(affinity=True) + digest.hexdigest()[:12]
+    return f"s{TRAINING_SEMANTICS}-" + digest.hexdigest()[:12]
 
 
 def section_hash(notebook: Path, parameters: Mapping[str, Any]) -> str:

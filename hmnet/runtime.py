@@ -249,19 +249,19 @@ def _scores(metrics: dict[str, dict[str, dict[str, float]]]) -> dict[str, float 
 
 
 def _environment(ctx: _Context, model) -> dict[str, Any]:
-    import accelerate
-    import transformers
-
-    from hmnet.experiments import code_version
+    from hmnet.experiments import TRAINING_SEMANTICS
+    from hmnet.provenance import code_commit, package_versions
 
     dev = ctx.device
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor() or platform.machine()
     return {"device": f"{dev.type}: {name}", "num_processes": ctx.world, "mixed_precision": ctx.precision,
             "attn_implementation": getattr(model.encoder_config, "_attn_implementation", None),
-            "torch": torch.__version__, "transformers": transformers.__version__,
-            "accelerate": accelerate.__version__, "python": platform.python_version(),
-            "platform": platform.platform(), "torch_threads": torch.get_num_threads(),
-            "code_version": code_version(False)}
+            "python": platform.python_version(), "platform": platform.platform(),
+            "torch_threads": torch.get_num_threads(), "training_semantics": TRAINING_SEMANTICS,
+            "commit": code_commit(), "packages": package_versions(),
+            # kept at the top level for readers of older records
+            "torch": torch.__version__, "transformers": package_versions()["transformers"],
+            "accelerate": package_versions()["accelerate"]}
 
 
 __all__ = ["TrainingError", "BatchOutOfMemoryError", "cpu_has_native_bf16", "resolve_precision", "load_encoded",

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from hmnet.cli import main as cli_main
-from hmnet.experiments import (ConfigError, RunConfig, base_config, code_version, default_split, get_profile,
+from hmnet.experiments import (TRAINING_SEMANTICS, ConfigError, RunConfig, base_config, default_split, get_profile,
                                layer_grid_plan, named_groupings, pairwise_plan, shared_layers_plan, table1_plan)
 from hmnet.tasks import TASK_NAMES
 from hmnet.train import Result, summarize
@@ -42,21 +42,17 @@ def test_the_key_covers_what_changes_a_run_and_nothing_else():
     assert len({c.key(), *(x.key() for x in changed)}) == len(changed) + 1
     assert dataclasses.replace(c, name="label").key() == c.key()
     payload = c.key_payload()
-    assert payload["code"] == code_version(False) and payload["data"] == {"source": "synthetic"}
+    assert payload["semantics"] == TRAINING_SEMANTICS and payload["data"] == {"source": "synthetic"}
     assert c.result_name() == f"multi-{c.key()}.json"
 
 
-def test_code_version_ignores_docstrings_and_comments(tmp_path, monkeypatch):
+def test_the_key_holds_the_training_semantics_version_not_the_source_text(monkeypatch):
     import hmnet.experiments as ex
 
-    src = tmp_path / "mod_a.py"
-    src.write_text('"""doc"""\n\ndef f(x):\n    """more doc"""\n    return x + 1  # comment\n')
-    monkeypatch.syspath_prepend(str(tmp_path))
-    first = ex._module_source_hash("mod_a")
-    src.write_text('"""other doc"""\n# a comment\ndef f(x):\n    return x + 1\n')
-    assert ex._module_source_hash("mod_a") == first
-    src.write_text('def f(x):\n    return x + 2\n')
-    assert ex._module_source_hash("mod_a") != first
+    c = RunConfig("multi", ("RTE", "MRPC"))
+    before = c.key()
+    monkeypatch.setattr(ex, "TRAINING_SEMANTICS", ex.TRAINING_SEMANTICS + 1)
+    assert c.key() != before  # a bump invalidates every stored result, by design
 
 
 def test_directory_source_fingerprint_names_files_and_sizes(tmp_path):
