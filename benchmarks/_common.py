@@ -12,7 +12,6 @@ import os
 import platform
 import shlex
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,19 +24,14 @@ DEFAULT_DATA = Path(os.environ.get("HMNET_SHARED_DATA", REPO.parent / "shared" /
 
 
 def write_json(path: str | Path, payload: dict) -> Path:
-    """Write JSON atomically: a temporary file in the same folder, then a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(payload, fh, indent=1, sort_keys=False)
-            fh.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    """Write JSON atomically, with the data, repository, temporary and home directories replaced by
+    placeholders: a committed result names no path of the machine that measured it."""
+    from hmnet.results import atomic_write_bytes
+    from hmnet.store import path_replacements, scrub_paths
+
+    text = json.dumps(payload, indent=1, sort_keys=False) + "\n"
+    atomic_write_bytes(Path(path), scrub_paths(text, path_replacements(data_dir=DEFAULT_DATA)).encode("utf-8"))
+    return Path(path)
 
 
 def run_metadata(argv: list[str] | None = None, script: str | None = None) -> dict:

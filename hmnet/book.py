@@ -66,8 +66,7 @@ def stage(profile: str, out: Path, stage_dir: Path, root: Path = REPO) -> Path:
         shutil.copy2(root / name, stage_dir / name)
     shutil.copytree(root / "book", stage_dir / "book", ignore=shutil.ignore_patterns("generated"))
     (stage_dir / "notebooks").mkdir()
-    for s in SECTIONS:
-        shutil.copy2(executed_path(out, s), stage_dir / "notebooks" / f"{SECTIONS[s]}.ipynb")
+    stage_notebooks(out, stage_dir / "notebooks")
     gen = stage_dir / "book" / "generated"
     gen.mkdir()
     for name, text in book_pages.generated_pages(profile, out, root).items():
@@ -76,6 +75,25 @@ def stage(profile: str, out: Path, stage_dir: Path, root: Path = REPO) -> Path:
         if not any((stage_dir / f"{page}{ext}").exists() for ext in (".md", ".ipynb")):
             raise BookError(f"page {page!r} of _toc.yml has no source in {stage_dir}")
     return stage_dir
+
+
+def stage_notebooks(out: Path, dest: Path) -> None:
+    """Copy the executed notebooks; those of a results store get its banner (what produced the numbers:
+    settings, data files, how many planned runs are complete, date and commit)."""
+    import nbformat
+
+    from hmnet.store import add_store_banner, read_manifest
+
+    manifest = read_manifest(out)
+    for s in SECTIONS:
+        target = dest / f"{SECTIONS[s]}.ipynb"
+        if manifest is None:
+            shutil.copy2(executed_path(out, s), target)
+            continue
+        nb = nbformat.read(executed_path(out, s), as_version=4)
+        if not any("store-banner" in c.get("metadata", {}).get("tags", []) for c in nb.cells):
+            add_store_banner(nb, manifest, s)
+        nbformat.write(nb, target)
 
 
 def build_html(stage_dir: Path, build_root: Path) -> Path:
@@ -99,14 +117,17 @@ def build_html(stage_dir: Path, build_root: Path) -> Path:
 
 
 def build_book(profile: str = "smoke", out: str | Path | None = None, data_dir: str | Path | None = None,
-               run: bool = True, build_root: str | Path | None = None, progress: bool = True) -> Path:
-    """Run the notebooks (resumably) unless run=False, then build the book; returns index.html's path."""
-    from hmnet.reproduce import reproduce
+               run: bool = True, build_root: str | Path | None = None, progress: bool = True,
+               store_only: bool = False) -> Path:
+    """Run the notebooks (resumably) unless run=False, then build the book; returns index.html's path.
 
-    out = Path(out if out is not None else REPO / "_build" / "runs" / profile).resolve()
+    With `store_only` the notebooks render a results store (``hmnet.campaign``) and train nothing."""
+    from hmnet.reproduce import default_out, reproduce
+
+    out = Path(out if out is not None else default_out(profile, store_only)).resolve()
     build_root = Path(build_root).resolve() if build_root is not None else REPO
     if run:
-        reproduce(profile, data_dir=data_dir, out=out, progress=progress)
+        reproduce(profile, data_dir=data_dir, out=out, progress=progress, store_only=store_only)
     t0 = time.perf_counter()
     staged = stage(profile, out, build_root / "_build" / "book_src")
     index = build_html(staged, build_root)

@@ -239,6 +239,9 @@ def performance_banner() -> str:
 
 
 def generated_pages(profile: str, out: Path, root: Path = REPO) -> dict[str, str]:
-    params = run_parameters(profile, out)
-    return {"banner.md": banner_page(params), "findings_tables.md": findings_page(profile, out),
+    from hmnet.store import read_manifest, store_banner
+
+    manifest = read_manifest(out)  # a results store: its manifest says what produced the numbers
+    banner = store_banner(manifest, "") if manifest else banner_page(run_parameters(profile, out))
+    return {"banner.md": banner, "findings_tables.md": findings_page(profile, out),
             "performance_banner.md": performance_banner(), "performance_tables.md": performance_page(root)}

@@ -9,7 +9,8 @@ import os
 import sys
 
 # Modules that contribute subcommands: each has add_parsers(subparsers); every parser sets `func`.
-SUBCOMMAND_MODULES = ("hmnet.cli", "hmnet.cli_params", "hmnet.cli_relevance", "hmnet.cli_train", "hmnet.cli_book")
+SUBCOMMAND_MODULES = ("hmnet.cli", "hmnet.cli_params", "hmnet.cli_relevance", "hmnet.cli_train", "hmnet.cli_book",
+                      "hmnet.cli_campaign")
 
 
 def add_parsers(sub) -> None:

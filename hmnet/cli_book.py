@@ -7,11 +7,15 @@ import sys
 import time
 from pathlib import Path
 
-from hmnet.reproduce import REPO, SECTIONS
+from hmnet.reproduce import SECTIONS, default_out
+
+# The reference build's profile: its notebooks render the committed results store (reference/local) and
+# never train; `hmnet campaign run` fills the store.
+STORE_PROFILES = ("local",)
 
 
-def _default_out(profile: str) -> Path:
-    return REPO / "_build" / "runs" / profile
+def _store_only(args) -> bool:
+    return args.profile in STORE_PROFILES and not args.train
 
 
 def _parse_params(items: list[str] | None) -> dict:
@@ -33,6 +37,9 @@ def add_parsers(sub) -> None:
     p.add_argument("--data-dir", default=None, help="GLUE/SuperGLUE files (required by the local profile)")
     p.add_argument("--out", default=None, help="output folder (default _build/runs/<profile>)")
     p.add_argument("--force", action="store_true", help="re-run sections even if done with these parameters")
+    p.add_argument("--train", action="store_true",
+                   help="local profile: train missing runs in the notebooks instead of rendering the store "
+                        "(default out then _build/runs/local)")
     p.add_argument("-p", "--param", nargs=2, action="append", metavar=("NAME", "VALUE"),
                    help="extra notebook parameter for every section, e.g. -p seeds '[0,1,2]'")
     p.set_defaults(func=cmd_reproduce)
@@ -40,8 +47,10 @@ def add_parsers(sub) -> None:
     b = sub.add_parser("book", help="run the notebooks (resumably) and build the Jupyter Book")
     b.add_argument("--profile", default="smoke", help="smoke | local | paper (default smoke)")
     b.add_argument("--data-dir", default=None, help="GLUE/SuperGLUE files (required by the local profile)")
-    b.add_argument("--out", default=None, help="the runs' output folder (default _build/runs/<profile>)")
+    b.add_argument("--out", default=None,
+                   help="the runs' output folder (default: reference/local for local, else _build/runs/<profile>)")
     b.add_argument("--no-run", action="store_true", help="only build from notebooks executed earlier")
+    b.add_argument("--train", action="store_true", help="local profile: train instead of rendering the store")
     b.set_defaults(func=cmd_book)
 
 
@@ -49,11 +58,11 @@ def cmd_reproduce(args) -> int:
     from hmnet.report import ParameterError
     from hmnet.reproduce import ReproduceError, reproduce
 
-    out = Path(args.out) if args.out else _default_out(args.profile)
+    out = Path(args.out) if args.out else default_out(args.profile, _store_only(args))
     start = time.perf_counter()
     try:
         results = reproduce(args.profile, sections=args.sections, data_dir=args.data_dir, out=out,
-                            force=args.force, extra=_parse_params(args.param))
+                            force=args.force, extra=_parse_params(args.param), store_only=_store_only(args))
     except (ReproduceError, ParameterError, FileNotFoundError) as err:
         print(f"hmnet reproduce: {err}", file=sys.stderr)
         return 1
@@ -68,10 +77,13 @@ def cmd_book(args) -> int:
     from hmnet.report import ParameterError
     from hmnet.reproduce import ReproduceError
 
-    out = Path(args.out) if args.out else _default_out(args.profile)
+    store_only = _store_only(args)
+    out = Path(args.out) if args.out else default_out(args.profile, store_only)
+    # The reference build without its data files: the book renders the store's executed notebooks as they are.
+    run = not args.no_run and not (store_only and args.data_dir is None)
     start = time.perf_counter()
     try:
-        index = build_book(args.profile, out=out, data_dir=args.data_dir, run=not args.no_run)
+        index = build_book(args.profile, out=out, data_dir=args.data_dir, run=run, store_only=store_only)
     except (ReproduceError, ParameterError, BookError, FileNotFoundError) as err:
         print(f"hmnet book: {err}", file=sys.stderr)
         return 1

@@ -21,6 +21,7 @@ from typing import Any
 from collections.abc import Iterable, Mapping
 
 from hmnet.report import PROFILES, ParameterError, check_data_dir
+from hmnet.report.runs import STORE_ONLY_ENV
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +82,16 @@ def notebook_path(section: str, notebooks_dir: Path | None = None) -> Path:
         raise FileNotFoundError(f"notebook {path} not found: run from a checkout of {REPO.name} "
                                 "(the notebooks are not part of the installed package)")
     return path
+
+
+def default_out(profile: str, store_only: bool = False) -> Path:
+    """Where a profile's notebooks run: its results store (``reference/<profile>``) when rendering one,
+    else ``_build/runs/<profile>``."""
+    if store_only:
+        from hmnet.campaign import store_dir
+
+        return store_dir(profile)
+    return REPO / "_build" / "runs" / profile
 
 
 def executed_path(out: str | Path, section: str) -> Path:
@@ -151,20 +162,38 @@ def _failing_cell(err) -> tuple[int | None, str]:
 
 def run_section(section: str, profile: str, out: Path, data_dir: str | None = None,
                 extra: Mapping[str, Any] | None = None, force: bool = False, progress: bool = True,
-                notebooks_dir: Path | None = None, kernel_name: str = "python3") -> SectionResult:
-    """Execute one notebook unless its done-marker matches; raise ReproduceError on failure."""
+                notebooks_dir: Path | None = None, kernel_name: str = "python3",
+                store_only: bool = False) -> SectionResult:
+    """Execute one notebook unless its done-marker matches; raise ReproduceError on failure.
+
+    With `store_only` the notebook trains nothing (it reads the results store in ``<out>/results``), a
+    section none of whose runs is stored becomes a placeholder page, and the executed notebook keeps no
+    path of this machine (:func:`hmnet.store.scrub_paths`).
+    """
     import papermill as pm
+
+    from hmnet import store
 
     src = notebook_path(section, notebooks_dir)
     dst = executed_path(out, section)
     dst.parent.mkdir(parents=True, exist_ok=True)
     params = section_parameters(profile, data_dir, out, extra)
-    digest = section_hash(src, params)
+    digest = section_hash(src, {**params, "store_only": store_only})
     if not force and is_done(out, section, digest):
         log.info("section %s (%s): done earlier with the same parameters; skipped", section, SECTIONS[section])
         return SectionResult(section, dst, "cached", 0.0)
     _marker(out, section).unlink(missing_ok=True)
     start = time.perf_counter()
+    if store_only and store.nothing_stored(out, section):
+        import nbformat
+
+        title = _notebook_title(src)
+        nbformat.write(store.stub_notebook(title, section, store.read_manifest(out), profile), dst)
+        _write_marker(out, section, digest, None, 0.0)
+        return SectionResult(section, dst, "placeholder", 0.0)
+    env_before = os.environ.get(STORE_ONLY_ENV)
+    if store_only:
+        os.environ[STORE_ONLY_ENV] = "1"  # the kernel inherits it: hmnet.report.run_plan then never trains
     try:
         pm.execute_notebook(str(src), str(dst), parameters=params, kernel_name=kernel_name,
                             progress_bar=progress, cwd=str(out), log_output=False)
@@ -175,23 +204,49 @@ def run_section(section: str, profile: str, out: Path, data_dir: str | None = No
             f"(execution count {getattr(err, 'exec_count', '?')}): {err.ename}: {err.evalue}\n"
             f"  partial executed notebook: {dst}\n  failing cell:\n    " + excerpt.replace("\n", "\n    "),
             notebook=dst, cell=index) from None
+    finally:
+        if env_before is None:
+            os.environ.pop(STORE_ONLY_ENV, None)
+        else:
+            os.environ[STORE_ONLY_ENV] = env_before
     seconds = time.perf_counter() - start
-    marker = _marker(out, section)
-    tmp = marker.with_name(marker.name + ".tmp")
-    tmp.write_text(json.dumps({"hash": digest, "parameters": params, "seconds": round(seconds, 1),
-                               "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}, indent=1))
-    os.replace(tmp, marker)
+    if store_only:
+        store.scrub_file(dst, store.path_replacements(out, data_dir))
+    _write_marker(out, section, digest, params if not store_only else None, seconds)
     return SectionResult(section, dst, "ran", seconds)
+
+
+def _write_marker(out: Path, section: str, digest: str, params: Mapping[str, Any] | None, seconds: float) -> None:
+    """The section's done-marker (its parameters are left out of a store's: they hold local paths)."""
+    from hmnet.results import atomic_write_bytes
+
+    payload = {"hash": digest, "seconds": round(seconds, 1), "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    if params is not None:
+        payload["parameters"] = dict(params)
+    atomic_write_bytes(_marker(out, section), json.dumps(payload, indent=1).encode())
+
+
+def _notebook_title(path: Path) -> str:
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "markdown" and cell.source.lstrip().startswith("#"):
+            return cell.source.lstrip().splitlines()[0].lstrip("# ").strip()
+    return SECTIONS.get(path.stem[:2], path.stem)
 
 
 def reproduce(profile: str = "smoke", sections: Iterable[str] | str | None = None,
               data_dir: str | Path | None = None, out: str | Path | None = None, force: bool = False,
               progress: bool = True, extra: Mapping[str, Any] | None = None,
-              notebooks_dir: str | Path | None = None) -> list[SectionResult]:
+              notebooks_dir: str | Path | None = None, store_only: bool = False) -> list[SectionResult]:
     """Run the sections' notebooks for a profile into ``out`` (default ``_build/runs/<profile>``).
 
     `extra` passes further papermill parameters to every notebook (e.g. ``{"seeds": [0, 1, 2]}``).
-    Returns one SectionResult per section; raises ReproduceError at the first failure.
+    `store_only` renders a results store (``hmnet.campaign``): nothing trains, each notebook gets the
+    reference build's own parameters (``hmnet.campaign.REFERENCE_PARAMETERS``) before `extra`, and the
+    executed notebooks keep no local path. Returns one SectionResult per section; raises ReproduceError at
+    the first failure.
     """
     from tqdm.auto import tqdm
 
@@ -201,7 +256,7 @@ def reproduce(profile: str = "smoke", sections: Iterable[str] | str | None = Non
         data_dir = check_data_dir(data_dir)
     elif profile == "local":
         raise ParameterError("the local profile needs --data-dir: a directory with the GLUE/SuperGLUE files")
-    out = Path(out if out is not None else REPO / "_build" / "runs" / profile).resolve()
+    out = Path(out if out is not None else default_out(profile, store_only)).resolve()
     (out / "results").mkdir(parents=True, exist_ok=True)
     ids = resolve_sections(sections)
     nb_dir = Path(notebooks_dir) if notebooks_dir else None
@@ -210,7 +265,12 @@ def reproduce(profile: str = "smoke", sections: Iterable[str] | str | None = Non
     for i, section in enumerate(bar, 1):
         bar.set_postfix_str(SECTIONS[section])
         log.info("[%d/%d] %s", i, len(ids), SECTIONS[section])
-        res = run_section(section, profile, out, data_dir=data_dir, extra=extra, force=force,
-                          progress=progress, notebooks_dir=nb_dir)
+        section_extra = dict(extra or {})
+        if store_only:
+            from hmnet.campaign import REFERENCE_PARAMETERS
+
+            section_extra = {**REFERENCE_PARAMETERS.get(section, {}), **section_extra}
+        res = run_section(section, profile, out, data_dir=data_dir, extra=section_extra, force=force,
+                          progress=progress, notebooks_dir=nb_dir, store_only=store_only)
         results.append(res)
     return results

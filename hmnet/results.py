@@ -30,6 +30,8 @@ from hmnet.tasks import TASK_NAMES, get_task
 log = logging.getLogger(__name__)
 
 RESULT_FORMAT = 1
+# What a record holds in place of the data directory's path (no record names a path of the machine).
+PORTABLE_DATA_DIR = "$HMNET_DATA_DIR"
 
 
 @dataclass
@@ -49,7 +51,7 @@ class Result:
     train_loss: list[float] = field(default_factory=list)  # bucket means of the per-step loss
     affinity: pd.DataFrame | None = None
     path: Path | None = None
-    model_dir: str | None = None
+    model_dir: str | None = None  # relative to the results directory
 
     def score(self, task: str) -> float:
         """One number per task (MNLI: the mean of matched and mismatched)."""
@@ -61,7 +63,10 @@ class Result:
             vals = self.affinity.to_numpy(dtype=float)
             aff = {"tasks": list(self.affinity.index),
                    "values": [[None if not math.isfinite(v) else float(v) for v in row] for row in vals]}
-        return {"format": RESULT_FORMAT, "key": self.key, "config": self.config.to_dict(),
+        config = self.config.to_dict()
+        if config.get("data_dir"):  # where the files sat is no part of the run (see NOT_IN_KEY): keep no path
+            config["data_dir"] = PORTABLE_DATA_DIR
+        return {"format": RESULT_FORMAT, "key": self.key, "config": config,
                 "metrics": self.metrics,
                 "scores": {t: list(s) if isinstance(s, tuple) else s for t, s in self.scores.items()},
                 "average": self.average, "params": self.params, "wall_time": self.wall_time,
@@ -76,7 +81,10 @@ class Result:
             vals = np.array([[np.nan if v is None else v for v in row] for row in a["values"]], dtype=float)
             aff = pd.DataFrame(vals, index=a["tasks"], columns=a["tasks"])
             aff.index.name, aff.columns.name = "source", "target"  # as hmnet.relevance matrices
-        return cls(config=config or RunConfig.from_dict(d["config"]), key=d["key"], metrics=d["metrics"],
+        if config is None:
+            config = RunConfig.from_dict(d["config"])
+            config.use_stored_key(d["key"])  # its data directory is a placeholder: the record names the key
+        return cls(config=config, key=d["key"], metrics=d["metrics"],
                    scores={t: tuple(s) if isinstance(s, list) else s for t, s in d["scores"].items()},
                    average=d["average"], params=d["params"], wall_time=d["wall_time"],
                    examples_per_second=d["examples_per_second"], env=d["env"], history=d.get("history", []),
@@ -161,6 +169,11 @@ def load_results(results_dir: str | Path) -> list[Result]:
     return out
 
 
+def lock_path(results_dir: str | Path, config: RunConfig) -> Path:
+    """The per-run lock file (held while a process trains the run)."""
+    return Path(results_dir) / ".locks" / f"{config.method}-{config.key()}.lock"
+
+
 @contextlib.contextmanager
 def _run_lock(results_dir: Path, config: RunConfig, enabled: bool = True):
     """An exclusive lock per run (flock; released when the process dies), so that two jobs of a plan
@@ -173,9 +186,9 @@ def _run_lock(results_dir: Path, config: RunConfig, enabled: bool = True):
     except ImportError:  # not POSIX: no lock
         yield
         return
-    lock_dir = results_dir / ".locks"
-    lock_dir.mkdir(parents=True, exist_ok=True)
-    with open(lock_dir / f"{config.method}-{config.key()}.lock", "w") as fh:
+    path = lock_path(results_dir, config)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as fh:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

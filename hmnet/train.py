@@ -387,7 +387,7 @@ def _train(config: RunConfig, results_dir: Path, ckpt_dir: Path, resume: bool, a
                     examples_per_second=st["examples"] / max(st["train_seconds"], 1e-9),
                     env=_environment(ctx, model), history=st["history"], train_loss=loss_curve,
                     affinity=affinity.matrix() if affinity is not None else None,
-                    model_dir=str(model_dir) if model_dir else None)
+                    model_dir=model_dir.relative_to(results_dir).as_posix() if model_dir else None)
     if rank == 0:
         if model_dir is not None:
             save_model(model, model_dir)

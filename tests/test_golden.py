@@ -19,7 +19,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 import torch
 
 GOLDEN = Path(__file__).resolve().with_name("golden") / "training_semantics.json"

@@ -86,14 +86,17 @@ from hmnet.report.parameters import (
     profile_defaults,
 )
 from hmnet.report.relevance import (
+    affinity_comparison,
     affinity_scatter,
     data_relevance,
     influence_figure,
     influence_frame,
     load_relevance,
     lookahead_affinity,
+    lookahead_configs,
     matrix_figure,
     matrix_side_by_side,
+    pairwise_configs,
     pairwise_relevance,
 )
 from hmnet.report.results import (
@@ -102,15 +105,18 @@ from hmnet.report.results import (
     check_grid,
     ci_frame,
     layer_grid,
+    layer_grid_configs,
     layer_grid_runs,
     majority_baseline,
     parameter_rows,
     peak_contrast,
     ranking_sentence,
     scores_frame,
+    shared_layers_configs,
     shared_layers_runs,
     table1_comparison,
     table1_figure,
+    table1_configs,
     table1_runs,
 )
 from hmnet.report.runs import SMOKE_RELEVANCE_TASKS, SMOKE_SEEDS, run_plan, run_seconds, section_tasks
@@ -132,15 +138,17 @@ __all__ = [
     # what the sections share
     "SMOKE_RELEVANCE_TASKS", "SMOKE_SEEDS", "run_plan", "run_seconds", "section_tasks",
     # 01: relevance
-    "affinity_scatter", "data_relevance", "influence_figure", "influence_frame", "load_relevance",
-    "lookahead_affinity", "matrix_figure", "matrix_side_by_side", "pairwise_relevance",
+    "affinity_comparison", "affinity_scatter", "data_relevance", "influence_figure", "influence_frame",
+    "load_relevance",
+    "lookahead_affinity", "lookahead_configs", "matrix_figure", "matrix_side_by_side", "pairwise_configs",
+    "pairwise_relevance",
     # groupings, 02: clustering
     "agreement_table", "cluster_relevance", "coassignment_figure", "grouping_dict", "grouping_frame",
     "grouping_text", "groupings_table", "load_groupings", "paper_groupings", "save_groupings", "stability_summary",
     # 03: Table 1; 04: shared layers; 05: layer grid
-    "backbone_depth", "band_figure", "check_grid", "ci_frame", "layer_grid", "layer_grid_runs", "majority_baseline",
-    "parameter_rows", "peak_contrast",
-    "ranking_sentence", "scores_frame", "shared_layers_runs", "table1_comparison", "table1_figure", "table1_runs",
+    "backbone_depth", "band_figure", "check_grid", "ci_frame", "layer_grid", "layer_grid_configs", "layer_grid_runs",
+    "majority_baseline", "parameter_rows", "peak_contrast", "ranking_sentence", "scores_frame", "shared_layers_configs",
+    "shared_layers_runs", "table1_comparison", "table1_configs", "table1_figure", "table1_runs",
     # 06: attention
     "PAPER_ATTENTION_PAIRS", "attention_figure", "attention_runs", "attention_tables", "choose_attention_pairs",
     "layer_similarity",

@@ -6,12 +6,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
+import numpy as np
 import pandas as pd
 
 from hmnet.report.display import long_comparison, side_by_side
-from hmnet.report.figures import heatmap, save_figure
+from hmnet.report.figures import heatmap, record_finding, save_figure
 from hmnet.report.parameters import RunParameters
-from hmnet.report.runs import run_plan
+from hmnet.report.runs import run_plan, run_seconds, store_only
 
 log = logging.getLogger(__name__)
 
@@ -90,20 +91,31 @@ def influence_figure(frame: pd.DataFrame, params: RunParameters, task: str = "Bo
 
 def pairwise_relevance(params: RunParameters, tasks: Sequence[str]) -> tuple[pd.DataFrame, list]:
     """Eq. (4) from single-task and pairwise multi-task runs (hmnet.experiments.pairwise_plan)."""
-    from hmnet.experiments import pairwise_plan
     from hmnet.relevance import model_relevance_from_results
 
-    prof = params.experiment_profile()
-    results = run_plan(pairwise_plan(prof, tasks, params.seeds), params, "pairwise relevance")
+    results = run_plan(pairwise_configs(params, tasks), params, "pairwise relevance")
     return model_relevance_from_results(results), results
+
+
+def pairwise_configs(params: RunParameters, tasks: Sequence[str]) -> list:
+    from hmnet.experiments import pairwise_plan
+
+    return pairwise_plan(params.experiment_profile(), tasks, params.seeds)
+
+
+def lookahead_configs(params: RunParameters, tasks: Sequence[str]) -> list:
+    prof = params.experiment_profile()
+    return [prof.run_config("multi", tasks=tasks, seed=s, affinity=True, name="affinity") for s in params.seeds]
 
 
 def lookahead_affinity(params: RunParameters, tasks: Sequence[str]):
     """The cheap estimate: lookahead affinity measured inside one multi-task run of the same tasks."""
-    prof = params.experiment_profile()
-    runs = [prof.run_config("multi", tasks=tasks, seed=s, affinity=True, name="affinity") for s in params.seeds]
-    results = run_plan(runs, params, "lookahead affinity")
+    results = run_plan(lookahead_configs(params, tasks), params, "lookahead affinity")
     mats = [r.affinity for r in results if getattr(r, "affinity", None) is not None]
+    if not mats and store_only():  # not run yet: an empty matrix, and the page says so
+        empty = pd.DataFrame(np.nan, index=list(tasks), columns=list(tasks))
+        empty.index.name, empty.columns.name = "source", "target"
+        return empty, results
     if not mats:
         raise RuntimeError("the multi-task runs recorded no affinity matrix")
     mats = [m if isinstance(m, pd.DataFrame) else pd.DataFrame(m) for m in mats]
@@ -138,3 +150,31 @@ def load_relevance(params: RunParameters, name: str) -> pd.DataFrame | None:
 
     path = params.tables_dir / f"relevance_{name}.json"
     return load_matrix(path) if path.exists() else None
+
+
+def affinity_comparison(params: RunParameters, cheap: pd.DataFrame, pairwise: pd.DataFrame, cheap_results: list,
+                        pair_results: list) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """The cheap estimate against the pairwise Eq. (4) matrix: Spearman, ARI of the k-means groupings and
+    the cost, as a one-column table, plus the two groupings (None when the matrices cannot be compared:
+    fewer than three tasks, or runs not in the store yet). Records the finding."""
+    from hmnet.relevance import compare_affinity
+
+    tasks = [t for t in cheap.index if t in pairwise.index]
+    k = max(1, min(3, len(tasks) - 1))
+    comparable = (len(tasks) >= 3 and not cheap.loc[tasks, tasks].isna().all().all()
+                  and not pairwise.loc[tasks, tasks].isna().all().all())
+    cmp = compare_affinity(cheap, pairwise, k=k) if comparable else None
+    cost_cheap, cost_pairs = run_seconds(cheap_results), run_seconds(pair_results)
+    summary = {"tasks": len(tasks), "runs (pairwise)": len(pair_results), "runs (cheap)": len(cheap_results),
+               "Spearman (off-diagonal)": None if cmp is None else round(cmp["spearman"], 3),
+               f"ARI of the k={k} groupings": None if cmp is None else round(cmp["ari"], 3),
+               "cost, seconds (cheap / pairwise)": f"{cost_cheap:.1f} / {cost_pairs:.1f}"}
+    table = pd.Series(summary, name="value").to_frame()
+    if cmp is None:
+        return table, None
+    from hmnet.report.groupings import groupings_table
+
+    record_finding(params.out_dir, "01", "Lookahead affinity against pairwise Eq. 4",
+                   f"Spearman {cmp['spearman']:.2f}, ARI {cmp['ari']:.2f}, "
+                   f"{cost_cheap:.0f} s against {cost_pairs:.0f} s of training")
+    return table, groupings_table({"cheap": cmp["cheap_groups"], "pairwise": cmp["pairwise_groups"]})

@@ -18,13 +18,19 @@ from hmnet.report.runs import run_plan
 # 03: Table 1
 
 
-def table1_runs(params: RunParameters, groupings: Mapping[str, Sequence[Sequence[str]]],
-                seeds: Sequence[int]) -> list:
+def table1_configs(params: RunParameters, groupings: Mapping[str, Sequence[Sequence[str]]],
+                   seeds: Sequence[int]) -> list:
+    """Table 1's runs as the notebook asks for them (the campaign plans the same configs)."""
     from hmnet.experiments import table1_plan
 
     prof = params.experiment_profile()
     clusters = {name: grouping_dict(g) for name, g in groupings.items()}
-    return run_plan(table1_plan(prof, clusters, seeds), params, "Table 1")
+    return table1_plan(prof, clusters, seeds)
+
+
+def table1_runs(params: RunParameters, groupings: Mapping[str, Sequence[Sequence[str]]],
+                seeds: Sequence[int]) -> list:
+    return run_plan(table1_configs(params, groupings, seeds), params, "Table 1")
 
 
 _VARIANT_TO_COLUMN = {"single": "Single-task", "multi": "Multi-task", "skillnet": "SkillNet",
@@ -138,11 +144,14 @@ def ci_frame(frame: pd.DataFrame, keys: Sequence[str], value: str = "score") -> 
     return pd.DataFrame(rows)
 
 
-def shared_layers_runs(params: RunParameters, tasks: Sequence[str], seeds: Sequence[int]) -> list:
+def shared_layers_configs(params: RunParameters, tasks: Sequence[str], seeds: Sequence[int]) -> list:
     from hmnet.experiments import shared_layers_plan
 
-    prof = params.experiment_profile(tasks=tasks)
-    return run_plan(shared_layers_plan(prof, tasks, seeds), params, "shared layers")
+    return shared_layers_plan(params.experiment_profile(tasks=tasks), tasks, seeds)
+
+
+def shared_layers_runs(params: RunParameters, tasks: Sequence[str], seeds: Sequence[int]) -> list:
+    return run_plan(shared_layers_configs(params, tasks, seeds), params, "shared layers")
 
 
 def majority_baseline(config, tasks: Sequence[str] | None = None) -> dict[str, float]:
@@ -278,11 +287,16 @@ def backbone_depth(params: RunParameters) -> int:
 def layer_grid_runs(params: RunParameters, tasks: Sequence[str], groupings: Mapping[str, Sequence[Sequence[str]]],
                     grid: Sequence[tuple[int, int, int]], seeds: Sequence[int]) -> tuple[list, list]:
     """HMNet over the grid for each grouping, and the multi-task baseline on the same tasks and seeds."""
+    grid_configs, baseline_configs = layer_grid_configs(params, tasks, groupings, grid, seeds)
+    return run_plan(grid_configs, params, "layer grid"), run_plan(baseline_configs, params, "multi-task")
+
+
+def layer_grid_configs(params: RunParameters, tasks: Sequence[str], groupings: Mapping[str, Sequence[Sequence[str]]],
+                       grid: Sequence[tuple[int, int, int]], seeds: Sequence[int]) -> tuple[list, list]:
     from hmnet.clustering import restrict
     from hmnet.experiments import layer_grid_plan
 
     prof = params.experiment_profile(tasks=tasks)
     clusters = {name: grouping_dict(restrict(g, tasks)) for name, g in groupings.items()}
-    grid_results = run_plan(layer_grid_plan(prof, clusters, grid, seeds), params, "layer grid")
-    baseline = run_plan([prof.run_config("multi", seed=s, name="multi") for s in seeds], params, "multi-task")
-    return grid_results, baseline
+    return (layer_grid_plan(prof, clusters, grid, seeds),
+            [prof.run_config("multi", seed=s, name="multi") for s in seeds])

@@ -1,0 +1,416 @@
+"""The campaign: every run a profile's book needs, executed into its results store, in priority order.
+
+The store of a profile is a folder (``reference/<profile>`` for the committed reference build) whose
+``results/`` holds one verified record per run, named by the run's cache key (:mod:`hmnet.results`). A run
+is pending when its record is absent, so the store is the same whether its runs came from
+:func:`run_campaign`, from ``hmnet plan export`` lines run by hand or on a cluster, or from a notebook.
+
+:func:`run_campaign` runs the pending runs of the chosen sections with a process pool (``multiprocessing``;
+one fresh process per run, each with ``threads`` torch threads), never starting a run whose projected
+duration does not fit in what is left of the time budget, and stopping the pool at the budget's end. A
+killed runner (even ``kill -9``) loses at most the runs in flight: records are written atomically, a
+per-run lock keeps two runners off the same run, and a run that was interrupted resumes from its last
+checkpoint. Projections come from the measured seconds per training example of the runs already stored.
+
+:func:`write_manifest` records, for the book's banners, how many of each section's planned runs are
+complete, with the date, the commit and the data files (relative paths and sizes only).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import signal
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from hmnet.experiments import TRAINING_SEMANTICS, ConfigError, RunConfig, data_fingerprint, get_profile
+from hmnet.provenance import REPO, code_commit
+from hmnet.results import atomic_write_bytes, read_result_file, result_path
+
+log = logging.getLogger(__name__)
+
+STORE_ROOT = REPO / "reference"
+MANIFEST = "manifest.json"
+# Sections in the order the campaign takes them, with the notebook that shows each: Table 1 first (its
+# single-task runs are also Eq. 4's denominators), then the pairwise gains and the one-run affinity
+# estimate, then the two ablations.
+SECTION_ORDER = ("table1", "pairwise", "affinity", "shared_layers", "layer_grid")
+SECTION_NOTEBOOK = {"table1": "03", "pairwise": "01", "affinity": "01", "shared_layers": "04", "layer_grid": "05"}
+# Eq. (4) on six tasks spanning the three Appendix-A groups.
+PAIRWISE_TASKS = ("MNLI", "RTE", "SST-2", "IMDB", "MRPC", "BoolQ")
+# The notebook parameters of a reference build, per notebook (beyond profile, data_dir and out_dir). The
+# campaign plans exactly the runs these notebooks ask for, so the keys agree by construction.
+REFERENCE_PARAMETERS: dict[str, dict[str, Any]] = {
+    "01": {"relevance_tasks": list(PAIRWISE_TASKS)},
+    "04": {"pair": ["MNLI", "BoolQ"]},
+    "05": {"seeds": [0], "grid_tasks": list(PAIRWISE_TASKS)},
+}
+# Seconds per training example (data loading and evaluation included) before any run is measured: MiniLM,
+# bf16, one thread, from the earlier RTE and MNLI+BoolQ runs; SkillNet runs three FFNs per layer.
+PRIOR_SECONDS_PER_EXAMPLE = {"single": 0.07, "multi": 0.07, "hmnet": 0.07, "skillnet": 0.14}
+
+
+def store_dir(profile: str) -> Path:
+    """The results store of a profile: ``reference/<profile>`` in the repository."""
+    return STORE_ROOT / profile
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the plan
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    section: str
+    config: RunConfig
+
+
+_NOTEBOOK_KEYS = ("tasks", "seeds", "backbone", "max_train_examples", "max_eval_examples")
+
+
+def notebook_parameters(profile: str, notebook: str, data_dir: str | None, out_dir: str | Path):
+    """The checked parameters (``hmnet.report.RunParameters``) a notebook of the reference build runs with,
+    and its section-specific extras."""
+    from hmnet import report
+
+    extra = dict(REFERENCE_PARAMETERS.get(notebook, {}))
+    common = {k: extra.pop(k) for k in list(extra) if k in _NOTEBOOK_KEYS}
+    if notebook in ("03", "04"):  # these notebooks run several cheap seeds on the smoke profile
+        common.setdefault("smoke_seeds", report.SMOKE_SEEDS)
+    P = report.check_parameters(profile=profile, data_dir=data_dir, out_dir=str(out_dir), **common)
+    return P, extra
+
+
+def section_plan(section: str, profile: str, data_dir: str | None, out_dir: str | Path) -> list[RunConfig]:
+    """The runs of one section, built by the same ``hmnet.report`` helpers the notebook calls."""
+    from hmnet import report
+
+    if section not in SECTION_ORDER:
+        raise ConfigError(f"section {section!r} is unknown; known: {', '.join(SECTION_ORDER)}")
+    P, extra = notebook_parameters(profile, SECTION_NOTEBOOK[section], data_dir, out_dir)
+    if section == "table1":
+        groupings, _ = report.load_groupings(P, "paper")
+        plan = report.table1_configs(P, groupings, P.seeds)
+    elif section in ("pairwise", "affinity"):
+        tasks = report.section_tasks(P, extra.get("relevance_tasks"), report.SMOKE_RELEVANCE_TASKS,
+                                     "relevance_tasks")
+        plan = report.pairwise_configs(P, tasks) if section == "pairwise" else report.lookahead_configs(P, tasks)
+    elif section == "shared_layers":
+        plan = report.shared_layers_configs(P, report.check_tasks(extra["pair"], name="pair", minimum=2), P.seeds)
+    else:
+        depth = report.backbone_depth(P)
+        tasks = report.section_tasks(P, extra.get("grid_tasks"), ("RTE", "SST-2", "MRPC", "BoolQ"), "grid_tasks")
+        groupings, _ = report.load_groupings(P, "paper")
+        grid, baseline = report.layer_grid_configs(P, tasks, groupings, report.layer_grid(depth), P.seeds)
+        plan = grid + baseline
+    order = {s: i for i, s in enumerate(P.seeds)}  # seeds outermost: a complete seed comes first
+    return sorted(plan, key=lambda c: order.get(c.seed, len(order)))
+
+
+def campaign_plan(profile: str, data_dir: str | None, out_dir: str | Path,
+                  sections: Iterable[str] | None = None) -> list[PlannedRun]:
+    """Every run of the sections, in priority order, each key once (a run two sections share, such as a
+    single-task run of Table 1 that Eq. 4 also needs, belongs to the first)."""
+    wanted = list(SECTION_ORDER) if sections is None else list(sections)
+    for s in wanted:
+        if s not in SECTION_ORDER:
+            raise ConfigError(f"section {s!r} is unknown; known: {', '.join(SECTION_ORDER)}")
+    seen: set[str] = set()
+    out = []
+    for section in [s for s in SECTION_ORDER if s in wanted]:
+        for c in section_plan(section, profile, data_dir, out_dir):
+            k = c.key()
+            if k not in seen:
+                seen.add(k)
+                out.append(PlannedRun(section, c))
+    return out
+
+
+def is_stored(config: RunConfig, results_dir: Path) -> bool:
+    return read_result_file(result_path(config, results_dir), config) is not None
+
+
+# ---------------------------------------------------------------------------------------------------------
+# projection
+
+
+_ROWS: dict[tuple, int] = {}
+
+
+def train_rows(config: RunConfig) -> int:
+    """Training rows in one epoch of a run (read from the files, after the caps; cached per task)."""
+    from hmnet.data import load_task
+
+    total = 0
+    for t in config.tasks:
+        k = (t, config.source, config.data_dir, config.max_examples, config.data_seed, config.scale,
+             config.carve_train)
+        if k not in _ROWS:
+            _ROWS[k] = len(load_task(t, config.source, data_dir=config.data_dir, splits=["train"],
+                                     max_examples=config.max_examples, seed=config.data_seed, scale=config.scale,
+                                     carve_train=config.carve_train)["train"])
+        total += _ROWS[k]
+    return total
+
+
+def seconds_per_example(result, data_dir: str | None) -> float:
+    """Wall seconds of a stored run (data, training, evaluation) per training example it processed. A record
+    names no data directory (a placeholder stands in), so the rows are counted in `data_dir`."""
+    config = result.config
+    if config.source == "directory":
+        config = dataclasses.replace(config, data_dir=data_dir)
+    return result.wall_time / max(1, train_rows(config) * config.epochs)
+
+
+def measured_rates(results: Iterable, data_dir: str | None) -> dict[str, float]:
+    """Median seconds per training example per method over stored runs; PRIOR_SECONDS_PER_EXAMPLE fills
+    in methods without a run yet."""
+    import numpy as np
+
+    rates: dict[str, list[float]] = {}
+    for r in results:
+        rates.setdefault(r.config.method, []).append(seconds_per_example(r, data_dir))
+    return {**PRIOR_SECONDS_PER_EXAMPLE, **{m: float(np.median(v)) for m, v in rates.items()}}
+
+
+def projected_seconds(config: RunConfig, rates: dict[str, float]) -> float:
+    """One run's projected wall time in one worker."""
+    return rates[config.method] * train_rows(config) * config.epochs
+
+
+def projection_table(pending: Sequence[PlannedRun], rates: dict[str, float], workers: int):
+    """Pending runs and projected hours per section (wall hours with `workers` runs side by side)."""
+    import pandas as pd
+
+    rows = {}
+    for p in pending:
+        r = rows.setdefault(p.section, {"section": p.section, "pending runs": 0, "run-hours": 0.0})
+        r["pending runs"] += 1
+        r["run-hours"] += projected_seconds(p.config, rates) / 3600
+    frame = pd.DataFrame(list(rows.values()), columns=["section", "pending runs", "run-hours"])
+    frame["wall hours"] = frame["run-hours"] / max(1, workers)
+    frame["cumulative wall hours"] = frame["wall hours"].cumsum()
+    return frame
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the manifest
+
+
+def write_manifest(profile: str, data_dir: str | None, store: Path, plan: Sequence[PlannedRun]) -> dict:
+    """Planned and complete runs per section, with the date, commit and data files, into the store.
+
+    Nothing in it names a path of this machine: data files appear relative to the data directory.
+    """
+    from hmnet.data import find_file
+
+    results_dir = Path(store) / "results"
+    sections: dict[str, dict[str, Any]] = {}
+    for p in plan:
+        s = sections.setdefault(p.section, {"notebook": SECTION_NOTEBOOK[p.section], "planned": 0, "complete": 0,
+                                            "runs": []})
+        s["planned"] += 1
+        done = is_stored(p.config, results_dir)
+        s["complete"] += int(done)
+        s["runs"].append({"name": p.config.result_name(), "variant": p.config.variant,
+                          "tasks": list(p.config.tasks), "seed": p.config.seed, "complete": done})
+    prof = get_profile(profile, **({"data_dir": data_dir} if data_dir else {}))
+    cfg = prof.run_config("multi")
+    carved = [t for t in prof.tasks if prof.source == "directory" and prof.carve_train
+              and find_file(t, "train", prof.data_dir) is None]
+    settings = {k: v for k, v in cfg.to_dict().items()
+                if k not in ("method", "tasks", "clusters", "split", "seed", "name", "data_dir", "affinity")}
+    manifest = {"profile": profile, "tasks": list(prof.tasks), "seeds": list(prof.seeds), "settings": settings,
+                "data": data_fingerprint(cfg), "carved_tasks": carved,
+                "notebook_parameters": REFERENCE_PARAMETERS, "training_semantics": TRAINING_SEMANTICS,
+                "commit": code_commit(), "updated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+                "sections": sections}
+    atomic_write_bytes(Path(store) / MANIFEST, (json.dumps(manifest, indent=1) + "\n").encode())
+    return manifest
+
+
+def read_manifest(store: Path) -> dict | None:
+    path = Path(store) / MANIFEST
+    if not path.exists():
+        return None
+    return json.loads(path.read_text())
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the runner
+
+
+@dataclass
+class CampaignReport:
+    completed: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    skipped_stored: int = 0
+    pending_left: int = 0
+    stopped_by: str = "done"  # done | budget | interrupted
+    seconds: float = 0.0
+
+
+def parse_budget(text: str | float | None) -> float | None:
+    """Seconds from '90s', '120m', '2.5h' or a bare number of minutes; None or 'none' for no budget."""
+    if text is None or str(text).strip().lower() in ("", "none", "inf"):
+        return None
+    t = str(text).strip().lower()
+    unit = {"s": 1, "m": 60, "h": 3600}.get(t[-1])
+    try:
+        value = float(t[:-1] if unit else t) * (unit or 60)
+    except ValueError:
+        raise ConfigError(f"budget {text!r} is not a duration: use e.g. 90s, 120m or 2.5h") from None
+    if not math.isfinite(value) or value <= 0:
+        raise ConfigError(f"budget {text!r} must be a positive duration")
+    return value
+
+
+def _die_with_parent() -> None:
+    """Linux: this worker gets SIGTERM when the runner dies, even by kill -9 (its checkpoints stay)."""
+    import ctypes
+
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _worker_init(threads: int | None) -> None:
+    _die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the runner decides; workers stop when it terminates them
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def _run_one(config_json: str, results_dir: str, checkpoint_minutes: float) -> tuple[str, float]:
+    from hmnet.train import train
+
+    config = RunConfig.from_json(config_json)
+    t0 = time.perf_counter()
+    train(config, results_dir, progress=False, checkpoint_minutes=checkpoint_minutes)
+    return config.result_name(), time.perf_counter() - t0
+
+
+def _locked_by_another(config: RunConfig, results_dir: Path) -> bool:
+    """True while another process holds the run's lock (another runner is training it)."""
+    import fcntl
+
+    from hmnet.results import lock_path
+
+    path = lock_path(results_dir, config)
+    if not path.exists():
+        return False
+    with open(path, "a") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(fh, fcntl.LOCK_UN)
+    return False
+
+
+def run_campaign(profile: str, data_dir: str | None, store: str | Path, sections: Iterable[str] | None = None,
+                 budget: float | None = None, workers: int = 2, threads: int | None = 1,
+                 checkpoint_minutes: float = 5.0, poll: float = 2.0, progress: bool = True,
+                 echo: Callable[[str], None] = log.info) -> CampaignReport:
+    """Run the pending runs of `sections` (default: all, in SECTION_ORDER) into ``<store>/results``.
+
+    `workers` runs go side by side, each in a fresh process with `threads` torch threads (None: torch's
+    default). A run starts only if its projected time fits in what is left of `budget` seconds; at the
+    budget's end (plus a grace of 10% for runs that overran their projection) the pool is terminated and
+    the interrupted runs resume from their checkpoints next time.
+    """
+    import multiprocessing as mp
+
+    from tqdm.auto import tqdm
+
+    from hmnet.results import load_results
+
+    if workers < 1:
+        raise ConfigError(f"workers must be >= 1, got {workers}")
+    store = Path(store)
+    results_dir = store / "results"
+    results_dir.mkdir(parents=True, exist_ok=True)
+    start = time.monotonic()
+    plan = campaign_plan(profile, data_dir, store, sections)
+    pending = [p for p in plan if not is_stored(p.config, results_dir)]
+    report = CampaignReport(skipped_stored=len(plan) - len(pending))
+    rates = measured_rates(load_results(results_dir), data_dir)
+    table = projection_table(pending, rates, workers).to_string(index=False, float_format="%.2f")
+    basis = "measured" if rates != PRIOR_SECONDS_PER_EXAMPLE else "prior"
+    echo(f"{len(plan)} planned runs, {report.skipped_stored} already stored, {len(pending)} pending; {workers} "
+         f"worker(s) x {threads or 'default'} thread(s); projection from {basis} seconds per example:\n{table}")
+    write_manifest(profile, data_dir, store, plan)
+    if not pending:
+        return report
+    deadline = None if budget is None else start + budget
+    ctx = mp.get_context("spawn")
+    pool = ctx.Pool(workers, initializer=_worker_init, initargs=(threads,), maxtasksperchild=1)
+    running: dict[Any, tuple[PlannedRun, float]] = {}
+    bar = tqdm(total=len(pending), desc=f"campaign ({profile})", unit="run", disable=not progress,
+               dynamic_ncols=True)
+    deferred: list[PlannedRun] = []
+    try:
+        while pending or running:
+            while pending and len(running) < workers:
+                p = pending[0]
+                if _locked_by_another(p.config, results_dir):  # another runner has it: come back later
+                    deferred.append(pending.pop(0))
+                    continue
+                est = projected_seconds(p.config, rates)
+                if deadline is not None and time.monotonic() + est > deadline:
+                    report.stopped_by = "budget"
+                    break
+                pending.pop(0)
+                ar = pool.apply_async(_run_one, (p.config.to_json(), str(results_dir), checkpoint_minutes))
+                running[ar] = (p, est)
+            if not running:
+                if deferred and report.stopped_by != "budget":
+                    pending, deferred = deferred, []
+                    time.sleep(poll)
+                    pending = [p for p in pending if not is_stored(p.config, results_dir)]
+                    continue
+                break
+            time.sleep(poll)
+            for ar in [a for a in running if a.ready()]:
+                p, est = running.pop(ar)
+                try:
+                    name, secs = ar.get()
+                    report.completed.append(name)
+                    what = "+".join(p.config.tasks) if len(p.config.tasks) < 4 else f"{len(p.config.tasks)} tasks"
+                    echo(f"stored {p.section} {p.config.variant} {what} seed {p.config.seed} in {secs / 60:.1f} min "
+                         f"(projected {est / 60:.1f})")
+                except Exception as err:  # noqa: BLE001 - one failed run must not stop the campaign
+                    report.failed[p.config.result_name()] = f"{type(err).__name__}: {err}"
+                    log.error("run %s (%s) failed: %s", p.config.result_name(), p.section, err)
+                bar.update(1)
+                rates = measured_rates(load_results(results_dir), data_dir)
+                write_manifest(profile, data_dir, store, plan)
+            if deadline is not None and time.monotonic() > deadline + 0.1 * budget:
+                report.stopped_by = "budget"
+                break
+            left = sum(projected_seconds(p.config, rates) for p in pending) / workers
+            bar.set_postfix_str(f"running {len(running)}, pending {len(pending)}, ~{left / 3600:.1f} h left")
+    except KeyboardInterrupt:
+        report.stopped_by = "interrupted"
+    finally:
+        pool.terminate()
+        pool.join()
+        bar.close()
+    report.pending_left = len(pending) + len(running) + len(deferred)
+    report.seconds = time.monotonic() - start
+    write_manifest(profile, data_dir, store, plan)
+    return report
+
+
+__all__ = ["SECTION_ORDER", "store_dir", "campaign_plan", "section_plan", "run_campaign", "write_manifest",
+           "read_manifest", "parse_budget", "measured_rates", "projection_table", "CampaignReport", "PlannedRun"]

@@ -1,0 +1,84 @@
+"""`hmnet campaign` (run or inspect every pending run of a profile's store) and `hmnet results` (print a
+section's reference results from the store: no data, no training)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+
+def add_parsers(sub) -> None:
+    from hmnet.campaign import SECTION_ORDER
+
+    c = sub.add_parser("campaign", help="run every pending run of a profile's results store (resumable)")
+    csub = c.add_subparsers(dest="campaign_command", required=True)
+    for name, helptext in (("run", "run the pending runs, in priority order, within a time budget"),
+                           ("status", "planned, stored and pending runs per section, with the projected cost")):
+        p = csub.add_parser(name, help=helptext)
+        p.add_argument("--profile", default="local", help="smoke | local | paper (default local)")
+        p.add_argument("--data-dir", default=os.environ.get("HMNET_DATA_DIR"),
+                       help="the GLUE/SuperGLUE files (default $HMNET_DATA_DIR)")
+        p.add_argument("--store", default=None, help="the results store (default reference/<profile>)")
+        p.add_argument("--sections", nargs="+", default=None, choices=SECTION_ORDER,
+                       help=f"which sections, in this priority order: {' '.join(SECTION_ORDER)} (default all)")
+        p.add_argument("--workers", type=int, default=2, help="runs side by side (default 2)")
+        if name == "run":
+            p.add_argument("--budget", default=None, help="time budget, e.g. 120m or 2.5h (default none)")
+            p.add_argument("--threads", type=int, default=1,
+                           help="torch threads per run (default 1: on CPU, two 1-thread runs beat one 2-thread run)")
+            p.add_argument("--checkpoint-minutes", type=float, default=5.0,
+                           help="checkpoint each run this often, so an interrupted run resumes (default 5)")
+        p.set_defaults(func=cmd_campaign)
+
+    r = sub.add_parser("results", help="print a section's results from a store (mean, 95%% CI, seeds)")
+    r.add_argument("section", choices=("table1", "shared_layers", "pairwise", "layer_grid", "status"),
+                   help="what to print")
+    r.add_argument("--profile", default="local", help="which store: reference/<profile> (default local)")
+    r.add_argument("--store", default=None, help="another store folder")
+    r.set_defaults(func=cmd_results)
+
+
+def _store(args) -> Path:
+    from hmnet.campaign import store_dir
+
+    return Path(args.store) if args.store else store_dir(args.profile)
+
+
+def cmd_campaign(args) -> int:
+    from hmnet.campaign import campaign_plan, measured_rates, parse_budget, projection_table, run_campaign
+    from hmnet.results import load_results
+
+    if args.profile != "smoke" and not args.data_dir:
+        print(f"hmnet campaign: the {args.profile} profile reads the data files: pass --data-dir DIR "
+              "(or set HMNET_DATA_DIR)", file=sys.stderr)
+        return 2
+    store = _store(args)
+    if args.campaign_command == "status":
+        plan = campaign_plan(args.profile, args.data_dir, store, args.sections)
+        results_dir = store / "results"
+        from hmnet.campaign import is_stored, write_manifest
+
+        pending = [p for p in plan if not is_stored(p.config, results_dir)]
+        manifest = write_manifest(args.profile, args.data_dir, store, plan)
+        for name, s in manifest["sections"].items():
+            print(f"{name:14s} {s['complete']:3d} of {s['planned']:3d} runs stored")
+        rates = measured_rates(load_results(results_dir), args.data_dir)
+        print(projection_table(pending, rates, args.workers).to_string(index=False, float_format="%.2f"))
+        return 0
+    report = run_campaign(args.profile, args.data_dir, store, sections=args.sections,
+                          budget=parse_budget(args.budget), workers=args.workers, threads=args.threads,
+                          checkpoint_minutes=args.checkpoint_minutes, echo=print)
+    print(f"campaign {report.stopped_by}: {len(report.completed)} runs stored, {len(report.failed)} failed, "
+          f"{report.pending_left} pending, {report.seconds / 60:.0f} min")
+    for name, err in report.failed.items():
+        print(f"  failed {name}: {err}", file=sys.stderr)
+    return 1 if report.failed else 0
+
+
+def cmd_results(args) -> int:
+    from hmnet.store import section_results_table
+
+    text = section_results_table(_store(args), args.section)
+    print(text)
+    return 0

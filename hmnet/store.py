@@ -1,0 +1,208 @@
+"""A profile's results store as readers see it: portable executed notebooks, placeholder pages for sections
+not run yet, the store banner of each page, and the terminal view of a section (``hmnet results``).
+
+The store (``reference/<profile>``, see :mod:`hmnet.campaign`) is committed for the reference build, so
+nothing in it may name a path of the machine that produced it: :func:`scrub_paths` replaces the output,
+data, repository, temporary and home directories with placeholders, and :func:`machine_paths` finds any
+that remain (the tests run it over the whole store).
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import pandas as pd
+
+from hmnet.campaign import MANIFEST, SECTION_NOTEBOOK, read_manifest
+from hmnet.provenance import REPO
+from hmnet.results import atomic_write_bytes, read_result_file, summarize
+
+# Notebook id -> the campaign sections whose runs it shows (02 only reads 01's tables; 06 trains its own
+# small pairs and needs their weights, which the store does not keep).
+NOTEBOOK_SECTIONS: dict[str, tuple[str, ...]] = {}
+for _section, _nb in SECTION_NOTEBOOK.items():
+    NOTEBOOK_SECTIONS.setdefault(_nb, ())
+    NOTEBOOK_SECTIONS[_nb] += (_section,)
+
+# Absolute paths of this kind of machine that must not appear in a committed or rendered file.
+_PATH_PATTERN = re.compile(r"(?<![\w.~<$])/(?:work|tmp|root|home|Users|private/var|var/folders|content)/[^\s\"'<>)]*")
+
+
+def path_replacements(out_dir: str | Path | None = None, data_dir: str | Path | None = None) -> list[tuple[str, str]]:
+    """(prefix, placeholder) pairs, longest first."""
+    pairs = []
+    if out_dir:
+        pairs.append((str(Path(out_dir).resolve()), "<store>"))
+    if data_dir:
+        pairs.append((str(Path(data_dir).resolve()), "$HMNET_DATA_DIR"))
+        pairs.append((str(data_dir), "$HMNET_DATA_DIR"))
+    pairs += [(str(REPO), "<repo>"), (str(Path(tempfile.gettempdir()).resolve()), "<tmp>"),
+              (str(Path.home()), "~")]
+    return sorted({p for p in pairs if p[0] not in ("", "/")}, key=lambda p: -len(p[0]))
+
+
+def scrub_paths(text: str, replacements: Iterable[tuple[str, str]]) -> str:
+    for prefix, placeholder in replacements:
+        text = text.replace(prefix, placeholder)
+    return text
+
+
+def machine_paths(text: str) -> list[str]:
+    """Absolute paths of a machine's working, temporary or home directories found in `text`."""
+    return sorted(set(_PATH_PATTERN.findall(text)))
+
+
+def scrub_file(path: Path, replacements: Iterable[tuple[str, str]]) -> None:
+    text = path.read_text(encoding="utf-8")
+    clean = scrub_paths(text, replacements)
+    if clean != text:
+        atomic_write_bytes(path, clean.encode("utf-8"))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# what a page says about the store
+
+
+def coverage(manifest: Mapping | None, notebook: str) -> list[tuple[str, int, int]]:
+    """(section, complete, planned) for the campaign sections a notebook shows."""
+    if not manifest:
+        return []
+    return [(s, manifest["sections"][s]["complete"], manifest["sections"][s]["planned"])
+            for s in NOTEBOOK_SECTIONS.get(notebook, ()) if s in manifest.get("sections", {})]
+
+
+def store_banner(manifest: Mapping | None, notebook: str) -> str:
+    """Markdown for the top of a page built from a store: what produced its numbers."""
+    if not manifest:
+        return ""
+    st = manifest["settings"]
+    files = manifest["data"].get("files", {})
+    data = ", ".join(sorted({v[0] for v in files.values() if v})) if files else manifest["data"].get("source", "")
+    runs = "; ".join(f"{s}: **{c} of {p}** planned runs complete" for s, c, p in coverage(manifest, notebook))
+    carved = ", ".join(manifest.get("carved_tasks", [])) or "none"
+    lines = [
+        f"**Reference build, profile `{manifest['profile']}`**: backbone `{st['backbone']}`, "
+        f"{st['source']} data, at most {st['max_examples']} training and {st['max_eval_examples']} evaluation rows "
+        f"per task, max length {st['max_length']}, {st['epochs']} epochs, lr {st['lr']:g}, batch {st['batch_size']}, "
+        f"precision {st['mixed_precision']}, seeds {', '.join(map(str, manifest['seeds']))}.",
+        f"Tasks: {', '.join(manifest['tasks'])}. Training rows carved from the labelled split "
+        f"(`carve_train={st['carve_train']}`) for: {carved}.",
+        f"Data files: {data}." if data else "",
+        (runs + "." if runs else "This page runs no training of its own."),
+        f"Store updated {manifest['updated']} at commit `{(manifest.get('commit') or 'unknown')[:12]}` "
+        f"(training semantics v{manifest['training_semantics']}).",
+    ]
+    body = "<br>\n".join(x for x in lines if x)
+    return ('<div class="admonition note store-banner">\n<p class="admonition-title">Where these numbers come '
+            f'from</p>\n<p>{body}</p>\n</div>\n')
+
+
+def stub_notebook(title: str, notebook: str, manifest: Mapping | None, profile: str) -> dict:
+    """An executed-notebook placeholder for a section whose runs are not in the store yet."""
+    import nbformat
+
+    cov = coverage(manifest, notebook)
+    status = "; ".join(f"{s}: {c} of {p} runs stored" for s, c, p in cov) or "no stored runs"
+    text = (f"# {title}\n\n{store_banner(manifest, notebook)}\n"
+            f"**Not run yet on the `{profile}` profile** ({status}). The campaign takes the sections in a fixed "
+            f"priority order (`hmnet campaign status --profile {profile}` prints what is pending and its projected "
+            "cost); this page fills in when its runs are stored. The smoke build (`make book PROFILE=smoke`) "
+            "shows the same page computed end to end on the synthetic suite.\n")
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell(text, metadata={"tags": ["store-banner"]})]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    return nb
+
+
+def add_store_banner(nb, manifest: Mapping | None, notebook: str):
+    """Insert the store banner after the notebook's title cell (the first markdown cell)."""
+    import nbformat
+
+    banner = store_banner(manifest, notebook)
+    if not banner:
+        return nb
+    idx = next((i for i, c in enumerate(nb.cells) if c.cell_type == "markdown"), -1) + 1
+    nb.cells.insert(idx, nbformat.v4.new_markdown_cell(banner, metadata={"tags": ["store-banner"]}))
+    return nb
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the terminal view: `hmnet results SECTION`
+
+
+def section_records(store: Path, section: str) -> list:
+    """The stored results of a section's planned runs (as listed in the store's manifest)."""
+    manifest = read_manifest(store)
+    if manifest is None:
+        raise FileNotFoundError(f"no {MANIFEST} in {store}: run `hmnet campaign status` with the data to write it")
+    if section not in manifest["sections"]:
+        raise KeyError(f"section {section!r} is not in the store's plan; it has {', '.join(manifest['sections'])}")
+    out = []
+    for run in manifest["sections"][section]["runs"]:
+        r = read_result_file(Path(store) / "results" / run["name"]) if run["complete"] else None
+        if r is not None:
+            out.append(r)
+    return out
+
+
+def _cell(row) -> str:
+    if row["n"] > 1 and row["ci_high"] == row["ci_high"]:
+        return f"{row['mean']:.1f} ± {row['ci_high'] - row['mean']:.1f} (n={row['n']})"
+    return f"{row['mean']:.1f} (n={row['n']})"
+
+
+def table1_frame(results: list) -> pd.DataFrame:
+    """Tasks as rows, Table 1's methods as columns; each cell 'mean ± 95% CI half-width (n seeds)'."""
+    summary = summarize(results)
+    summary["cell"] = summary.apply(_cell, axis=1)
+    order = [v for v in ("single", "multi", "skillnet", "hmnet:data", "hmnet:manual", "hmnet:model")
+             if v in set(summary["variant"])]
+    entries = summary[summary["task"] != "Average"].groupby("variant")["task"].nunique()
+    partial = summary["task"].eq("Average") & summary["variant"].map(entries).lt(entries.max())
+    summary.loc[partial, "cell"] += " partial"  # an average over fewer tasks than the other methods'
+    frame = summary.pivot(index="task", columns="variant", values="cell")
+    tasks = list(dict.fromkeys(summary["task"]))
+    tasks = [t for t in tasks if t != "Average"] + ["Average"]
+    return frame.reindex(index=tasks, columns=order + [c for c in frame.columns if c not in order]).fillna("–")
+
+
+def section_results_table(store: Path, section: str) -> str:
+    """A section's stored results as text, with the store's coverage and provenance."""
+    manifest = read_manifest(store)
+    if manifest is None:
+        raise FileNotFoundError(f"no {MANIFEST} in {store}: nothing has been stored there yet")
+    head = (f"store {Path(store).name} (profile {manifest['profile']}, backbone {manifest['settings']['backbone']}, "
+            f"updated {manifest['updated']}, commit {(manifest.get('commit') or 'unknown')[:12]})")
+    if section == "status":
+        lines = [head] + [f"  {s:14s} {v['complete']:3d} of {v['planned']:3d} runs" for s, v in
+                          manifest["sections"].items()]
+        return "\n".join(lines)
+    results = section_records(store, section)
+    cov = manifest["sections"][section]
+    head += f"\n{section}: {cov['complete']} of {cov['planned']} planned runs stored"
+    if not results:
+        return head + "\nno results stored yet"
+    if section == "table1":
+        body = table1_frame(results).to_string()
+    else:
+        summary = summarize(results)
+        summary["cell"] = summary.apply(_cell, axis=1)
+        body = summary.pivot(index="task", columns="variant", values="cell").fillna("–").to_string()
+    return f"{head}\n(mean ± 95% CI half-width over seeds, n = seeds)\n{body}"
+
+
+def nothing_stored(store: Path, notebook: str) -> bool:
+    """True when a notebook would show stored runs only and none is stored: it becomes a placeholder page.
+
+    Notebooks 01 (its Eq. 2 part reads only the files) and 02 always run; 06 needs model weights, which a
+    store never holds, so in a store it is always a placeholder.
+    """
+    if notebook in ("01", "02"):
+        return False
+    if notebook == "06":
+        return True
+    cov = coverage(read_manifest(store), notebook)
+    return not cov or all(c == 0 for _, c, _ in cov)
