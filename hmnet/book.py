@@ -52,6 +52,7 @@ def toc_pages(root: Path = REPO) -> list[str]:
 def stage(profile: str, out: Path, stage_dir: Path, root: Path = REPO) -> Path:
     """Assemble the book's sources with the executed notebooks; raise BookError if one is missing."""
     from hmnet import book_pages
+    from hmnet.store import claims_page
 
     missing = [s for s in SECTIONS if not executed_path(out, s).exists()]
     if missing:
@@ -71,10 +72,22 @@ def stage(profile: str, out: Path, stage_dir: Path, root: Path = REPO) -> Path:
     gen.mkdir()
     for name, text in book_pages.generated_pages(profile, out, root).items():
         (gen / name).write_text(text)
+    (gen / "claims.md").write_text(claims_page(ledger_builds(profile, out)))
     for page in toc_pages(stage_dir):
         if not any((stage_dir / f"{page}{ext}").exists() for ext in (".md", ".ipynb")):
             raise BookError(f"page {page!r} of _toc.yml has no source in {stage_dir}")
     return stage_dir
+
+
+def ledger_builds(profile: str, out: Path) -> dict[str, Path]:
+    """The builds the claims ledger reports: this one, and every committed results store."""
+    from hmnet.campaign import STORE_ROOT
+
+    builds = {f"Profile `{profile}` (this book)": out}
+    for store in sorted(STORE_ROOT.glob("*/manifest.json")):
+        if store.parent.resolve() != Path(out).resolve():
+            builds[f"Reference store `{store.parent.name}`"] = store.parent
+    return builds
 
 
 def stage_notebooks(out: Path, dest: Path) -> None:

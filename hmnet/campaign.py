@@ -24,7 +24,7 @@ import logging
 import math
 import signal
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -75,12 +75,14 @@ class PlannedRun:
 _NOTEBOOK_KEYS = ("tasks", "seeds", "backbone", "max_train_examples", "max_eval_examples")
 
 
-def notebook_parameters(profile: str, notebook: str, data_dir: str | None, out_dir: str | Path):
+def notebook_parameters(profile: str, notebook: str, data_dir: str | None, out_dir: str | Path,
+                        overrides: Mapping[str, Any] | None = None):
     """The checked parameters (``hmnet.report.RunParameters``) a notebook of the reference build runs with,
-    and its section-specific extras."""
+    and its section-specific extras. `overrides` (notebook parameters such as ``tasks`` or ``seeds``)
+    apply to every notebook, as ``hmnet reproduce -p NAME VALUE`` does."""
     from hmnet import report
 
-    extra = dict(REFERENCE_PARAMETERS.get(notebook, {}))
+    extra = {**REFERENCE_PARAMETERS.get(notebook, {}), **(overrides or {})}
     common = {k: extra.pop(k) for k in list(extra) if k in _NOTEBOOK_KEYS}
     if notebook in ("03", "04"):  # these notebooks run several cheap seeds on the smoke profile
         common.setdefault("smoke_seeds", report.SMOKE_SEEDS)
@@ -88,13 +90,14 @@ def notebook_parameters(profile: str, notebook: str, data_dir: str | None, out_d
     return P, extra
 
 
-def section_plan(section: str, profile: str, data_dir: str | None, out_dir: str | Path) -> list[RunConfig]:
+def section_plan(section: str, profile: str, data_dir: str | None, out_dir: str | Path,
+                 overrides: Mapping[str, Any] | None = None) -> list[RunConfig]:
     """The runs of one section, built by the same ``hmnet.report`` helpers the notebook calls."""
     from hmnet import report
 
     if section not in SECTION_ORDER:
         raise ConfigError(f"section {section!r} is unknown; known: {', '.join(SECTION_ORDER)}")
-    P, extra = notebook_parameters(profile, SECTION_NOTEBOOK[section], data_dir, out_dir)
+    P, extra = notebook_parameters(profile, SECTION_NOTEBOOK[section], data_dir, out_dir, overrides)
     if section == "table1":
         groupings, _ = report.load_groupings(P, "paper")
         plan = report.table1_configs(P, groupings, P.seeds)
@@ -114,8 +117,8 @@ def section_plan(section: str, profile: str, data_dir: str | None, out_dir: str 
     return sorted(plan, key=lambda c: order.get(c.seed, len(order)))
 
 
-def campaign_plan(profile: str, data_dir: str | None, out_dir: str | Path,
-                  sections: Iterable[str] | None = None) -> list[PlannedRun]:
+def campaign_plan(profile: str, data_dir: str | None, out_dir: str | Path, sections: Iterable[str] | None = None,
+                  overrides: Mapping[str, Any] | None = None) -> list[PlannedRun]:
     """Every run of the sections, in priority order, each key once (a run two sections share, such as a
     single-task run of Table 1 that Eq. 4 also needs, belongs to the first)."""
     wanted = list(SECTION_ORDER) if sections is None else list(sections)
@@ -125,7 +128,7 @@ def campaign_plan(profile: str, data_dir: str | None, out_dir: str | Path,
     seen: set[str] = set()
     out = []
     for section in [s for s in SECTION_ORDER if s in wanted]:
-        for c in section_plan(section, profile, data_dir, out_dir):
+        for c in section_plan(section, profile, data_dir, out_dir, overrides):
             k = c.key()
             if k not in seen:
                 seen.add(k)
@@ -319,12 +322,12 @@ def _locked_by_another(config: RunConfig, results_dir: Path) -> bool:
 
 
 def run_campaign(profile: str, data_dir: str | None, store: str | Path, sections: Iterable[str] | None = None,
-                 budget: float | None = None, workers: int = 2, threads: int | None = 1,
-                 checkpoint_minutes: float = 5.0, poll: float = 2.0, progress: bool = True,
+                 overrides: Mapping[str, Any] | None = None, budget: float | None = None, workers: int = 2,
+                 threads: int | None = 1, checkpoint_minutes: float = 5.0, poll: float = 2.0, progress: bool = True,
                  echo: Callable[[str], None] = log.info) -> CampaignReport:
     """Run the pending runs of `sections` (default: all, in SECTION_ORDER) into ``<store>/results``.
 
-    `workers` runs go side by side, each in a fresh process with `threads` torch threads (None: torch's
+    `workers` runs go side by side, in a pool of processes with `threads` torch threads each (None: torch's
     default). A run starts only if its projected time fits in what is left of `budget` seconds; at the
     budget's end (plus a grace of 10% for runs that overran their projection) the pool is terminated and
     the interrupted runs resume from their checkpoints next time.
@@ -341,7 +344,7 @@ def run_campaign(profile: str, data_dir: str | None, store: str | Path, sections
     results_dir = store / "results"
     results_dir.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
-    plan = campaign_plan(profile, data_dir, store, sections)
+    plan = campaign_plan(profile, data_dir, store, sections, overrides)
     pending = [p for p in plan if not is_stored(p.config, results_dir)]
     report = CampaignReport(skipped_stored=len(plan) - len(pending))
     rates = measured_rates(load_results(results_dir), data_dir)
@@ -354,10 +357,14 @@ def run_campaign(profile: str, data_dir: str | None, store: str | Path, sections
         return report
     deadline = None if budget is None else start + budget
     ctx = mp.get_context("spawn")
-    pool = ctx.Pool(workers, initializer=_worker_init, initargs=(threads,), maxtasksperchild=1)
+    # Workers live across runs (a spawned process pays seconds of imports), and runs of the same data reuse
+    # its encoding (hmnet.runtime.load_encoded).
+    pool = ctx.Pool(workers, initializer=_worker_init, initargs=(threads,))
     running: dict[Any, tuple[PlannedRun, float]] = {}
+    import sys
+
     bar = tqdm(total=len(pending), desc=f"campaign ({profile})", unit="run", disable=not progress,
-               dynamic_ncols=True)
+               dynamic_ncols=True, mininterval=1 if sys.stderr.isatty() else 60)  # a log file gets a line a minute
     deferred: list[PlannedRun] = []
     try:
         while pending or running:
@@ -399,7 +406,8 @@ def run_campaign(profile: str, data_dir: str | None, store: str | Path, sections
                 report.stopped_by = "budget"
                 break
             left = sum(projected_seconds(p.config, rates) for p in pending) / workers
-            bar.set_postfix_str(f"running {len(running)}, pending {len(pending)}, ~{left / 3600:.1f} h left")
+            bar.set_postfix_str(f"running {len(running)}, pending {len(pending)}, ~{left / 3600:.1f} h left",
+                                refresh=False)
     except KeyboardInterrupt:
         report.stopped_by = "interrupted"
     finally:
@@ -414,3 +422,32 @@ def run_campaign(profile: str, data_dir: str | None, store: str | Path, sections
 
 __all__ = ["SECTION_ORDER", "store_dir", "campaign_plan", "section_plan", "run_campaign", "write_manifest",
            "read_manifest", "parse_budget", "measured_rates", "projection_table", "CampaignReport", "PlannedRun"]
+
+
+def export_pending(profile: str, data_dir: str | None, store: str | Path, sections: Iterable[str] | None = None,
+                   overrides: Mapping[str, Any] | None = None, fmt: str = "cmd",
+                   slurm_options: Sequence[str] = ()) -> str:
+    """The pending runs as `hmnet train` commands (one a line, for ``xargs -P``) or as a SLURM array script
+    (one array task a run). Either trains into ``<store>/results``: the same store the runner fills."""
+    import shlex
+
+    store = Path(store)
+    results_dir = store / "results"
+    pending = [p.config for p in campaign_plan(profile, data_dir, store, sections, overrides)
+               if not is_stored(p.config, results_dir)]
+    train = ["hmnet", "train", "--results", str(results_dir), "--no-progress"]
+    if fmt == "cmd":
+        return "\n".join(shlex.join([*train[:2], "--config-json", c.to_json(), *train[2:]]) for c in pending)
+    if fmt != "slurm":
+        raise ConfigError(f"export format {fmt!r} is unknown; known: cmd, slurm")
+    if not pending:
+        return "# nothing pending: every planned run is in the store"
+    lines = ["#!/bin/bash", f"#SBATCH --job-name=hmnet-{profile}", f"#SBATCH --array=0-{len(pending) - 1}",
+             *(f"#SBATCH {o}" for o in slurm_options),
+             f"# {len(pending)} pending runs of the {profile} campaign, in priority order; each array task trains",
+             "# one into the store (a run another task or the runner already stored is skipped). Resubmit after",
+             "# a time-out: an interrupted run resumes from its checkpoint.",
+             "set -euo pipefail", "CONFIGS=(", *(shlex.quote(c.to_json()) for c in pending), ")",
+             'hmnet train --config-json "${CONFIGS[$SLURM_ARRAY_TASK_ID]}" '
+             + " ".join(shlex.quote(x) for x in train[2:])]
+    return "\n".join(lines) + "\n"

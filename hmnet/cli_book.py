@@ -18,7 +18,7 @@ def _store_only(args) -> bool:
     return args.profile in STORE_PROFILES and not args.train
 
 
-def _parse_params(items: list[str] | None) -> dict:
+def parse_params(items: list[str] | None) -> dict:
     """`-p name value` pairs; values are parsed as JSON when they can be (lists, numbers), else strings."""
     out = {}
     for name, value in items or []:
@@ -62,7 +62,7 @@ def cmd_reproduce(args) -> int:
     start = time.perf_counter()
     try:
         results = reproduce(args.profile, sections=args.sections, data_dir=args.data_dir, out=out,
-                            force=args.force, extra=_parse_params(args.param), store_only=_store_only(args))
+                            force=args.force, extra=parse_params(args.param), store_only=_store_only(args))
     except (ReproduceError, ParameterError, FileNotFoundError) as err:
         print(f"hmnet reproduce: {err}", file=sys.stderr)
         return 1

@@ -8,13 +8,18 @@ import sys
 from pathlib import Path
 
 
+from hmnet.cli_book import parse_params
+
+
 def add_parsers(sub) -> None:
     from hmnet.campaign import SECTION_ORDER
 
     c = sub.add_parser("campaign", help="run every pending run of a profile's results store (resumable)")
     csub = c.add_subparsers(dest="campaign_command", required=True)
     for name, helptext in (("run", "run the pending runs, in priority order, within a time budget"),
-                           ("status", "planned, stored and pending runs per section, with the projected cost")):
+                           ("status", "planned, stored and pending runs per section, with the projected cost"),
+                           ("export", "print the pending runs as `hmnet train` commands or a SLURM array script "
+                                      "that trains them into the same store")):
         p = csub.add_parser(name, help=helptext)
         p.add_argument("--profile", default="local", help="smoke | local | paper (default local)")
         p.add_argument("--data-dir", default=os.environ.get("HMNET_DATA_DIR"),
@@ -23,6 +28,13 @@ def add_parsers(sub) -> None:
         p.add_argument("--sections", nargs="+", default=None, choices=SECTION_ORDER,
                        help=f"which sections, in this priority order: {' '.join(SECTION_ORDER)} (default all)")
         p.add_argument("--workers", type=int, default=2, help="runs side by side (default 2)")
+        p.add_argument("-p", "--param", nargs=2, action="append", metavar=("NAME", "VALUE"),
+                       help="notebook parameter for every section, as in hmnet reproduce, e.g. -p seeds '[0]'")
+        if name == "export":
+            p.add_argument("--format", choices=("cmd", "slurm"), default="cmd",
+                           help="cmd: one shell command per run (for xargs -P); slurm: an sbatch array script")
+            p.add_argument("--slurm-options", default="--cpus-per-task=2 --time=04:00:00",
+                           help="extra #SBATCH options for the array script (space-separated)")
         if name == "run":
             p.add_argument("--budget", default=None, help="time budget, e.g. 120m or 2.5h (default none)")
             p.add_argument("--threads", type=int, default=1,
@@ -54,8 +66,14 @@ def cmd_campaign(args) -> int:
               "(or set HMNET_DATA_DIR)", file=sys.stderr)
         return 2
     store = _store(args)
+    if args.campaign_command == "export":
+        from hmnet.campaign import export_pending
+
+        print(export_pending(args.profile, args.data_dir, store, args.sections, parse_params(args.param),
+                             args.format, args.slurm_options.split()))
+        return 0
     if args.campaign_command == "status":
-        plan = campaign_plan(args.profile, args.data_dir, store, args.sections)
+        plan = campaign_plan(args.profile, args.data_dir, store, args.sections, parse_params(args.param))
         results_dir = store / "results"
         from hmnet.campaign import is_stored, write_manifest
 
@@ -67,6 +85,7 @@ def cmd_campaign(args) -> int:
         print(projection_table(pending, rates, args.workers).to_string(index=False, float_format="%.2f"))
         return 0
     report = run_campaign(args.profile, args.data_dir, store, sections=args.sections,
+                          overrides=parse_params(args.param),
                           budget=parse_budget(args.budget), workers=args.workers, threads=args.threads,
                           checkpoint_minutes=args.checkpoint_minutes, echo=print)
     print(f"campaign {report.stopped_by}: {len(report.completed)} runs stored, {len(report.failed)} failed, "

@@ -206,3 +206,54 @@ def nothing_stored(store: Path, notebook: str) -> bool:
         return True
     cov = coverage(read_manifest(store), notebook)
     return not cov or all(c == 0 for _, c, _ in cov)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the claims ledger page
+
+
+def _ledger_inputs(results: list, depth: int | None):
+    from hmnet.report import scores_frame
+
+    table1 = [r for r in results if r.config.variant in ("single", "multi", "skillnet", "hmnet:data", "hmnet:manual",
+                                                          "hmnet:model")]
+    shared = [r for r in results if r.config.variant.startswith("shared=")]
+    return table1, (scores_frame(shared) if shared else None), depth
+
+
+def ledger_for(out: Path):
+    """The claims ledger of one build: a results store (its Table 1 and Figure 3 sections) or a plain
+    output folder (every run in it)."""
+    from hmnet.experiments import backbone_depth
+    from hmnet.report.claims import ledger
+    from hmnet.results import load_results
+
+    manifest = read_manifest(out)
+    if manifest is not None:
+        results = [r for s in ("table1", "shared_layers") if s in manifest["sections"]
+                   for r in section_records(out, s)]
+        depth = backbone_depth(manifest["settings"]["backbone"])
+    else:
+        results = load_results(Path(out) / "results")
+        depth = backbone_depth(results[0].config.backbone) if results else None
+    return ledger(*_ledger_inputs(results, depth))
+
+
+def claims_page(builds: Mapping[str, Path]) -> str:
+    """Markdown: for each build (a label and its folder), every claim with its verdict and evidence."""
+    from hmnet.report.claims import verdict_counts
+
+    pages = {"03": "notebooks/03_main_results", "04": "notebooks/04_shared_layers",
+             "06": "notebooks/06_attention_similarity"}
+    parts = []
+    for label, out in builds.items():
+        frame = ledger_for(out)
+        counts = ", ".join(f"{n} {v}" for v, n in verdict_counts(frame).items())
+        parts.append(f"## {label}\n\n{counts}.\n")
+        lines = ["| claim | the paper | verdict | evidence | section |", "|---|---|---|---|---|"]
+        for row in frame.itertuples(index=False):
+            cells = [row.claim, row.paper, f"**{row.verdict}**", row.evidence,
+                     f"{{doc}}`{row.section} </{pages[row.section]}>`"]
+            lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |")
+        parts.append("\n".join(lines) + "\n")
+    return "\n".join(parts)

@@ -1,0 +1,150 @@
+"""The ledger of the paper's claims that a number can test, each with a verdict computed from stored runs.
+
+A verdict rests on per-seed paired differences (same seed: same data order and head initialisation) in the
+direction the paper claims, with a Student-t 95% confidence interval over seeds:
+
+- **supported**: the interval lies above zero;
+- **contradicted**: the interval lies below zero;
+- **not resolved at this scale**: the interval includes zero, or a single seed gives no interval;
+- **not run**: the runs the claim needs are not stored (yet).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from hmnet.metrics import mean_ci, paper_average
+
+SUPPORTED, CONTRADICTED, UNRESOLVED, NOT_RUN = ("supported", "contradicted", "not resolved at this scale",
+                                                "not run")
+# Table 1's columns by run variant (as hmnet.experiments.table1_plan names them).
+TABLE1_VARIANTS = {"single": "Single-task", "multi": "Multi-task", "skillnet": "SkillNet", "hmnet:data": "HMNet_d",
+                   "hmnet:manual": "HMNet_md", "hmnet:model": "HMNet_m"}
+
+
+@dataclass(frozen=True)
+class Verdict:
+    verdict: str
+    evidence: str
+
+
+def verdict_from_differences(diffs: Sequence[float], what: str) -> Verdict:
+    """The verdict on per-seed differences in the claimed direction (positive: as the paper says)."""
+    d = np.asarray([x for x in diffs if np.isfinite(x)], dtype=float)
+    if len(d) == 0:
+        return Verdict(NOT_RUN, f"no seed has the runs for {what}")
+    ci = mean_ci(d)
+    if len(d) == 1:
+        return Verdict(UNRESOLVED, f"{what}: {ci['mean']:+.2f} points on one seed (no interval)")
+    text = f"{what}: {ci['mean']:+.2f} points, 95% CI [{ci['ci_low']:+.2f}, {ci['ci_high']:+.2f}], n={len(d)} seeds"
+    if ci["ci_low"] > 0:
+        return Verdict(SUPPORTED, text)
+    if ci["ci_high"] < 0:
+        return Verdict(CONTRADICTED, text)
+    return Verdict(UNRESOLVED, text)
+
+
+def seed_averages(results: Iterable) -> pd.DataFrame:
+    """Table 1's average per seed (rows) and method column (columns), from Table 1 runs.
+
+    Single-task runs of one seed combine into one average, and only when that seed holds every task the
+    other single-task seeds hold; a method's average is its run's. Cells without complete runs are NaN.
+    """
+    singles: dict[int, dict] = {}
+    rows: dict[int, dict[str, float]] = {}
+    for r in results:
+        column = TABLE1_VARIANTS.get(r.config.variant)
+        if column is None:
+            continue
+        if r.config.method == "single":
+            singles.setdefault(r.config.seed, {}).update(r.scores)
+        else:
+            rows.setdefault(r.config.seed, {})[column] = float(r.average)
+    all_tasks = set().union(*[set(s) for s in singles.values()]) if singles else set()
+    for seed, scores in singles.items():
+        if set(scores) == all_tasks:
+            rows.setdefault(seed, {})["Single-task"] = paper_average(scores)
+    frame = pd.DataFrame.from_dict(rows, orient="index").sort_index()
+    return frame.reindex(columns=[c for c in TABLE1_VARIANTS.values()])
+
+
+def paired(frame: pd.DataFrame, a: str, b: str) -> list[float]:
+    """Per-seed a - b over the seeds that hold both."""
+    if a not in frame or b not in frame:
+        return []
+    return (frame[a] - frame[b]).dropna().tolist()
+
+
+def table1_claims(results: Iterable) -> list[dict]:
+    """Table 1's claims: the ranking of the averages the paper reports."""
+    from hmnet import paper
+
+    avg = seed_averages(results)
+    published = paper.table1_averages()
+    out = []
+
+    def claim(text: str, a: str, b: str) -> None:
+        v = verdict_from_differences(paired(avg, a, b), f"{a} - {b}")
+        out.append({"claim": text, "paper": f"{a} {published[a]:.1f} vs {b} {published[b]:.1f}",
+                    "verdict": v.verdict, "evidence": v.evidence, "section": "03"})
+
+    others = [c for c in avg.columns if c != "HMNet_m" and avg[c].notna().any()]
+    if avg.get("HMNet_m") is not None and avg["HMNet_m"].notna().any() and others:
+        best = max(others, key=lambda c: avg[c].mean())
+        claim(f"HMNet_m has the best average of the six methods (closest rival here: {best})", "HMNet_m", best)
+    else:
+        out.append({"claim": "HMNet_m has the best average of the six methods", "paper": "HMNet_m 84.0, best",
+                    "verdict": NOT_RUN, "evidence": "HMNet_m or its rivals have no complete seed", "section": "03"})
+    for hm in ("HMNet_m", "HMNet_md", "HMNet_d"):
+        claim(f"{hm} beats multi-task learning", hm, "Multi-task")
+    claim("Multi-task learning beats single-task fine-tuning", "Multi-task", "Single-task")
+    claim("The model-based grouping beats the manual design", "HMNet_m", "HMNet_md")
+    claim("The model-based grouping beats the data-property grouping", "HMNet_m", "HMNet_d")
+    claim("HMNet_m beats the SkillNet-style sparse model", "HMNet_m", "SkillNet")
+    return out
+
+
+def shared_layers_claim(per_seed: pd.DataFrame | None, depth: int | None, task: str = "BoolQ") -> dict:
+    """Figure 3: the task's score peaks at about two-thirds of the layers shared (8 of 12 in the paper),
+    above both ends (no sharing, all shared)."""
+    text = f"{task} peaks at about 2/3 of the layers shared (Figure 3)"
+    base = {"claim": text, "paper": "BoolQ best at 8 of 12 shared layers", "section": "04"}
+    if per_seed is None or depth is None or per_seed.empty or task not in set(per_seed["task"]):
+        return {**base, "verdict": NOT_RUN, "evidence": f"no {task} runs of the shared-layer ablation"}
+    peak = round(2 * depth / 3)
+    g = per_seed[per_seed["task"] == task].pivot_table(index="seed", columns="shared layers", values="score")
+    verdicts = [verdict_from_differences((g[peak] - g[end]).tolist() if {peak, end} <= set(g.columns) else [],
+                                         f"{peak} shared - {end} shared")
+                for end in (0, depth)]
+    kinds = {v.verdict for v in verdicts}
+    if CONTRADICTED in kinds:
+        verdict = CONTRADICTED
+    elif kinds == {SUPPORTED}:
+        verdict = SUPPORTED
+    elif kinds == {NOT_RUN}:
+        verdict = NOT_RUN
+    else:
+        verdict = UNRESOLVED
+    return {**base, "verdict": verdict, "evidence": "; ".join(v.evidence for v in verdicts)}
+
+
+def not_run_claims() -> list[dict]:
+    """Claims whose runs no store holds yet."""
+    return [{"claim": "Attention maps of tasks in one cluster are more similar than across clusters (Appendix C)",
+             "paper": "Figures 5-6", "verdict": NOT_RUN,
+             "evidence": "needs the trained models' attention maps; the store keeps no weights and this section "
+                         "has not run on the reference profile", "section": "06"}]
+
+
+def ledger(table1_results: Iterable, shared_per_seed: pd.DataFrame | None, depth: int | None) -> pd.DataFrame:
+    """Every testable claim with its verdict and evidence."""
+    rows = table1_claims(list(table1_results)) + [shared_layers_claim(shared_per_seed, depth)] + not_run_claims()
+    return pd.DataFrame(rows, columns=["claim", "paper", "verdict", "evidence", "section"])
+
+
+def verdict_counts(frame: pd.DataFrame) -> Mapping[str, int]:
+    return {v: int((frame["verdict"] == v).sum()) for v in (SUPPORTED, CONTRADICTED, UNRESOLVED, NOT_RUN)}

@@ -1,0 +1,175 @@
+"""The results store and the campaign runner: plans that match the notebooks, records that round-trip without
+machine paths, a runner killed with SIGKILL that resumes, two runners on one store, the terminal view, and
+the committed reference store itself."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from hmnet import campaign, store
+from hmnet.results import load_results, read_result_file
+
+REPO = Path(__file__).resolve().parents[1]
+# A small smoke campaign: Table 1 on two synthetic tasks, one seed (2 single-task runs, multi-task, SkillNet
+# and HMNet with the three groupings that have clusters on these tasks).
+SMALL = {"tasks": ["RTE", "SST-2"], "seeds": [0]}
+
+
+def runner(store_dir: Path, *extra: str) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "hmnet.cli", "campaign", "run", "--profile", "smoke", "--store", str(store_dir),
+           "--sections", "table1", "-p", "tasks", json.dumps(SMALL["tasks"]), "-p", "seeds", "[0]",
+           "--workers", "2", *extra]
+    return subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "HMNET_TORCH_THREADS": "1"}, start_new_session=True)
+
+
+def records(store_dir: Path) -> list[Path]:
+    return sorted((store_dir / "results").glob("*.json"))
+
+
+def planned(store_dir: Path) -> list:
+    return campaign.campaign_plan("smoke", None, store_dir, ["table1"], SMALL)
+
+
+def test_the_campaign_plans_exactly_the_runs_the_notebooks_ask_for(tmp_path):
+    from hmnet import report
+
+    P = report.check_parameters(profile="smoke", out_dir=str(tmp_path), smoke_seeds=report.SMOKE_SEEDS)
+    groupings, _ = report.load_groupings(P, "paper")
+    notebook = {c.key() for c in report.table1_configs(P, groupings, P.seeds)}
+    plan = campaign.campaign_plan("smoke", None, tmp_path, ["table1"])
+    assert {p.config.key() for p in plan} == notebook
+    # Eq. 4's single-task denominators are Table 1's runs: planned once, under table1.
+    both = campaign.campaign_plan("smoke", None, tmp_path, ["table1", "pairwise"])
+    keys = [p.config.key() for p in both]
+    assert len(keys) == len(set(keys))
+    assert not [p for p in both if p.section == "pairwise" and p.config.method == "single"]
+    with pytest.raises(campaign.ConfigError, match="section 'table2' is unknown"):
+        campaign.campaign_plan("smoke", None, tmp_path, ["table2"])
+
+
+def test_budget_parsing():
+    assert campaign.parse_budget("90s") == 90 and campaign.parse_budget("2h") == 7200
+    assert campaign.parse_budget("120m") == campaign.parse_budget("120") == 7200
+    assert campaign.parse_budget(None) is None
+    for bad in ("soon", "-5m", "0"):
+        with pytest.raises(campaign.ConfigError, match="budget"):
+            campaign.parse_budget(bad)
+
+
+def test_runner_killed_with_sigkill_resumes_and_loses_no_stored_result(tmp_path):
+    s = tmp_path / "store"
+    proc = runner(s)
+    deadline = time.monotonic() + 240
+    while not records(s) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    assert records(s), f"no run was stored before the kill:\n{proc.communicate()[0][-3000:]}"
+    os.killpg(proc.pid, signal.SIGKILL)  # the runner and its workers, mid-campaign
+    proc.wait()
+    before = {p.name: p.read_bytes() for p in records(s)}
+    assert all(read_result_file(p) is not None for p in records(s))
+    out, _ = runner(s).communicate(timeout=400)
+    assert "campaign done" in out, out[-3000:]
+    after = records(s)
+    assert {p.name for p in after} == {p.config.result_name() for p in planned(s)}
+    assert all(read_result_file(p) is not None for p in after)
+    for name, data in before.items():  # a stored record is never rewritten by the resumed campaign
+        assert (s / "results" / name).read_bytes() == data
+    manifest = campaign.read_manifest(s)
+    assert manifest["sections"]["table1"]["complete"] == manifest["sections"]["table1"]["planned"] == len(after)
+
+
+def test_two_runners_on_one_store_complete_it_with_one_intact_record_per_run(tmp_path):
+    s = tmp_path / "store"
+    first, second = runner(s), runner(s)
+    outs = [p.communicate(timeout=400)[0] for p in (first, second)]
+    assert all("campaign done" in o for o in outs), "\n\n".join(o[-2000:] for o in outs)
+    runs = load_results(s / "results")
+    assert sorted(r.key for r in runs) == sorted(p.config.key() for p in planned(s))
+    assert all(read_result_file(p) is not None for p in records(s))
+    assert not list((s / "results" / "checkpoints").glob("*/ckpt-*"))
+
+
+def test_store_round_trip_names_no_machine_path_and_prints_from_the_store(tmp_path, capsys):
+    from hmnet.cli import main
+
+    s = tmp_path / "store"
+    report = campaign.run_campaign("smoke", None, s, ["table1"], {"tasks": ["RTE", "MRPC"], "seeds": [0]},
+                                   workers=1, threads=1, progress=False, echo=lambda m: None)
+    assert report.stopped_by == "done" and not report.failed
+    for path in s.rglob("*.json"):
+        assert not store.machine_paths(path.read_text()), path
+    runs = load_results(s / "results")
+    for r in runs:
+        assert r.config.data_dir is None and r.config.key() == r.key  # the record's key survives the trip
+        assert r.env["training_semantics"] == campaign.TRAINING_SEMANTICS and "torch" in r.env["packages"]
+    assert main(["results", "table1", "--store", str(s)]) == 0
+    out = capsys.readouterr().out
+    n = len(runs)
+    assert f"table1: {n} of {n} planned runs stored" in out and "(n=1)" in out and "Average" in out
+
+
+def test_scrub_paths_replaces_every_local_prefix(tmp_path):
+    data = tmp_path / "data"
+    text = f"out {tmp_path}/store/x.json data {data}/RTE/train.tsv repo {REPO}/hmnet home {Path.home()}/x"
+    clean = store.scrub_paths(text, store.path_replacements(tmp_path / "store", data))
+    assert "<store>/x.json" in clean and "$HMNET_DATA_DIR/RTE/train.tsv" in clean and "<repo>/hmnet" in clean
+    assert not store.machine_paths(clean)
+    assert store.machine_paths("see /work/main/x and /tmp/abc") == ["/tmp/abc", "/work/main/x"]
+
+
+def test_the_committed_reference_store_is_small_portable_text():
+    root = campaign.STORE_ROOT
+    if not root.exists():
+        pytest.skip("no reference store committed yet")
+    files = [p for p in root.rglob("*") if p.is_file()]
+    tracked = subprocess.run(["git", "-C", str(REPO), "ls-files", str(root)], capture_output=True, text=True)
+    tracked_files = {REPO / f for f in tracked.stdout.split()} if tracked.returncode == 0 else set(files)
+    for path in [p for p in files if p in tracked_files]:
+        assert path.suffix in (".json", ".ipynb", ".csv", ".md", ".txt", ".png", ".svg"), f"unexpected {path}"
+        assert path.stat().st_size < 8 * 2**20, f"{path} is larger than 8 MiB"
+        assert "checkpoints" not in path.parts and "models" not in path.parts, f"weights committed: {path}"
+        if path.suffix != ".png":
+            assert not store.machine_paths(path.read_text(encoding="utf-8")), f"machine path in {path}"
+
+
+def test_export_writes_the_pending_runs_as_commands_and_a_valid_slurm_array(tmp_path):
+    s = tmp_path / "store"
+    n = len(planned(s))
+    cmds = campaign.export_pending("smoke", None, s, ["table1"], SMALL, "cmd").splitlines()
+    assert len(cmds) == n and all(c.startswith("hmnet train --config-json ") for c in cmds)
+    assert all(f"--results {s / 'results'}" in c for c in cmds)
+    script = tmp_path / "array.sh"
+    script.write_text(campaign.export_pending("smoke", None, s, ["table1"], SMALL, "slurm", ["--time=01:00:00"]))
+    text = script.read_text()
+    assert f"#SBATCH --array=0-{n - 1}" in text and "#SBATCH --time=01:00:00" in text
+    assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
+
+
+def test_the_reference_book_builds_from_the_store_alone(tmp_path, monkeypatch):
+    """What `make book` does on a fresh clone: no data, no training, only the committed store."""
+    from hmnet.book import build_book
+
+    store_dir = campaign.store_dir("local")
+    if not (store_dir / "notebooks").is_dir():
+        pytest.skip("the reference store holds no executed notebooks yet")
+    monkeypatch.delenv("HMNET_DATA_DIR", raising=False)
+    index = build_book("local", out=store_dir, run=False, build_root=tmp_path, progress=False, store_only=True)
+    html = index.parent
+    table2 = (html / "notebooks" / "01_task_relevance.html").read_text()
+    assert "Where these numbers come from" in table2 and "Table 2" in table2
+    table1 = (html / "notebooks" / "03_main_results.html").read_text()
+    manifest = campaign.read_manifest(store_dir)
+    t1 = manifest["sections"]["table1"]
+    assert f"{t1['complete']} of {t1['planned']}" in table1
+    assert "Reference store" not in (html / "book" / "claims.html").read_text()  # this book is the store
+    for page in html.rglob("*.html"):
+        assert not store.machine_paths(page.read_text(errors="replace")), page

@@ -1,0 +1,78 @@
+"""The claims ledger: verdicts from per-seed paired differences, on constructed results of known values."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pandas as pd
+import pytest
+
+from hmnet.report import claims
+
+TASKS = ("RTE", "MRPC")
+
+
+def run(variant: str, seed: int, average: float, tasks=TASKS):
+    method = variant.split(":")[0]
+    return SimpleNamespace(config=SimpleNamespace(variant=variant, method=method, seed=seed),
+                           scores={t: average for t in tasks}, average=average)
+
+
+def table1(values: dict[str, list[float]]) -> list:
+    out = []
+    for variant, per_seed in values.items():
+        for seed, v in enumerate(per_seed):
+            if variant == "single":
+                out += [run("single", seed, v, (t,)) for t in TASKS]
+            else:
+                out.append(run(variant, seed, v))
+    return out
+
+
+def verdicts(frame: pd.DataFrame) -> dict[str, str]:
+    return dict(zip(frame["claim"], frame["verdict"]))
+
+
+def test_verdicts_follow_the_confidence_interval_of_the_paired_differences():
+    assert claims.verdict_from_differences([1.0, 1.2, 0.9], "a - b").verdict == claims.SUPPORTED
+    assert claims.verdict_from_differences([-1.0, -1.2, -0.9], "a - b").verdict == claims.CONTRADICTED
+    assert claims.verdict_from_differences([1.0, -1.2, 0.3], "a - b").verdict == claims.UNRESOLVED
+    one = claims.verdict_from_differences([2.0], "a - b")
+    assert one.verdict == claims.UNRESOLVED and "one seed" in one.evidence
+    assert claims.verdict_from_differences([], "a - b").verdict == claims.NOT_RUN
+
+
+def test_table1_claims_pair_seeds_and_name_the_rival():
+    results = table1({"single": [70, 71, 72], "multi": [75, 76, 77], "skillnet": [74, 80, 74],
+                      "hmnet:data": [74, 75, 76], "hmnet:manual": [76, 77, 78], "hmnet:model": [77, 78, 79]})
+    frame = claims.ledger(results, None, None)
+    v = verdicts(frame)
+    assert v["Multi-task learning beats single-task fine-tuning"] == claims.SUPPORTED  # +5 on every seed
+    assert v["HMNet_m beats multi-task learning"] == claims.SUPPORTED
+    assert v["HMNet_d beats multi-task learning"] == claims.CONTRADICTED  # -1 on every seed
+    assert v["HMNet_m beats the SkillNet-style sparse model"] == claims.UNRESOLVED  # +3, -2, +5
+    best = frame[frame["claim"].str.startswith("HMNet_m has the best average")].iloc[0]
+    assert "HMNet_md" in best["claim"] and best["verdict"] == claims.SUPPORTED  # the rival with the best mean
+    assert v["BoolQ peaks at about 2/3 of the layers shared (Figure 3)"] == claims.NOT_RUN
+    assert set(frame["verdict"]) <= {claims.SUPPORTED, claims.CONTRADICTED, claims.UNRESOLVED, claims.NOT_RUN}
+
+
+def test_an_incomplete_single_task_seed_has_no_average():
+    results = table1({"single": [70, 71], "multi": [75, 76]})
+    results = [r for r in results if not (r.config.method == "single" and r.config.seed == 1
+                                          and "MRPC" in r.scores)]
+    avg = claims.seed_averages(results)
+    assert avg.loc[0, "Single-task"] == pytest.approx(70) and pd.isna(avg.loc[1, "Single-task"])
+    v = verdicts(claims.ledger(results, None, None))
+    assert v["Multi-task learning beats single-task fine-tuning"] == claims.UNRESOLVED  # one paired seed
+    assert v["HMNet_m beats multi-task learning"] == claims.NOT_RUN
+
+
+def test_shared_layers_claim_needs_the_peak_above_both_ends():
+    rows = [{"task": "BoolQ", "seed": s, "shared layers": x, "score": 60 + (3 if x == 4 else 0) + s * 0.1}
+            for s in range(3) for x in range(7)]
+    assert claims.shared_layers_claim(pd.DataFrame(rows), 6)["verdict"] == claims.SUPPORTED
+    flat = [{**r, "score": 60 + r["seed"] * (1 if r["shared layers"] == 4 else -1)} for r in rows]
+    assert claims.shared_layers_claim(pd.DataFrame(flat), 6)["verdict"] == claims.UNRESOLVED
+    low = [{**r, "score": 60 - (3 if r["shared layers"] == 4 else 0) + r["seed"] * 0.1} for r in rows]
+    assert claims.shared_layers_claim(pd.DataFrame(low), 6)["verdict"] == claims.CONTRADICTED
