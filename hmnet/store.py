@@ -19,6 +19,7 @@ import pandas as pd
 from hmnet.campaign import MANIFEST, SECTION_NOTEBOOK, read_manifest
 from hmnet.provenance import REPO
 from hmnet.results import atomic_write_bytes, read_result_file, summarize
+from hmnet.tasks import TASK_NAMES
 
 # Notebook id -> the campaign sections whose runs it shows (02 only reads 01's tables; 06 trains its own
 # small pairs and needs their weights, which the store does not keep).
@@ -83,21 +84,22 @@ def store_banner(manifest: Mapping | None, notebook: str) -> str:
     data = ", ".join(sorted({v[0] for v in files.values() if v})) if files else manifest["data"].get("source", "")
     runs = "; ".join(f"{s}: **{c} of {p}** planned runs complete" for s, c, p in coverage(manifest, notebook))
     carved = ", ".join(manifest.get("carved_tasks", [])) or "none"
+    absent = [t for t in TASK_NAMES if t not in manifest["tasks"]]
     lines = [
         f"**Reference build, profile `{manifest['profile']}`**: backbone `{st['backbone']}`, "
         f"{st['source']} data, at most {st['max_examples']} training and {st['max_eval_examples']} evaluation rows "
         f"per task, max length {st['max_length']}, {st['epochs']} epochs, lr {st['lr']:g}, batch {st['batch_size']}, "
         f"precision {st['mixed_precision']}, seeds {', '.join(map(str, manifest['seeds']))}.",
-        f"Tasks: {', '.join(manifest['tasks'])}. Training rows carved from the labelled split "
-        f"(`carve_train={st['carve_train']}`) for: {carved}.",
+        f"Tasks: {', '.join(manifest['tasks'])}"
+        + (f" (no file in the data for {', '.join(absent)}: left out of every table)" if absent else "")
+        + f". Training rows carved from the labelled split (`carve_train={st['carve_train']}`) for: {carved}.",
         f"Data files: {data}." if data else "",
         (runs + "." if runs else "This page runs no training of its own."),
         f"Store updated {manifest['updated']} at commit `{(manifest.get('commit') or 'unknown')[:12]}` "
         f"(training semantics v{manifest['training_semantics']}).",
     ]
-    body = "<br>\n".join(x for x in lines if x)
-    return ('<div class="admonition note store-banner">\n<p class="admonition-title">Where these numbers come '
-            f'from</p>\n<p>{body}</p>\n</div>\n')
+    body = "\n".join(f"- {x}" for x in lines if x)
+    return f"```{{admonition}} Where these numbers come from\n:class: note store-banner\n{body}\n```\n"
 
 
 def stub_notebook(title: str, notebook: str, manifest: Mapping | None, profile: str) -> dict:
@@ -106,8 +108,11 @@ def stub_notebook(title: str, notebook: str, manifest: Mapping | None, profile: 
 
     cov = coverage(manifest, notebook)
     status = "; ".join(f"{s}: {c} of {p} runs stored" for s, c, p in cov) or "no stored runs"
+    why = ("Appendix C compares the attention maps of trained models, and a results store keeps no weights: this "
+           "section runs where its models are trained (`hmnet reproduce --train`, or the smoke build). "
+           if notebook == "06" else "")
     text = (f"# {title}\n\n{store_banner(manifest, notebook)}\n"
-            f"**Not run yet on the `{profile}` profile** ({status}). The campaign takes the sections in a fixed "
+            f"**Not run yet on the `{profile}` profile** ({status}). {why} The campaign takes the sections in a fixed "
             f"priority order (`hmnet campaign status --profile {profile}` prints what is pending and its projected "
             "cost); this page fills in when its runs are stored. The smoke build (`make book PROFILE=smoke`) "
             "shows the same page computed end to end on the synthetic suite.\n")
