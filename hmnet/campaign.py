@@ -207,7 +207,8 @@ def projection_table(pending: Sequence[PlannedRun], rates: dict[str, float], wor
 # the manifest
 
 
-def write_manifest(profile: str, data_dir: str | None, store: Path, plan: Sequence[PlannedRun]) -> dict:
+def write_manifest(profile: str, data_dir: str | None, store: Path, plan: Sequence[PlannedRun],
+                   overrides: Mapping[str, Any] | None = None) -> dict:
     """Planned and complete runs per section, with the date, commit and data files, into the store.
 
     Nothing in it names a path of this machine: data files appear relative to the data directory.
@@ -232,7 +233,8 @@ def write_manifest(profile: str, data_dir: str | None, store: Path, plan: Sequen
                 if k not in ("method", "tasks", "clusters", "split", "seed", "name", "data_dir", "affinity")}
     manifest = {"profile": profile, "tasks": list(prof.tasks), "seeds": list(prof.seeds), "settings": settings,
                 "data": data_fingerprint(cfg), "carved_tasks": carved,
-                "notebook_parameters": REFERENCE_PARAMETERS, "training_semantics": TRAINING_SEMANTICS,
+                "notebook_parameters": REFERENCE_PARAMETERS, "overrides": dict(overrides or {}),
+                "training_semantics": TRAINING_SEMANTICS,
                 "commit": code_commit(), "updated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                 "sections": sections}
     atomic_write_bytes(Path(store) / MANIFEST, (json.dumps(manifest, indent=1) + "\n").encode())
@@ -352,7 +354,7 @@ def run_campaign(profile: str, data_dir: str | None, store: str | Path, sections
     basis = "measured" if rates != PRIOR_SECONDS_PER_EXAMPLE else "prior"
     echo(f"{len(plan)} planned runs, {report.skipped_stored} already stored, {len(pending)} pending; {workers} "
          f"worker(s) x {threads or 'default'} thread(s); projection from {basis} seconds per example:\n{table}")
-    write_manifest(profile, data_dir, store, plan)
+    write_manifest(profile, data_dir, store, plan, overrides)
     if not pending:
         return report
     deadline = None if budget is None else start + budget
@@ -401,7 +403,7 @@ def run_campaign(profile: str, data_dir: str | None, store: str | Path, sections
                     log.error("run %s (%s) failed: %s", p.config.result_name(), p.section, err)
                 bar.update(1)
                 rates = measured_rates(load_results(results_dir), data_dir)
-                write_manifest(profile, data_dir, store, plan)
+                write_manifest(profile, data_dir, store, plan, overrides)
             if deadline is not None and time.monotonic() > deadline + 0.1 * budget:
                 report.stopped_by = "budget"
                 break
@@ -416,7 +418,7 @@ def run_campaign(profile: str, data_dir: str | None, store: str | Path, sections
         bar.close()
     report.pending_left = len(pending) + len(running) + len(deferred)
     report.seconds = time.monotonic() - start
-    write_manifest(profile, data_dir, store, plan)
+    write_manifest(profile, data_dir, store, plan, overrides)
     return report
 
 

@@ -43,6 +43,19 @@ def add_parsers(sub) -> None:
                            help="checkpoint each run this often, so an interrupted run resumes (default 5)")
         p.set_defaults(func=cmd_campaign)
 
+    k = csub.add_parser("pack", help="MiniLM (bf16) and the data files (xz) for a GPU machine: scripts/gpu_campaign.sh")
+    k.add_argument("--data-dir", default=os.environ.get("HMNET_DATA_DIR"), required=False)
+    k.add_argument("--dest", default=".gpu", help="where (default .gpu, git-ignored; carry it to the device)")
+    k.set_defaults(func=cmd_pack)
+    k = csub.add_parser("pack-results", help="a store's records as results-NN.tar.xz parts (at most 8 x 15 MiB)")
+    k.add_argument("--store", required=True)
+    k.add_argument("--out", required=True)
+    k.set_defaults(func=cmd_pack)
+    k = csub.add_parser("collect", help="add the records of results-NN.tar.xz parts to a store (verified)")
+    k.add_argument("parts", nargs="+", help="results-NN.tar.xz files")
+    k.add_argument("--store", required=True)
+    k.set_defaults(func=cmd_pack)
+
     r = sub.add_parser("results", help="print a section's results from a store (mean, 95%% CI, seeds)")
     r.add_argument("section", choices=("table1", "shared_layers", "pairwise", "layer_grid", "status"),
                    help="what to print")
@@ -78,7 +91,7 @@ def cmd_campaign(args) -> int:
         from hmnet.campaign import is_stored, write_manifest
 
         pending = [p for p in plan if not is_stored(p.config, results_dir)]
-        manifest = write_manifest(args.profile, args.data_dir, store, plan)
+        manifest = write_manifest(args.profile, args.data_dir, store, plan, parse_params(args.param))
         for name, s in manifest["sections"].items():
             print(f"{name:14s} {s['complete']:3d} of {s['planned']:3d} runs stored")
         rates = measured_rates(load_results(results_dir), args.data_dir)
@@ -93,6 +106,26 @@ def cmd_campaign(args) -> int:
     for name, err in report.failed.items():
         print(f"  failed {name}: {err}", file=sys.stderr)
     return 1 if report.failed else 0
+
+
+def cmd_pack(args) -> int:
+    from hmnet import device_pack
+
+    if args.campaign_command == "pack":
+        if not args.data_dir:
+            print("hmnet campaign pack: pass --data-dir DIR (or set HMNET_DATA_DIR)", file=sys.stderr)
+            return 2
+        sizes = device_pack.pack_inputs(args.dest, args.data_dir)
+        print(f"packed {sum(sizes.values()) / 2**20:.1f} MiB into {args.dest}: " + ", ".join(
+            f"{k} {v / 2**20:.1f} MiB" for k, v in sizes.items() if v > 2**20))
+    elif args.campaign_command == "pack-results":
+        for path in device_pack.pack_results(args.store, args.out):
+            print(f"{path} ({path.stat().st_size / 2**20:.2f} MiB)")
+    else:
+        counts = device_pack.collect_results(args.parts, args.store)
+        print(", ".join(f"{n} {k}" for k, n in counts.items()))
+        return 1 if counts["rejected"] else 0
+    return 0
 
 
 def cmd_results(args) -> int:

@@ -266,10 +266,11 @@ def reproduce(profile: str = "smoke", sections: Iterable[str] | str | None = Non
         bar.set_postfix_str(SECTIONS[section])
         log.info("[%d/%d] %s", i, len(ids), SECTIONS[section])
         section_extra = dict(extra or {})
-        if store_only:
-            from hmnet.campaign import REFERENCE_PARAMETERS
+        if store_only:  # the store's own notebook parameters: the reference ones, then the store's overrides
+            from hmnet.campaign import REFERENCE_PARAMETERS, read_manifest
 
-            section_extra = {**REFERENCE_PARAMETERS.get(section, {}), **section_extra}
+            stored = (read_manifest(out) or {}).get("overrides", {})
+            section_extra = {**REFERENCE_PARAMETERS.get(section, {}), **stored, **section_extra}
         res = run_section(section, profile, out, data_dir=data_dir, extra=section_extra, force=force,
                           progress=progress, notebooks_dir=nb_dir, store_only=store_only)
         results.append(res)
