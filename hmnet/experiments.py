@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 from collections.abc import Iterable, Mapping, Sequence
 
+from hmnet.errors import HmnetError
 from hmnet.tasks import TASK_NAMES, get_task, manual_groups, resolve_tasks
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ CODE_MODULES = ("hmnet.models", "hmnet.train", "hmnet.runtime", "hmnet.checkpoin
                 "hmnet.backbone", "hmnet.metrics", "hmnet.params", "hmnet.tasks", "hmnet.synthetic")
 
 
-class ConfigError(ValueError):
+class ConfigError(HmnetError):
     """An impossible run configuration; the message names the field and the allowed values."""
 
 
