@@ -75,6 +75,57 @@ def read_text(path: str | os.PathLike, what: str = "file") -> str:
     return decode_text(read_bytes(path, what), path)
 
 
+def input_folder(path: str | os.PathLike, option: str) -> Path:
+    """`path` if it is a readable folder, else a UsageError naming `option`."""
+    p = Path(path)
+    if not p.exists():
+        raise UsageError(f"{option} {path}: no such folder")
+    if not p.is_dir():
+        raise UsageError(f"{option} {path}: is a file; expected a folder")
+    if not os.access(p, os.R_OK | os.X_OK):
+        raise UsageError(f"{option} {path}: the folder cannot be read (permission denied)")
+    return p
+
+
+def output_folder(path: str | os.PathLike, option: str) -> Path:
+    """`path` if it is a writable folder or can be created as one, else a UsageError naming `option`."""
+    p = Path(path)
+    if p.exists():
+        if not p.is_dir():
+            raise UsageError(f"{option} {path}: is a file; expected a folder (existing or to be created)")
+        if not os.access(p, os.W_OK | os.X_OK):
+            raise UsageError(f"{option} {path}: the folder is not writable (permission denied)")
+        return p
+    parent = p.absolute().parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise UsageError(f"{option} {path}: cannot be created, {parent} is a file")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(f"{option} {path}: cannot be created, {parent} is not writable (permission denied)")
+    return p
+
+
+def output_file(path: str | os.PathLike, option: str) -> Path:
+    """`path` if a file can be written there (its folder exists or can be created), else a UsageError."""
+    p = Path(path)
+    if p.is_dir():
+        raise UsageError(f"{option} {path}: is a folder; expected a file name")
+    if p.exists() and not os.access(p, os.W_OK):
+        raise UsageError(f"{option} {path}: the file is not writable (permission denied)")
+    output_folder(p.absolute().parent, option)
+    return p
+
+
+def int_in_range(value: int | None, option: str, low: int, high: int | None = None) -> None:
+    """A UsageError naming `option` unless low <= value (<= high); None passes."""
+    if value is None:
+        return
+    if value < low or (high is not None and value > high):
+        allowed = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise UsageError(f"{option} must be {allowed}, got {value}")
+
+
 def one_line(err: BaseException) -> str:
     """An exception's message on one line (what the CLI prints)."""
     text = " ".join(part.strip() for part in str(err).splitlines() if part.strip())
@@ -82,4 +133,4 @@ def one_line(err: BaseException) -> str:
 
 
 __all__ = ["HmnetError", "DataError", "UsageError", "decode_text", "read_bytes", "read_text", "line_of",
-           "one_line"]
+           "input_folder", "output_folder", "output_file", "int_in_range", "one_line"]
