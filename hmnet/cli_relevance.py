@@ -42,7 +42,8 @@ def add_parsers(sub) -> None:
     p.add_argument("--profile", default="smoke", help="model: the profile of the single and pairwise runs")
     p.add_argument("--results-dir", default="_build/runs/relevance", help="model: where run results are cached")
     p.add_argument("--seeds", default="0", help="model: comma-separated training seeds")
-    p.add_argument("--k", type=int, default=3, help="also print the k-means groups of the matrix (0: do not)")
+    p.add_argument("--k", type=int, default=None,
+                   help="also print the k-means groups of the matrix (0: do not; default 3 when there are more tasks)")
     p.add_argument("--out", help="save the matrix (.json or .csv, written atomically)")
     p.set_defaults(func=run_relevance)
 
@@ -82,9 +83,10 @@ def _check_relevance_args(args) -> None:
     from hmnet import relevance as rel
     from hmnet.tasks import TASK_NAMES, resolve_tasks
 
-    tasks = resolve_tasks(_tasks(args.tasks)) if args.tasks else None
-    if args.tasks is not None and not tasks:
+    names = _tasks(args.tasks)
+    if args.tasks is not None and not names:
         raise UsageError(f"--tasks names no task: {args.tasks!r}")
+    tasks = resolve_tasks(names) if names else None
     if args.out:
         output_file(args.out, "--out")
     if args.measure == "manual":
@@ -184,7 +186,7 @@ def run_relevance(args) -> int:
         print("Manual design (Section 4.1):", format_groups(rel.manual_grouping(_tasks(args.tasks))))
         return 0
     matrix = _vocab(args) if args.measure == "vocab" else _model(args)
-    _print_groups(matrix, args.k)
+    _print_groups(matrix, 3 if args.k is None else args.k)
     if args.out:
         try:
             path = rel.save_matrix(matrix, args.out, meta={"measure": args.measure} if args.out.endswith(".json")

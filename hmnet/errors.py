@@ -96,14 +96,19 @@ def output_folder(path: str | os.PathLike, option: str) -> Path:
         if not os.access(p, os.W_OK | os.X_OK):
             raise UsageError(f"{option} {path}: the folder is not writable (permission denied)")
         return p
-    parent = p.absolute().parent
+    _creatable(p, option)
+    return p
+
+
+def _creatable(path: Path, option: str) -> None:
+    """A UsageError unless the missing `path` can be created (its nearest existing ancestor is a writable folder)."""
+    parent = path.absolute().parent
     while not parent.exists():
         parent = parent.parent
     if not parent.is_dir():
         raise UsageError(f"{option} {path}: cannot be created, {parent} is a file")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise UsageError(f"{option} {path}: cannot be created, {parent} is not writable (permission denied)")
-    return p
 
 
 def output_file(path: str | os.PathLike, option: str) -> Path:
@@ -111,9 +116,11 @@ def output_file(path: str | os.PathLike, option: str) -> Path:
     p = Path(path)
     if p.is_dir():
         raise UsageError(f"{option} {path}: is a folder; expected a file name")
-    if p.exists() and not os.access(p, os.W_OK):
-        raise UsageError(f"{option} {path}: the file is not writable (permission denied)")
-    output_folder(p.absolute().parent, option)
+    if p.exists():
+        if not os.access(p, os.W_OK) or not os.access(p.absolute().parent, os.W_OK | os.X_OK):
+            raise UsageError(f"{option} {path}: the file is not writable (permission denied)")
+    else:
+        _creatable(p, option)
     return p
 
 
