@@ -623,13 +623,16 @@ def save_matrix(matrix: pd.DataFrame, path: str | Path, meta: Mapping[str, Any] 
 def load_matrix(path: str | Path) -> pd.DataFrame:
     """Read a matrix written by :func:`save_matrix` (index = source, columns = target).
 
-    JSON ``null`` and an empty CSV cell are missing values (NaN); every other value must be a finite
-    number. A file that is not such a matrix (unreadable, not UTF-8, ragged, a string where a number
-    belongs, repeated task names) raises :class:`hmnet.errors.DataError` naming the file, line and field.
+    JSON ``null`` (or ``NaN``) and an empty (or ``nan``) CSV cell are missing values; every other value
+    must be a finite number. A CSV matrix is square (save_matrix writes one line per task). Text rules
+    as for data files: UTF-8, a BOM dropped, LF or CRLF, a missing final newline accepted with a warning.
+    A file that is not such a matrix (unreadable, not UTF-8, ragged, a string where a number belongs,
+    repeated task names, cut short) raises :class:`hmnet.errors.DataError` naming the file, line and field.
     """
     path = Path(path)
     text = read_text(path, "matrix file")
     rows, tasks, targets = _matrix_json(text, path) if path.suffix == ".json" else _matrix_csv(text, path)
+    # (JSON may be rectangular: it names its targets. A cut JSON file is never valid JSON.)
     for what, names in (("task", tasks), ("target", targets)):
         twice = sorted({n for n in names if names.count(n) > 1})
         if twice:
@@ -690,6 +693,9 @@ def _matrix_csv(text: str, path: Path) -> tuple[list[list[float]], list[str], li
     numbered = [(no, r) for no, r in enumerate(lines, start=1) if r]
     if len(numbered) < 2:
         raise DataError(f"{path}: expected a header line (source,<task>,...) and one line per task")
+    if not text.endswith("\n"):
+        log.warning("%s: line %d does not end with a newline; if the file was cut short, its last value may be "
+                    "incomplete", path, numbered[-1][0])
     (_, header), body = numbered[0], numbered[1:]
     targets = [c.strip() for c in header[1:]]
     if not targets or not all(targets):
@@ -704,4 +710,7 @@ def _matrix_csv(text: str, path: Path) -> tuple[list[list[float]], list[str], li
         tasks.append(task)
         rows.append([_matrix_value(v.strip(), f"{path} line {no}, column {t}", text=True)
                      for t, v in zip(targets, cells[1:])])
+    if len(rows) != len(targets):  # save_matrix writes square CSV files: fewer lines means a cut file
+        raise DataError(f"{path}: {len(targets)} target columns but {len(rows)} task lines; a CSV matrix is square "
+                        "(one line per task: was the file cut short?)")
     return rows, tasks, targets

@@ -141,7 +141,7 @@ def read_result_file(path: str | Path, config: RunConfig | None = None) -> Resul
         return Result.from_dict(payload, config=config, path=path)
     except FileNotFoundError:
         return None
-    except (ValueError, KeyError, TypeError, AttributeError) as err:
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError, OSError) as err:
         log.warning("ignoring result file %s (%s); the run will be recomputed", path, err)
         return None
 
