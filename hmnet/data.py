@@ -322,6 +322,10 @@ def _read_imdb(path: Path, spec: TaskSpec, split: str) -> list[Example]:
                         continue
                     where = f"{path}:{m.name}"
                     add(parts[-2], parts[-1], where, decode_text(tar.extractfile(m).read(), where))
+                # tarfile stops at the end-of-archive block; read the rest so that a cut or corrupt gzip
+                # stream (its CRC and length trailer) is noticed even when every member came through.
+                while tar.fileobj.read(1 << 20):
+                    pass
         except (tarfile.TarError, OSError, EOFError, zlib.error) as err:
             raise DataError(f"{path}: not a readable .tar.gz ({err or type(err).__name__})") from None
     if not rows:
