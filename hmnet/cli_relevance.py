@@ -78,6 +78,24 @@ def _seeds(text: str) -> list[int]:
     return seeds
 
 
+def _check_tokenizer(name: str) -> None:
+    """The tokenizer that defines WordPiece tokens must load: a known backbone or a local model folder."""
+    from hmnet.backbone import load_tokenizer, resolve
+
+    key = resolve(name)
+    if key.startswith(("/", ".", "~")) and not Path(key).expanduser().is_dir():
+        raise UsageError(f"--tokenizer {name}: no such model folder")
+    if key == "tiny":
+        return
+    try:
+        if load_tokenizer(key) is None:
+            raise UsageError(f"--tokenizer {name!r}: this backbone has no tokenizer")
+    except (OSError, ValueError, ModuleNotFoundError) as err:
+        if isinstance(err, UsageError):
+            raise
+        raise UsageError(f"--tokenizer {name!r} cannot be loaded ({' '.join(str(err).split())})") from err
+
+
 def _check_relevance_args(args) -> None:
     """Checks that need no computation (and, for --measure model, come before any training)."""
     from hmnet import relevance as rel
@@ -113,6 +131,8 @@ def _check_relevance_args(args) -> None:
             raise UsageError(f"--measure model needs at least two tasks, got {list(tasks)}")
         output_folder(args.results_dir, "--results-dir")
     int_in_range(args.k, "--k", 0, n)
+    if args.measure == "vocab" and rel.VocabConfig(args.word or rel.DEFAULT_VOCAB.word).needs_tokenizer:
+        _check_tokenizer(args.tokenizer)  # last: it loads the tokenizer
 
 
 def _side_by_side(ours: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame:

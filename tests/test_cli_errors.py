@@ -154,7 +154,9 @@ MATRICES = {
     "text.csv": ("source,RTE,CB\nRTE,1,2\nCB,3,high\n", "'high' is not a number"),
     "inf.csv": ("source,RTE,CB\nRTE,1,2\nCB,3,inf\n", "not a finite number"),
     "gap.csv": ("source,RTE,CB\nRTE,1,\nCB,3,4\n", "row RTE, column CB is missing"),
-    "square.csv": ("source,RTE,CB\nRTE,1,2\n", "same tasks in the same order"),
+    "square.csv": ("source,RTE,CB\nRTE,1,2\n", "a CSV matrix is square"),
+    "targets.json": ('{"tasks": ["RTE", "CB"], "targets": ["CB", "RTE"], "values": [[1, 2], [3, 4]]}',
+                     "same tasks in the same order"),
     "order.csv": ("source,RTE,CB\nCB,1,2\nRTE,3,4\n", "same tasks in the same order"),
     "twice.csv": ("source,RTE,RTE\nRTE,1,2\nRTE,3,4\n", "appear more than once"),
     "header.csv": ("source,RTE,CB\n", "expected a header line"),
@@ -251,6 +253,12 @@ def test_backbone_paths(capsys, paths):
     assert_refused(capsys, ["params", "--backbone", "random:huge"], "random:huge")
 
 
+def test_tokenizer_folder(capsys, paths):
+    argv = ["relevance", "--source", "synthetic", "--tokenizer"]
+    assert_refused(capsys, [*argv, paths["missing"]], "--tokenizer", "no such model folder")
+    assert_refused(capsys, [*argv, paths["folder"]], "--tokenizer", "cannot be loaded")
+
+
 # ------------------------------------------------------------------------------------ numbers
 
 NUMBERS = [
@@ -274,6 +282,7 @@ NUMBERS = [
     (["relevance", "--measure", "model", "--tasks", "RTE"], "at least two tasks"),
     (["relevance", "--tasks", "RTE,QQQ", "--source", "synthetic"], "task 'QQQ' is unknown"),
     (["relevance", "--tasks", ",", "--source", "synthetic"], "--tasks names no task"),
+    (["relevance", "--source", "synthetic", "--tokenizer", "/no/such/folder"], "--tokenizer /no/such/folder: no such"),
     (["params", "--split", "0,0,0"], "has 0 layers"),
     (["params", "--split", "99,2,2"], "has 103 layers"),
     (["train", "--seed", "-1"], "--seed must be between 0 and"),
