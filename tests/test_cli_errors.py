@@ -32,7 +32,9 @@ def no_training(monkeypatch):
     def trap(*args, **kwargs):
         raise AssertionError("training started: the bad argument was not caught before training")
 
+    real = hmnet.train._train
     monkeypatch.setattr(hmnet.train, "_train", trap)
+    return real
 
 
 @pytest.fixture
@@ -210,6 +212,36 @@ def test_data_dir_errors(capsys, paths, monkeypatch):
     real = os.access
     monkeypatch.setattr(os, "access", lambda p, mode, **kw: False if Path(p) == paths["folder"] else real(p, mode))
     assert_refused(capsys, [*base, paths["folder"]], paths["folder"], "cannot be read (permission denied)")
+
+
+def _directory_config(data_dir: Path) -> str:
+    from hmnet.experiments import get_profile
+
+    config = get_profile("smoke").run_config("multi", tasks=("RTE", "CB")).to_dict()
+    config.update(source="directory", data_dir=str(data_dir), carve_train=None)
+    return json.dumps(config)
+
+
+def test_run_config_with_a_bad_data_dir(capsys, paths):
+    results = ["--results", paths["results"], "--no-progress"]
+    for bad in (paths["missing"], paths["file"], paths["folder"]):
+        assert_refused(capsys, ["train", "--config-json", _directory_config(bad), *results], bad)
+
+
+def test_a_bad_data_file_stops_the_run_while_loading(capsys, paths, monkeypatch, no_training):
+    """Data files are read at the start of a run (after the checks above): a bad one is one line too."""
+    import hmnet.train
+
+    monkeypatch.setattr(hmnet.train, "_train", no_training)  # the real run: it stops while loading its data
+    tsv = "index\tsentence1\tsentence2\tlabel\n0\ta\tb\tentailment\n"
+    jsonl = '{"premise": "a", "hypothesis": "b", "label": "neutral", "idx": 0}\n'
+    for task, name in (("RTE", "train.tsv"), ("RTE", "dev.tsv"), ("CB", "train.jsonl"), ("CB", "val.jsonl")):
+        (paths["folder"] / task).mkdir(exist_ok=True)
+        (paths["folder"] / task / name).write_text(tsv if name.endswith(".tsv") else jsonl)
+    (paths["folder"] / "CB" / "train.jsonl").write_bytes(b'{"premise": "a", "hypothesis": "b", "label": "neutral"}\n'
+                                                          b'{"premise": "\xff"}\n')
+    assert_refused(capsys, ["train", "--config-json", _directory_config(paths["folder"]), "--results",
+                            paths["results"], "--no-progress"], "CB/train.jsonl line 2: invalid UTF-8")
 
 
 OUTPUT_FOLDERS = {
