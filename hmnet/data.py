@@ -26,8 +26,10 @@ What the directory readers accept (tests/test_fuzz_formats.py holds them to it):
   ``pairID``, an aclImdb review id) are errors. Formats without ids (SST-2, the derived NLI JSONL)
   cannot tell a duplicate row from two equal rows and keep both.
 - SNLI/MNLI rows whose gold label is ``-`` are dropped, as in the official GLUE/HF versions.
-- aclImdb archives are read, never extracted; a member path that is absolute or holds ``..`` is an
-  error, and so is a truncated or corrupt gzip stream.
+- aclImdb archives are read, never extracted (links and other non-file members are skipped); a member
+  path that is absolute or holds ``..`` is an error, and so is a truncated or corrupt gzip stream (the
+  stream is read to its end, so its CRC is checked). Review files are free text: a review cut short
+  cannot be told from a short review.
 """
 
 from __future__ import annotations

@@ -422,13 +422,27 @@ def _imdb_folder(root: Path, reviews=REVIEWS) -> Path:
     return root
 
 
-def _tar(members: dict[str, bytes], fmt: str = "w:gz") -> bytes:
+def _tar(members: dict[str, bytes] | list[tuple[str, bytes]], fmt: str = "w:gz") -> bytes:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode=fmt) as tar:
+        for name, data in (members.items() if isinstance(members, dict) else members):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def _tar_with_link(members: dict[str, bytes]) -> bytes:
+    """An archive with an extra symlink member pointing outside: links are never followed (not a file)."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
         for name, data in members.items():
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
+        link = tarfile.TarInfo("aclImdb/train/pos/9_9.txt")
+        link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
+        tar.addfile(link)
     return buf.getvalue()
 
 
@@ -500,6 +514,9 @@ def test_imdb_archives(tmp_path):
         ("invalid-utf8", _tar({**members, "aclImdb/train/neg/8_3.txt": b"\xfe"}), "neg/8_3.txt line 1: invalid"),
         ("nul", _tar({**members, "aclImdb/train/neg/8_3.txt": b"a\x00"}), "NUL byte"),
         ("duplicate-id", _tar({**members, "aclImdb/train/neg/1_3.txt": b"x"}), "duplicate review id 1"),
+        ("same-member-twice", _tar([*members.items(), ("aclImdb/train/pos/0_10.txt", b"appended")]),
+         "duplicate review id 0"),
+        ("symlink-ignored", _tar_with_link(members), None),
         ("bom", _tar({**members, "aclImdb/train/pos/0_10.txt": BOM + b"Loved it."}), None),
         ("no-reviews", _tar({"aclImdb/README": b"x"}), "no train/pos or train/neg reviews"),
         ("plain-tar", _tar(members, "w"), "not a readable .tar.gz"),
