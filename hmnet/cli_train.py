@@ -149,7 +149,8 @@ def _check_run_options(args, configs: list[RunConfig]) -> str:
                                                     and args.checkpoint_minutes > 0):
         raise UsageError(f"--checkpoint-minutes must be a positive number, got {args.checkpoint_minutes}")
     results = args.results or _default_results(args.profile)
-    output_folder(results, "--results")
+    if getattr(args, "action", None) != "export":  # exported commands may run on another machine
+        output_folder(results, "--results")
     if getattr(args, "checkpoint_dir", None):
         output_folder(args.checkpoint_dir, "--checkpoint-dir")
     return results

@@ -248,7 +248,6 @@ OUTPUT_FOLDERS = {
     "train --results": ["train", "--no-progress", "--results", "{}"],
     "train --checkpoint-dir": ["train", "--no-progress", "--results", "@results", "--checkpoint-dir", "{}"],
     "plan --results": ["plan", "run", "table1", "--no-progress", "--results", "{}"],
-    "plan export --results": ["plan", "export", "table1", "--results", "{}"],
     "relevance --results-dir": ["relevance", "--measure", "model", "--tasks", "RTE,CB", "--results-dir", "{}"],
 }
 
