@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from hmnet.errors import HmnetError, decode_text
 from hmnet.results import _canonical, _fsync_dir
 
 if TYPE_CHECKING:
@@ -30,6 +31,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CHECKPOINT_FORMAT = 1
+
+
+class CheckpointError(HmnetError):
+    """A checkpoint that cannot be used for this run (another run's, another format, damaged); the message
+    says why. :func:`latest_checkpoint` skips such checkpoints with a warning."""
 
 
 def _sha256_file(path: Path) -> str:
@@ -76,21 +82,43 @@ def list_checkpoints(directory: Path) -> list[Path]:
     """Completed checkpoint folders, newest first (temporary folders of interrupted writes excluded)."""
     if not directory.is_dir():
         return []
-    found = [p for p in directory.glob("ckpt-*") if p.is_dir()]
-    return sorted(found, key=lambda p: int(p.name.split("-")[1]), reverse=True)
+    found = [p for p in directory.glob("ckpt-*") if p.is_dir() and p.name[5:].isascii() and p.name[5:].isdigit()]
+    return sorted(found, key=lambda p: int(p.name[5:]), reverse=True)
 
 
 def verify_checkpoint(path: Path, key: str) -> dict[str, Any]:
-    """The checkpoint's state if every file is present and matches its recorded checksum; else raise."""
-    state = json.loads((path / "state.json").read_text())
+    """The checkpoint's state if it belongs to the run with `key` and every file is present and matches its
+    recorded checksum; else :class:`CheckpointError` saying why."""
+    try:
+        state = json.loads(decode_text((path / "state.json").read_bytes(), path / "state.json"))
+    except OSError as err:
+        raise CheckpointError(f"state.json cannot be read ({err.strerror or err})") from None
+    except json.JSONDecodeError as err:
+        raise CheckpointError(f"state.json is not valid JSON ({err.msg}, line {err.lineno})") from None
+    except (ValueError, RecursionError) as err:  # DataError from decode_text: not UTF-8 text
+        raise CheckpointError(f"state.json is damaged: {err}") from None
+    if not isinstance(state, dict):
+        raise CheckpointError(f"state.json holds a {type(state).__name__}, not a JSON object")
     checksum = state.pop("checksum", None)
     if checksum != hashlib.sha256(_canonical(state)).hexdigest():
-        raise ValueError("state.json checksum mismatch")
-    if state.get("format") != CHECKPOINT_FORMAT or state.get("key") != key:
-        raise ValueError(f"checkpoint of another run or format (key {state.get('key')})")
-    for name, digest in state["files"].items():
-        if _sha256_file(path / name) != digest:
-            raise ValueError(f"{name} does not match its checksum")
+        raise CheckpointError("state.json checksum mismatch (the file was cut short or edited)")
+    if state.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"checkpoint format {state.get('format')!r}, this version reads {CHECKPOINT_FORMAT}")
+    if state.get("key") != key:
+        raise CheckpointError(f"checkpoint of another run (its key {state.get('key')!r}, this run's {key!r})")
+    files = state.get("files")
+    if not isinstance(files, dict) or not files:
+        raise CheckpointError("state.json lists no files")
+    for name, digest in files.items():
+        file = path / name
+        if Path(name).name != name:
+            raise CheckpointError(f"state.json lists {name!r}, which is not a file of the checkpoint folder")
+        try:
+            actual = _sha256_file(file)
+        except OSError as err:
+            raise CheckpointError(f"{name} cannot be read ({err.strerror or err})") from None
+        if actual != digest:
+            raise CheckpointError(f"{name} does not match its checksum (cut short or edited)")
     return state
 
 
@@ -99,7 +127,7 @@ def latest_checkpoint(directory: Path, key: str) -> tuple[Path, dict[str, Any]] 
     for path in list_checkpoints(directory):
         try:
             return path, verify_checkpoint(path, key)
-        except (OSError, ValueError, KeyError, json.JSONDecodeError) as err:
+        except CheckpointError as err:
             log.warning("skipping checkpoint %s: %s", path, err)
     return None
 
@@ -195,5 +223,5 @@ def _load_checkpoint(path: Path, state: dict, model, optimizer, scheduler, scale
     _load_affinity_state(affinity, state.get("affinity"))
 
 
-__all__ = ["CHECKPOINT_FORMAT", "rng_state", "set_rng_state", "seed_everything", "list_checkpoints",
+__all__ = ["CHECKPOINT_FORMAT", "CheckpointError", "rng_state", "set_rng_state", "seed_everything", "list_checkpoints",
            "verify_checkpoint", "latest_checkpoint"]

@@ -7,6 +7,7 @@ import importlib
 import logging
 import os
 import sys
+import traceback
 
 # Modules that contribute subcommands: each has add_parsers(subparsers); every parser sets `func`.
 SUBCOMMAND_MODULES = ("hmnet.cli", "hmnet.cli_params", "hmnet.cli_relevance", "hmnet.cli_train", "hmnet.cli_book",
@@ -53,14 +54,29 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command. An expected failure (:class:`hmnet.errors.HmnetError`, an unknown task) ends in one
+    line on stderr naming the culprit and exit status 2 (with ``-v``, after its traceback); any other
+    exception is a bug and keeps its traceback."""
+    from hmnet.errors import HmnetError, UsageError, one_line
+    from hmnet.tasks import UnknownTaskError
+
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
-    if os.environ.get("HMNET_TORCH_THREADS"):  # as in the notebooks (torch is imported only when it is set)
-        from hmnet.runtime import apply_thread_setting
+    try:
+        if os.environ.get("HMNET_TORCH_THREADS"):  # as in the notebooks (torch is imported only when it is set)
+            from hmnet.runtime import apply_thread_setting
 
-        apply_thread_setting()
-    return int(args.func(args) or 0)
+            try:
+                apply_thread_setting()
+            except ValueError as err:
+                raise UsageError(str(err)) from err
+        return int(args.func(args) or 0)
+    except (HmnetError, UnknownTaskError) as err:
+        if args.verbose:
+            traceback.print_exc(file=sys.stderr)
+        print(f"hmnet {args.command}: {one_line(err)}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 
 def _split(text: str) -> tuple[int, int, int]:
@@ -25,11 +26,29 @@ def add_parsers(sub) -> None:
 add_parser = add_parsers
 
 
+def _check(backbone: str, split: tuple[int, int, int]) -> None:
+    """The backbone must be known (or a readable model folder) and the split must use all of its layers."""
+    from hmnet.backbone import encoder_config
+    from hmnet.errors import UsageError
+
+    if backbone.startswith(("/", ".", "~")) and not Path(backbone).expanduser().exists():
+        raise UsageError(f"--backbone {backbone}: no such model folder")
+    try:
+        depth = int(encoder_config(backbone).num_hidden_layers)
+    except (OSError, ValueError, ModuleNotFoundError) as err:  # a missing folder, a bad config.json, a hub id
+        raise UsageError(f"--backbone {backbone!r} cannot be used ({' '.join(str(err).split())}); expected "
+                         "random:bert-base, tiny, minilm or a local model folder") from err
+    if sum(split) != depth:
+        raise UsageError(f"--split {','.join(map(str, split))} has {sum(split)} layers, but backbone {backbone!r} "
+                         f"has {depth}; x + y + z must equal the depth")
+
+
 def run(args) -> int:
     import pandas as pd
 
     from hmnet.params import activated_by_task, parameter_table
 
+    _check(args.backbone, args.split)
     table = parameter_table(args.backbone, args.split)
     shown = table.drop(columns=["note"])
     with pd.option_context("display.width", 200, "display.max_columns", 20):

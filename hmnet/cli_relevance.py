@@ -18,6 +18,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from hmnet.errors import DataError, UsageError, input_folder, int_in_range, output_file, output_folder
+
+SEED_MAX = 2**32 - 1  # what sklearn's and NumPy's seeding accept
+MAX_RUNS = 100_000  # --n-init and --stability: far beyond any useful value, short of "never ends"
+
 
 def add_parsers(sub) -> None:
     p = sub.add_parser("relevance", help="task relevance: vocabulary (Eq. 2), manual design, model-based (Eq. 4)",
@@ -37,7 +42,8 @@ def add_parsers(sub) -> None:
     p.add_argument("--profile", default="smoke", help="model: the profile of the single and pairwise runs")
     p.add_argument("--results-dir", default="_build/runs/relevance", help="model: where run results are cached")
     p.add_argument("--seeds", default="0", help="model: comma-separated training seeds")
-    p.add_argument("--k", type=int, default=3, help="also print the k-means groups of the matrix (0: do not)")
+    p.add_argument("--k", type=int, default=None,
+                   help="also print the k-means groups of the matrix (0: do not; default 3 when there are more tasks)")
     p.add_argument("--out", help="save the matrix (.json or .csv, written atomically)")
     p.set_defaults(func=run_relevance)
 
@@ -62,6 +68,73 @@ def _tasks(text: str | None):
     return None if not text else [t for t in text.replace(",", " ").split() if t]
 
 
+def _seeds(text: str) -> list[int]:
+    parts = text.replace(",", " ").split()
+    if not parts or not all(p.isascii() and p.isdigit() for p in parts):
+        raise UsageError(f"--seeds expects comma-separated non-negative integers such as 0,1,2, got {text!r}")
+    seeds = [int(p) for p in parts]
+    for s in seeds:
+        int_in_range(s, "--seeds", 0, SEED_MAX)
+    return seeds
+
+
+def _check_tokenizer(name: str) -> None:
+    """The tokenizer that defines WordPiece tokens must load: a known backbone or a local model folder."""
+    from hmnet.backbone import load_tokenizer, resolve
+
+    key = resolve(name)
+    if key.startswith(("/", ".", "~")) and not Path(key).expanduser().is_dir():
+        raise UsageError(f"--tokenizer {name}: no such model folder")
+    if key == "tiny":
+        return
+    try:
+        if load_tokenizer(key) is None:
+            raise UsageError(f"--tokenizer {name!r}: this backbone has no tokenizer")
+    except (OSError, ValueError, ModuleNotFoundError) as err:
+        if isinstance(err, UsageError):
+            raise
+        raise UsageError(f"--tokenizer {name!r} cannot be loaded ({' '.join(str(err).split())})") from err
+
+
+def _check_relevance_args(args) -> None:
+    """Checks that need no computation (and, for --measure model, come before any training)."""
+    from hmnet import relevance as rel
+    from hmnet.tasks import TASK_NAMES, resolve_tasks
+
+    names = _tasks(args.tasks)
+    if args.tasks is not None and not names:
+        raise UsageError(f"--tasks names no task: {args.tasks!r}")
+    tasks = resolve_tasks(names) if names else None
+    if args.out:
+        output_file(args.out, "--out")
+    if args.measure == "manual":
+        return
+    n = len(tasks) if tasks else len(TASK_NAMES)
+    if args.measure == "vocab":
+        source = args.source or ("directory" if args.data_dir else "synthetic")
+        if source == "directory":
+            if not args.data_dir:
+                raise UsageError("the directory source needs --data-dir")
+            input_folder(args.data_dir, "--data-dir")
+            config = rel.VocabConfig(args.word or rel.DEFAULT_VOCAB.word, args.splits or rel.DEFAULT_VOCAB.splits,
+                                     args.tokenizer)
+            if tasks is None:
+                found = rel.tasks_with_splits(args.data_dir, [config])
+                if not found:
+                    raise UsageError(f"--data-dir {args.data_dir}: no task has the files {config.splits!r} needs "
+                                     "(expected <TASK>/train.tsv, <TASK>/train.jsonl, ... as in the GLUE/SuperGLUE "
+                                     "downloads)")
+                n = len(found)
+    else:
+        _seeds(args.seeds)
+        if tasks is not None and len(tasks) < 2:
+            raise UsageError(f"--measure model needs at least two tasks, got {list(tasks)}")
+        output_folder(args.results_dir, "--results-dir")
+    int_in_range(args.k, "--k", 0, n)
+    if args.measure == "vocab" and rel.VocabConfig(args.word or rel.DEFAULT_VOCAB.word).needs_tokenizer:
+        _check_tokenizer(args.tokenizer)  # last: it loads the tokenizer
+
+
 def _side_by_side(ours: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame:
     """Cells "ours (paper)" over the tasks of `ours`."""
     tasks = list(ours.index)
@@ -81,8 +154,6 @@ def _vocab(args) -> pd.DataFrame:
     from hmnet.paper import table2
 
     source = args.source or ("directory" if args.data_dir else "synthetic")
-    if source == "directory" and not args.data_dir:
-        raise SystemExit("hmnet relevance: the directory source needs --data-dir")
     config = rel.VocabConfig(args.word or rel.DEFAULT_VOCAB.word, args.splits or rel.DEFAULT_VOCAB.splits,
                              args.tokenizer)
     cache = rel.VocabularyCache(source, args.data_dir)
@@ -114,7 +185,7 @@ def _model(args) -> pd.DataFrame:
         from hmnet.train import run_plan
     except ModuleNotFoundError as err:
         raise SystemExit(f"hmnet relevance --measure model needs the trainer (hmnet.train): {err}") from None
-    seeds = [int(s) for s in args.seeds.replace(",", " ").split()]
+    seeds = _seeds(args.seeds)
     plan = rel.relevance_plan(_tasks(args.tasks), args.profile, seeds)
     print(f"training {len(plan)} runs (profile {args.profile}, seeds {seeds}); results in {args.results_dir}")
     results = run_plan(plan, args.results_dir)
@@ -128,18 +199,35 @@ def _model(args) -> pd.DataFrame:
 def run_relevance(args) -> int:
     from hmnet import relevance as rel
 
+    _check_relevance_args(args)
     if args.measure == "manual":
         from hmnet.clustering import format_groups
 
         print("Manual design (Section 4.1):", format_groups(rel.manual_grouping(_tasks(args.tasks))))
         return 0
     matrix = _vocab(args) if args.measure == "vocab" else _model(args)
-    _print_groups(matrix, args.k)
+    _print_groups(matrix, 3 if args.k is None else args.k)
     if args.out:
-        path = rel.save_matrix(matrix, args.out, meta={"measure": args.measure} if args.out.endswith(".json")
-                               else None)
+        try:
+            path = rel.save_matrix(matrix, args.out, meta={"measure": args.measure} if args.out.endswith(".json")
+                                   else None)
+        except OSError as err:
+            raise UsageError(f"--out {args.out}: cannot be written ({err.strerror or err})") from None
         print(f"\nsaved {path}")
     return 0
+
+
+def _checked_matrix(matrix: pd.DataFrame, path: str) -> pd.DataFrame:
+    """A loaded matrix that k-means can use: square, the same tasks in the same order on both axes, no gaps."""
+    if list(matrix.index) != list(matrix.columns):
+        raise DataError(f"{path}: a relevance matrix needs the same tasks in the same order as rows and columns; "
+                        f"rows {list(matrix.index)}, columns {list(matrix.columns)}")
+    missing = [(s, t) for s in matrix.index for t in matrix.columns if pd.isna(matrix.loc[s, t])]
+    if missing:
+        s, t = missing[0]
+        raise DataError(f"{path}: the value of row {s}, column {t} is missing"
+                        f"{f' (and {len(missing) - 1} more)' if len(missing) > 1 else ''}; k-means needs every cell")
+    return matrix
 
 
 def run_cluster(args) -> int:
@@ -152,8 +240,14 @@ def run_cluster(args) -> int:
         reference = PAPER_GROUPINGS["data" if args.from_paper == "table2" else "model"]
         what = f"the paper's {args.from_paper.replace('table', 'Table ')}"
     else:
-        matrix, reference = load_matrix(Path(args.matrix)), None
+        matrix, reference = _checked_matrix(load_matrix(Path(args.matrix)), args.matrix), None
         what = args.matrix
+    int_in_range(args.k, "--k", 1, len(matrix))
+    int_in_range(args.n_init, "--n-init", 1, MAX_RUNS)
+    int_in_range(args.seed, "--seed", 0, SEED_MAX)
+    int_in_range(args.stability, "--stability", 0, MAX_RUNS)
+    if args.silhouette and len(matrix) < 3:
+        raise UsageError(f"--silhouette needs a matrix of at least 3 tasks, {what} has {len(matrix)}")
     kw = dict(features=args.features, standardize=args.standardize, include_diagonal=not args.no_diagonal)
     res = cl.kmeans(matrix, args.k, seed=args.seed, n_init=args.n_init, **kw)
     print(f"k-means on {what}: k={args.k}, n_init={args.n_init}, seed={args.seed}, features={args.features}"

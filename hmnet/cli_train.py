@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import shlex
 import sys
 from pathlib import Path
 
+from hmnet.errors import HmnetError, UsageError, int_in_range, output_folder, read_text
 from hmnet.experiments import PLANS, PROFILES, ConfigError, RunConfig, get_profile, named_groupings
+
+SEED_MAX = 2**32 - 1  # NumPy's legacy seeding (seed_everything) takes 0 .. 2**32 - 1
 
 
 def _default_results(profile: str) -> str:
@@ -40,21 +44,29 @@ def _tasks(text: str | None):
     return None if text is None else tuple(t for t in text.replace(",", " ").split() if t)
 
 
-def _split(text: str | None):
-    return None if text is None else tuple(int(x) for x in text.replace("-", ",").split(","))
+def _split(text: str | None, option: str = "--split"):
+    if text is None:
+        return None
+    parts = [x.strip() for x in text.replace("-", ",").split(",")]
+    if len(parts) != 3 or not all(x.isascii() and x.isdigit() for x in parts):
+        raise UsageError(f"{option} expects three non-negative integers such as 8,2,2, got {text!r}")
+    return tuple(int(x) for x in parts)
 
 
-def _json_arg(text: str | None):
+def _json_arg(text: str | None, option: str = "JSON"):
     """Inline JSON, or @FILE / a path to a JSON file."""
     if text is None:
         return None
     path = Path(text[1:] if text.startswith("@") else text)
+    where = option
     if text.startswith("@") or (not text.lstrip().startswith(("{", "[")) and path.exists()):
-        text = path.read_text()
+        text, where = read_text(path, "JSON file"), f"{option} {path}"
     try:
         return json.loads(text)
     except json.JSONDecodeError as err:
-        raise ConfigError(f"not valid JSON: {err}") from None
+        raise ConfigError(f"{where}: not valid JSON ({err.msg} at line {err.lineno}, column {err.colno})") from None
+    except RecursionError:
+        raise ConfigError(f"{where}: not valid JSON (nested too deeply)") from None
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -108,12 +120,13 @@ def _train_kwargs(args) -> dict:
 
 def config_from_args(args) -> RunConfig:
     if args.config_json or args.config:
-        data = _json_arg(args.config_json if args.config_json else "@" + args.config)
+        option = "--config-json" if args.config_json else "--config"
+        data = _json_arg(args.config_json if args.config_json else "@" + args.config, option)
         if not isinstance(data, dict):
-            raise ConfigError("a run config must be a JSON object")
+            raise ConfigError(f"{option}: a run config must be a JSON object, got {type(data).__name__}")
         return RunConfig.from_dict(data)
     profile = get_profile(args.profile, **_overrides(args.set))
-    clusters = _json_arg(args.clusters_json)
+    clusters = _json_arg(args.clusters_json, "--clusters-json")
     return profile.run_config(args.method, tasks=_tasks(args.tasks), clusters=clusters, split=_split(args.split),
                               seed=args.seed, name=args.name)
 
@@ -126,15 +139,37 @@ def _print_result(result) -> None:
         print(f"  {task:8s} {text}")
 
 
+def _check_run_options(args, configs: list[RunConfig]) -> str:
+    """Everything a run needs that can be checked before training: seeds, checkpoint options, folders.
+    Returns the results folder."""
+    for c in configs:
+        int_in_range(c.seed, f"the seed of {c.variant}", 0, SEED_MAX)
+    int_in_range(args.checkpoint_every, "--checkpoint-every", 1)
+    if args.checkpoint_minutes is not None and not (math.isfinite(args.checkpoint_minutes)
+                                                    and args.checkpoint_minutes > 0):
+        raise UsageError(f"--checkpoint-minutes must be a positive number, got {args.checkpoint_minutes}")
+    results = args.results or _default_results(args.profile)
+    if getattr(args, "action", None) != "export":  # exported commands may run on another machine
+        output_folder(results, "--results")
+    if getattr(args, "checkpoint_dir", None):
+        output_folder(args.checkpoint_dir, "--checkpoint-dir")
+    return results
+
+
+def _as_config_error(err: ValueError) -> HmnetError:
+    """A ValueError met while building configs from arguments, as the CLI's one-line error."""
+    return err if isinstance(err, HmnetError) else ConfigError(str(err))
+
+
 def cmd_train(args) -> int:
     from hmnet.train import train
 
+    int_in_range(args.seed, "--seed", 0, SEED_MAX)
     try:
         config = config_from_args(args)
-    except (ConfigError, ValueError) as err:
-        print(f"hmnet train: {err}", file=sys.stderr)
-        return 2
-    results = args.results or _default_results(args.profile)
+    except ValueError as err:
+        raise _as_config_error(err) from err
+    results = _check_run_options(args, [config])
     result = train(config, results, checkpoint_dir=args.checkpoint_dir, resume=not args.no_resume,
                    progress=not args.no_progress, **_train_kwargs(args))
     _print_result(result)
@@ -144,7 +179,7 @@ def cmd_train(args) -> int:
 def build_plan(args) -> list[RunConfig]:
     profile = get_profile(args.profile, **_overrides(args.set))
     seeds = args.seeds
-    groupings = _json_arg(args.groupings_json)
+    groupings = _json_arg(args.groupings_json, "--groupings-json")
     if groupings is None:
         groupings = named_groupings([g for g in args.groupings.split(",") if g], profile.tasks)
     if args.plan == "table1":
@@ -152,7 +187,7 @@ def build_plan(args) -> list[RunConfig]:
     if args.plan == "layer_grid":
         if not args.splits:
             raise ConfigError("plan layer_grid needs --splits, e.g. --splits 8,2,2 6,3,3")
-        return PLANS["layer_grid"](profile, groupings, [_split(s) for s in args.splits], seeds)
+        return PLANS["layer_grid"](profile, groupings, [_split(s, "--splits") for s in args.splits], seeds)
     if args.plan == "shared_layers":
         return PLANS["shared_layers"](profile, _tasks(args.tasks) or ("MNLI", "BoolQ"), seeds)
     return PLANS["pairwise"](profile, _tasks(args.tasks), seeds)
@@ -178,12 +213,13 @@ def _emit(lines: list[str]) -> None:
 def cmd_plan(args) -> int:
     from hmnet.train import load_result, run_plan, summarize
 
+    for seed in args.seeds or ():
+        int_in_range(seed, "--seeds", 0, SEED_MAX)
     try:
         configs = build_plan(args)
-    except (ConfigError, ValueError) as err:
-        print(f"hmnet plan: {err}", file=sys.stderr)
-        return 2
-    results = args.results or _default_results(args.profile)
+    except ValueError as err:
+        raise _as_config_error(err) from err
+    results = _check_run_options(args, configs)
     if args.action == "export":
         if args.format == "json":
             _emit([c.to_json() for c in configs])

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 from collections.abc import Iterable, Mapping, Sequence
 
+from hmnet.errors import HmnetError
 from hmnet.tasks import TASK_NAMES, get_task, manual_groups, resolve_tasks
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,7 @@ NOT_IN_KEY = ("name", "data_dir")
 TRAINING_SEMANTICS = 1
 
 
-class ConfigError(ValueError):
+class ConfigError(HmnetError):
     """An impossible run configuration; the message names the field and the allowed values."""
 
 

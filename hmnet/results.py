@@ -15,6 +15,7 @@ import json
 import logging
 import math
 import os
+import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -107,9 +108,11 @@ def _fsync_dir(path: Path) -> None:
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write to a temporary file beside `path`, fsync, rename over `path`, fsync the directory."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    # A name of its own per write (process and random token), so concurrent writers, threads included,
+    # never share a temporary file; "x" refuses to reuse one.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:
-        with open(tmp, "wb") as fh:
+        with open(tmp, "xb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
@@ -149,7 +152,7 @@ def read_result_file(path: str | Path, config: RunConfig | None = None) -> Resul
         return Result.from_dict(payload, config=config, path=path)
     except FileNotFoundError:
         return None
-    except (ValueError, KeyError, TypeError, AttributeError) as err:
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError, OSError) as err:
         log.warning("ignoring result file %s (%s); the run will be recomputed", path, err)
         return None
 

@@ -16,12 +16,13 @@ import numpy as np
 import torch
 
 from hmnet import data as hdata
+from hmnet.errors import HmnetError
 from hmnet.experiments import RunConfig
 from hmnet.metrics import compute_metrics, table1_score
 from hmnet.tasks import get_task
 
 
-class TrainingError(RuntimeError):
+class TrainingError(HmnetError, RuntimeError):
     """A run that cannot start or continue; the message says why."""
 
 

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from hmnet.errors import HmnetError
 from hmnet.tasks import TASK_NAMES, UnknownTaskError, get_task
 
 PROFILES: tuple[str, ...] = ("smoke", "local", "paper")
@@ -28,7 +29,7 @@ _PROFILE_DATA = {"smoke": "synthetic", "local": "directory", "paper": "hub"}
 _PROFILE_BACKBONE = {"smoke": "tiny", "local": "minilm", "paper": "bert-base-uncased"}
 
 
-class ParameterError(ValueError):
+class ParameterError(HmnetError):
     """A notebook or runner parameter has the wrong type or value; the message names it."""
 
 
