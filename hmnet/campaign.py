@@ -242,10 +242,20 @@ def write_manifest(profile: str, data_dir: str | None, store: Path, plan: Sequen
 
 
 def read_manifest(store: Path) -> dict | None:
+    """A store's manifest, None where it has none; a damaged one is a DataError naming the file."""
+    from hmnet.errors import DataError
+
     path = Path(store) / MANIFEST
-    if not path.exists():
+    if not path.is_file():
         return None
-    return json.loads(path.read_text())
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(manifest, dict) or not isinstance(manifest.get("sections"), dict):
+            raise ValueError("no 'sections' object")
+    except (ValueError, UnicodeDecodeError) as err:
+        raise DataError(f"{path}: not a results-store manifest ({err}); rewrite it with `hmnet campaign status`") \
+            from None
+    return manifest
 
 
 # ---------------------------------------------------------------------------------------------------------

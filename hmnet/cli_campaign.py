@@ -64,20 +64,48 @@ def add_parsers(sub) -> None:
     r.set_defaults(func=cmd_results)
 
 
-def _store(args) -> Path:
+def _store(args, must_exist: bool = False) -> Path:
     from hmnet.campaign import store_dir
+    from hmnet.errors import UsageError
 
-    return Path(args.store) if args.store else store_dir(args.profile)
+    path = Path(args.store) if args.store else store_dir(args.profile)
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"--store {str(path)!r} is a file, not a folder")
+    if must_exist and not (path / "manifest.json").is_file():
+        raise UsageError(f"--store {str(path)!r} holds no results store (no manifest.json): run `hmnet campaign "
+                         "status` or `hmnet campaign run` with the data to start one")
+    return path
+
+
+def _data_dir(args) -> str:
+    from hmnet.errors import UsageError
+
+    if not args.data_dir:
+        raise UsageError(f"the {getattr(args, 'profile', 'local')} profile reads the data files: pass --data-dir DIR "
+                         "(or set HMNET_DATA_DIR)")
+    if not Path(args.data_dir).is_dir():
+        raise UsageError(f"--data-dir {args.data_dir!r} is not a folder")
+    return args.data_dir
+
+
+def _positive(name: str, value, integer: bool = True):
+    from hmnet.errors import UsageError
+
+    if value is None or value <= 0:
+        raise UsageError(f"{name} must be a positive {'integer' if integer else 'number'}, got {value}")
+    return value
 
 
 def cmd_campaign(args) -> int:
     from hmnet.campaign import campaign_plan, measured_rates, parse_budget, projection_table, run_campaign
     from hmnet.results import load_results
 
-    if args.profile != "smoke" and not args.data_dir:
-        print(f"hmnet campaign: the {args.profile} profile reads the data files: pass --data-dir DIR "
-              "(or set HMNET_DATA_DIR)", file=sys.stderr)
-        return 2
+    data_dir = _data_dir(args) if args.profile != "smoke" else None
+    _positive("--workers", args.workers)
+    if args.campaign_command == "run":
+        _positive("--threads", args.threads)
+        _positive("--checkpoint-minutes", args.checkpoint_minutes, integer=False)
+    args.data_dir = data_dir
     store = _store(args)
     if args.campaign_command == "export":
         from hmnet.campaign import export_pending
@@ -112,10 +140,7 @@ def cmd_pack(args) -> int:
     from hmnet import device_pack
 
     if args.campaign_command == "pack":
-        if not args.data_dir:
-            print("hmnet campaign pack: pass --data-dir DIR (or set HMNET_DATA_DIR)", file=sys.stderr)
-            return 2
-        sizes = device_pack.pack_inputs(args.dest, args.data_dir)
+        sizes = device_pack.pack_inputs(args.dest, _data_dir(args))
         print(f"packed {sum(sizes.values()) / 2**20:.1f} MiB into {args.dest}: " + ", ".join(
             f"{k} {v / 2**20:.1f} MiB" for k, v in sizes.items() if v > 2**20))
     elif args.campaign_command == "pack-results":
@@ -131,6 +156,6 @@ def cmd_pack(args) -> int:
 def cmd_results(args) -> int:
     from hmnet.store import section_results_table
 
-    text = section_results_table(_store(args), args.section)
+    text = section_results_table(_store(args, must_exist=True), args.section)
     print(text)
     return 0

@@ -21,7 +21,7 @@ import tarfile
 from collections.abc import Iterable
 from pathlib import Path
 
-from hmnet.data import DataError
+from hmnet.errors import DataError
 from hmnet.results import atomic_write_bytes, read_result_file
 
 log = logging.getLogger(__name__)
@@ -127,14 +127,21 @@ def collect_results(parts: Iterable[str | Path], store: str | Path) -> dict[str,
     store = Path(store)
     counts = {"added": 0, "already stored": 0, "rejected": 0}
     for part in parts:
-        with tarfile.open(part, "r:xz") as tar:
+        try:
+            tar = tarfile.open(part, "r:xz")
+        except (OSError, tarfile.TarError, EOFError) as err:
+            raise DataError(f"{part}: not a results archive of `hmnet campaign pack-results` ({err})") from None
+        with tar:
             for member in tar.getmembers():
                 name = Path(member.name)
                 if not member.isfile() or name.is_absolute() or ".." in name.parts:
                     counts["rejected"] += 1
                     log.warning("%s: skipped member %r (not a plain relative file)", part, member.name)
                     continue
-                data = tar.extractfile(member).read()
+                try:
+                    data = tar.extractfile(member).read()
+                except (OSError, tarfile.TarError, EOFError) as err:
+                    raise DataError(f"{part}: member {member.name!r} cannot be read ({err}): truncated?") from None
                 target = store / name
                 if name.parts[0] == "results" and name.suffix == ".json":
                     if target.exists() and read_result_file(target) is not None:

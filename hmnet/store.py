@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from hmnet.errors import UsageError
 from hmnet.campaign import MANIFEST, SECTION_NOTEBOOK, read_manifest
 from hmnet.provenance import REPO
 from hmnet.results import atomic_write_bytes, read_result_file, summarize
@@ -142,9 +143,9 @@ def section_records(store: Path, section: str) -> list:
     """The stored results of a section's planned runs (as listed in the store's manifest)."""
     manifest = read_manifest(store)
     if manifest is None:
-        raise FileNotFoundError(f"no {MANIFEST} in {store}: run `hmnet campaign status` with the data to write it")
+        raise UsageError(f"no {MANIFEST} in {store}: run `hmnet campaign status` with the data to write it")
     if section not in manifest["sections"]:
-        raise KeyError(f"section {section!r} is not in the store's plan; it has {', '.join(manifest['sections'])}")
+        raise UsageError(f"section {section!r} is not in the store's plan; it has {', '.join(manifest['sections'])}")
     out = []
     for run in manifest["sections"][section]["runs"]:
         r = read_result_file(Path(store) / "results" / run["name"]) if run["complete"] else None
@@ -178,7 +179,7 @@ def section_results_table(store: Path, section: str) -> str:
     """A section's stored results as text, with the store's coverage and provenance."""
     manifest = read_manifest(store)
     if manifest is None:
-        raise FileNotFoundError(f"no {MANIFEST} in {store}: nothing has been stored there yet")
+        raise UsageError(f"no {MANIFEST} in {store}: nothing has been stored there yet")
     head = (f"store {Path(store).name} (profile {manifest['profile']}, backbone {manifest['settings']['backbone']}, "
             f"updated {manifest['updated']}, commit {(manifest.get('commit') or 'unknown')[:12]})")
     if section == "status":
