@@ -77,11 +77,14 @@ def pack_inputs(dest: str | Path, data_dir: str | Path, tasks: Iterable[str] | N
                     tar.add(path, arcname=path.relative_to(data_dir).as_posix())
     atomic_write_bytes(dest / "nlu.tar.xz", buffer.getvalue())
     sizes = {p.relative_to(dest).as_posix(): p.stat().st_size for p in dest.rglob("*") if p.is_file()}
-    budget = TREE_LIMIT - tree_size() if budget is None else budget
+    check_budget(dest, sizes, TREE_LIMIT - tree_size() if budget is None else budget)
+    return sizes
+
+
+def check_budget(dest: Path, sizes: dict[str, int], budget: int) -> None:
     if sum(sizes.values()) > budget:
         raise DataError(f"the device pack in {dest} holds {sum(sizes.values()) / 2**20:.1f} MiB, over its budget of "
-                        f"{budget / 2**20:.0f} MiB (the working tree that travels is at most 64 MiB)")
-    return sizes
+                        f"{budget / 2**20:.1f} MiB (the working tree that travels is at most 64 MiB)")
 
 
 def unpack_data(archive: str | Path, dest: str | Path) -> Path:
