@@ -39,10 +39,11 @@ log = logging.getLogger(__name__)
 STORE_ROOT = REPO / "reference"
 MANIFEST = "manifest.json"
 # Sections in the order the campaign takes them, with the notebook that shows each: Table 1 first (its
-# single-task runs are also Eq. 4's denominators), then the pairwise gains and the one-run affinity
-# estimate, then the two ablations.
-SECTION_ORDER = ("table1", "pairwise", "affinity", "shared_layers", "layer_grid")
-SECTION_NOTEBOOK = {"table1": "03", "pairwise": "01", "affinity": "01", "shared_layers": "04", "layer_grid": "05"}
+# single-task runs are also Eq. 4's denominators), its single-task cross-check with the Hugging Face Trainer
+# (hmnet.hf_check), then the pairwise gains and the one-run affinity estimate, then the two ablations.
+SECTION_ORDER = ("table1", "hf_check", "pairwise", "affinity", "shared_layers", "layer_grid")
+SECTION_NOTEBOOK = {"table1": "03", "hf_check": "03", "pairwise": "01", "affinity": "01", "shared_layers": "04",
+                    "layer_grid": "05"}
 # Eq. (4) on six tasks spanning the three Appendix-A groups.
 PAIRWISE_TASKS = ("MNLI", "RTE", "SST-2", "IMDB", "MRPC", "BoolQ")
 # The notebook parameters of a reference build, per notebook (beyond profile, data_dir and out_dir). The
@@ -98,7 +99,12 @@ def section_plan(section: str, profile: str, data_dir: str | None, out_dir: str 
     if section not in SECTION_ORDER:
         raise ConfigError(f"section {section!r} is unknown; known: {', '.join(SECTION_ORDER)}")
     P, extra = notebook_parameters(profile, SECTION_NOTEBOOK[section], data_dir, out_dir, overrides)
-    if section == "table1":
+    if section == "hf_check":
+        from hmnet.hf_check import HF_TASKS
+
+        plan = [c for c in section_plan("table1", profile, data_dir, out_dir, overrides)
+                if c.method == "single" and c.tasks[0] in HF_TASKS]
+    elif section == "table1":
         groupings, _ = report.load_groupings(P, "paper")
         plan = report.table1_configs(P, groupings, P.seeds)
     elif section in ("pairwise", "affinity"):
@@ -125,19 +131,29 @@ def campaign_plan(profile: str, data_dir: str | None, out_dir: str | Path, secti
     for s in wanted:
         if s not in SECTION_ORDER:
             raise ConfigError(f"section {s!r} is unknown; known: {', '.join(SECTION_ORDER)}")
-    seen: set[str] = set()
+    seen: set[tuple[str, str]] = set()
     out = []
     for section in [s for s in SECTION_ORDER if s in wanted]:
         for c in section_plan(section, profile, data_dir, out_dir, overrides):
-            k = c.key()
+            k = (kind(section), c.key())
             if k not in seen:
                 seen.add(k)
                 out.append(PlannedRun(section, c))
     return out
 
 
-def is_stored(config: RunConfig, results_dir: Path) -> bool:
-    return read_result_file(result_path(config, results_dir), config) is not None
+def kind(section: str) -> str:
+    """What trains a section's runs: our trainer ("train") or the Hugging Face Trainer ("hf")."""
+    return "hf" if section == "hf_check" else "train"
+
+
+def is_stored(p: PlannedRun, store: Path) -> bool:
+    """Whether a planned run's record is in the store (and verifies)."""
+    if kind(p.section) == "hf":
+        from hmnet.hf_check import read_record, record_path
+
+        return read_record(record_path(store, p.config), p.config) is not None
+    return read_result_file(result_path(p.config, Path(store) / "results"), p.config) is not None
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -215,13 +231,12 @@ def write_manifest(profile: str, data_dir: str | None, store: Path, plan: Sequen
     """
     from hmnet.data import find_file
 
-    results_dir = Path(store) / "results"
     sections: dict[str, dict[str, Any]] = {}
     for p in plan:
         s = sections.setdefault(p.section, {"notebook": SECTION_NOTEBOOK[p.section], "planned": 0, "complete": 0,
                                             "runs": []})
         s["planned"] += 1
-        done = is_stored(p.config, results_dir)
+        done = is_stored(p, store)
         s["complete"] += int(done)
         s["runs"].append({"name": p.config.result_name(), "variant": p.config.variant,
                           "tasks": list(p.config.tasks), "seed": p.config.seed, "complete": done})
@@ -306,12 +321,17 @@ def _worker_init(threads: int | None) -> None:
         torch.set_num_threads(threads)
 
 
-def _run_one(config_json: str, results_dir: str, checkpoint_minutes: float) -> tuple[str, float]:
-    from hmnet.train import train
-
+def _run_one(config_json: str, store: str, checkpoint_minutes: float, how: str) -> tuple[str, float]:
     config = RunConfig.from_json(config_json)
     t0 = time.perf_counter()
-    train(config, results_dir, progress=False, checkpoint_minutes=checkpoint_minutes)
+    if how == "hf":
+        from hmnet.hf_check import run_and_store
+
+        run_and_store(config, store)
+    else:
+        from hmnet.train import train
+
+        train(config, Path(store) / "results", progress=False, checkpoint_minutes=checkpoint_minutes)
     return config.result_name(), time.perf_counter() - t0
 
 
@@ -357,7 +377,7 @@ def run_campaign(profile: str, data_dir: str | None, store: str | Path, sections
     results_dir.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
     plan = campaign_plan(profile, data_dir, store, sections, overrides)
-    pending = [p for p in plan if not is_stored(p.config, results_dir)]
+    pending = [p for p in plan if not is_stored(p, store)]
     report = CampaignReport(skipped_stored=len(plan) - len(pending))
     rates = measured_rates(load_results(results_dir), data_dir)
     table = projection_table(pending, rates, workers).to_string(index=False, float_format="%.2f")
@@ -390,13 +410,13 @@ def run_campaign(profile: str, data_dir: str | None, store: str | Path, sections
                     report.stopped_by = "budget"
                     break
                 pending.pop(0)
-                ar = pool.apply_async(_run_one, (p.config.to_json(), str(results_dir), checkpoint_minutes))
+                ar = pool.apply_async(_run_one, (p.config.to_json(), str(store), checkpoint_minutes, kind(p.section)))
                 running[ar] = (p, est)
             if not running:
                 if deferred and report.stopped_by != "budget":
                     pending, deferred = deferred, []
                     time.sleep(poll)
-                    pending = [p for p in pending if not is_stored(p.config, results_dir)]
+                    pending = [p for p in pending if not is_stored(p, store)]
                     continue
                 break
             time.sleep(poll)
@@ -440,13 +460,14 @@ def export_pending(profile: str, data_dir: str | None, store: str | Path, sectio
                    overrides: Mapping[str, Any] | None = None, fmt: str = "cmd",
                    slurm_options: Sequence[str] = ()) -> str:
     """The pending runs as `hmnet train` commands (one a line, for ``xargs -P``) or as a SLURM array script
-    (one array task a run). Either trains into ``<store>/results``: the same store the runner fills."""
+    (one array task a run). Either trains into ``<store>/results``: the same store the runner fills. The
+    Hugging Face cross-check runs are left to ``hmnet campaign run --sections hf_check``."""
     import shlex
 
     store = Path(store)
     results_dir = store / "results"
     pending = [p.config for p in campaign_plan(profile, data_dir, store, sections, overrides)
-               if not is_stored(p.config, results_dir)]
+               if kind(p.section) == "train" and not is_stored(p, store)]
     train = ["hmnet", "train", "--results", str(results_dir), "--no-progress"]
     if fmt == "cmd":
         return "\n".join(shlex.join([*train[:2], "--config-json", c.to_json(), *train[2:]]) for c in pending)

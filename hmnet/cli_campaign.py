@@ -118,7 +118,7 @@ def cmd_campaign(args) -> int:
         results_dir = store / "results"
         from hmnet.campaign import is_stored, write_manifest
 
-        pending = [p for p in plan if not is_stored(p.config, results_dir)]
+        pending = [p for p in plan if not is_stored(p, store)]
         manifest = write_manifest(args.profile, args.data_dir, store, plan, parse_params(args.param))
         for name, s in manifest["sections"].items():
             print(f"{name:14s} {s['complete']:3d} of {s['planned']:3d} runs stored")
