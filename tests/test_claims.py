@@ -76,3 +76,33 @@ def test_shared_layers_claim_needs_the_peak_above_both_ends():
     assert claims.shared_layers_claim(pd.DataFrame(flat), 6)["verdict"] == claims.UNRESOLVED
     low = [{**r, "score": 60 - (3 if r["shared layers"] == 4 else 0) + r["seed"] * 0.1} for r in rows]
     assert claims.shared_layers_claim(pd.DataFrame(low), 6)["verdict"] == claims.CONTRADICTED
+
+
+def test_hf_crosscheck_pairs_seeds_and_says_when_nothing_is_stored(tmp_path):
+    import json
+
+    from hmnet.hf_check import record_path
+    from hmnet.report.crosscheck import hf_crosscheck
+
+    params = SimpleNamespace(out_dir=str(tmp_path))
+
+    class Cfg(SimpleNamespace):
+        def key(self):
+            return f"k{self.seed}{self.tasks[0]}"
+
+        def result_name(self):
+            return f"single-{self.key()}.json"
+
+    ours = [SimpleNamespace(config=Cfg(method="single", tasks=("RTE",), seed=s), score=lambda t, s=s: 60.0 + s)
+            for s in range(3)]
+    table, text = hf_crosscheck(params, ours)
+    assert table is None and "No Hugging Face Trainer runs" in text
+    for s, r in enumerate(ours):
+        path = record_path(tmp_path, r.config)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"key": r.config.key(), "complete": True, "task": "RTE", "seed": s,
+                                    "score": 60.0 + s + (0.5 if s == 1 else -0.5)}))
+    table, text = hf_crosscheck(params, ours)
+    row = table.iloc[0]
+    assert row["n"] == 3 and row["agree within noise"] and abs(row["mean difference"] - 1 / 6) < 1e-9
+    assert "Within noise: RTE" in text
