@@ -173,3 +173,20 @@ def test_the_reference_book_builds_from_the_store_alone(tmp_path, monkeypatch):
     assert "Reference store" not in (html / "book" / "claims.html").read_text()  # this book is the store
     for page in html.rglob("*.html"):
         assert not store.machine_paths(page.read_text(errors="replace")), page
+
+
+def test_every_committed_record_still_has_its_key(shared_data_dir):
+    """A refactor keeps every stored result: each committed record's config, with the data directory where
+    the files are here, recomputes to the key the record names (what `hmnet campaign` looks up)."""
+    import dataclasses
+
+    from hmnet.experiments import RunConfig
+
+    records = sorted((campaign.store_dir("local") / "results").glob("*.json"))
+    if not records:
+        pytest.skip("no committed records yet")
+    for path in records:
+        payload = json.loads(path.read_text())
+        config = RunConfig.from_dict({**payload["config"], "data_dir": str(shared_data_dir)})
+        assert config.key() == payload["key"], f"{path.name}: the key moved; bump nothing, fix the refactor"
+        assert dataclasses.replace(config).result_name() == path.name
