@@ -96,9 +96,18 @@ def _positive(name: str, value, integer: bool = True):
     return value
 
 
-def cmd_campaign(args) -> int:
-    from hmnet.campaign import campaign_plan, measured_rates, parse_budget, projection_table, run_campaign
+def _projection(args, store: Path, plan) -> str:
+    """Pending runs per section and their projected hours, from the throughput measured in the store."""
+    from hmnet.campaign import is_stored, measured_rates, projection_table
     from hmnet.results import load_results
+
+    pending = [p for p in plan if not is_stored(p, store)]
+    rates = measured_rates(load_results(store / "results"), args.data_dir)
+    return projection_table(pending, rates, args.workers).to_string(index=False, float_format="%.2f")
+
+
+def cmd_campaign(args) -> int:
+    from hmnet.campaign import campaign_plan, export_pending, parse_budget, run_campaign, write_manifest
 
     data_dir = _data_dir(args) if args.profile != "smoke" else None
     _positive("--workers", args.workers)
@@ -107,30 +116,26 @@ def cmd_campaign(args) -> int:
         _positive("--checkpoint-minutes", args.checkpoint_minutes, integer=False)
     args.data_dir = data_dir
     store = _store(args)
+    overrides = parse_params(args.param)
     if args.campaign_command == "export":
-        from hmnet.campaign import export_pending
-
-        print(export_pending(args.profile, args.data_dir, store, args.sections, parse_params(args.param),
-                             args.format, args.slurm_options.split()))
+        print(export_pending(args.profile, data_dir, store, args.sections, overrides, args.format,
+                             args.slurm_options.split()))
         return 0
     if args.campaign_command == "status":
-        plan = campaign_plan(args.profile, args.data_dir, store, args.sections, parse_params(args.param))
-        results_dir = store / "results"
-        from hmnet.campaign import is_stored, write_manifest
-
-        pending = [p for p in plan if not is_stored(p, store)]
-        manifest = write_manifest(args.profile, args.data_dir, store, plan, parse_params(args.param))
+        plan = campaign_plan(args.profile, data_dir, store, args.sections, overrides)
+        manifest = write_manifest(args.profile, data_dir, store, plan, overrides)
         for name, s in manifest["sections"].items():
             print(f"{name:14s} {s['complete']:3d} of {s['planned']:3d} runs stored")
-        rates = measured_rates(load_results(results_dir), args.data_dir)
-        print(projection_table(pending, rates, args.workers).to_string(index=False, float_format="%.2f"))
+        print(_projection(args, store, plan))
         return 0
-    report = run_campaign(args.profile, args.data_dir, store, sections=args.sections,
-                          overrides=parse_params(args.param),
+    report = run_campaign(args.profile, data_dir, store, sections=args.sections, overrides=overrides,
                           budget=parse_budget(args.budget), workers=args.workers, threads=args.threads,
                           checkpoint_minutes=args.checkpoint_minutes, echo=print)
     print(f"campaign {report.stopped_by}: {len(report.completed)} runs stored, {len(report.failed)} failed, "
           f"{report.pending_left} pending, {report.seconds / 60:.0f} min")
+    if report.pending_left:
+        plan = campaign_plan(args.profile, data_dir, store, args.sections, overrides)
+        print("still to run, projected from the measured throughput:\n" + _projection(args, store, plan))
     for name, err in report.failed.items():
         print(f"  failed {name}: {err}", file=sys.stderr)
     return 1 if report.failed else 0

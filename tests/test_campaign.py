@@ -23,10 +23,10 @@ REPO = Path(__file__).resolve().parents[1]
 SMALL = {"tasks": ["RTE", "SST-2"], "seeds": [0]}
 
 
-def runner(store_dir: Path, *extra: str) -> subprocess.Popen:
+def runner(store_dir: Path, *extra: str, workers: int = 2) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "hmnet.cli", "campaign", "run", "--profile", "smoke", "--store", str(store_dir),
            "--sections", "table1", "-p", "tasks", json.dumps(SMALL["tasks"]), "-p", "seeds", "[0]",
-           "--workers", "2", *extra]
+           "--workers", str(workers), *extra]
     return subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env={**os.environ, "HMNET_TORCH_THREADS": "1"}, start_new_session=True)
 
@@ -89,7 +89,7 @@ def test_runner_killed_with_sigkill_resumes_and_loses_no_stored_result(tmp_path)
 
 def test_two_runners_on_one_store_complete_it_with_one_intact_record_per_run(tmp_path):
     s = tmp_path / "store"
-    first, second = runner(s), runner(s)
+    first, second = runner(s, workers=1), runner(s, workers=1)
     outs = [p.communicate(timeout=400)[0] for p in (first, second)]
     assert all("campaign done" in o for o in outs), "\n\n".join(o[-2000:] for o in outs)
     runs = load_results(s / "results")
