@@ -106,3 +106,19 @@ def test_hf_crosscheck_pairs_seeds_and_says_when_nothing_is_stored(tmp_path):
     row = table.iloc[0]
     assert row["n"] == 3 and row["agree within noise"] and abs(row["mean difference"] - 1 / 6) < 1e-9
     assert "Within noise: RTE" in text
+
+
+def test_single_task_column_against_the_majority_class():
+    from hmnet.report.crosscheck import single_vs_majority
+
+    def single(task, seed, score):
+        return SimpleNamespace(config=SimpleNamespace(method="single", tasks=(task,), seed=seed),
+                               score=lambda t, v=score: v)
+
+    results = ([single("RTE", s, 60 + s) for s in range(3)] + [single("BoolQ", s, 61 + s) for s in range(3)]
+               + [single("WNLI", s, 40) for s in range(3)] + [single("CB", 0, 70)])
+    frame = single_vs_majority(results, {"RTE": 52.7, "BoolQ": 62.2, "WNLI": 56.3, "CB": 50.0}).set_index("task")
+    assert frame.loc["RTE", "above the majority class"] == "above"
+    assert frame.loc["BoolQ", "above the majority class"] == "not above"  # CI [58.5, 65.5] includes 62.2
+    assert frame.loc["WNLI", "above the majority class"] == "exempt"
+    assert frame.loc["CB", "above the majority class"] == "one seed: no interval"

@@ -30,3 +30,31 @@ def hf_crosscheck(params: RunParameters, results: Sequence) -> tuple[pd.DataFram
     text = (f"The HF Trainer, trained on the same model, rows and settings, against our single-task runs over "
             f"{len(records)} paired seeds: {'; '.join(parts)}. Within noise: {', '.join(agree) if agree else 'none'}.")
     return summary, text
+
+
+def single_vs_majority(results: Sequence, baseline: dict[str, float], exempt: Sequence[str] = ("WNLI",)):
+    """Table 1's single-task column against the majority class: per task, our mean with its 95% CI over seeds,
+    the majority-class score on the same rows, and whether the interval lies above it. STS-B (regression) is
+    compared with a correlation of zero. `exempt` tasks (WNLI: adversarial, below majority for most models)
+    are marked, not judged."""
+    from hmnet.metrics import mean_ci
+
+    by_task: dict[str, list[float]] = {}
+    for r in results:
+        if r.config.method == "single":
+            task = r.config.tasks[0]
+            by_task.setdefault(task, []).append(r.score(task))
+    rows = []
+    for task, scores in by_task.items():
+        ci = mean_ci(scores)
+        base = baseline.get(task, 0.0)
+        if task in exempt:
+            verdict = "exempt"
+        elif ci["n"] < 2:
+            verdict = "one seed: no interval"
+        else:
+            verdict = "above" if ci["ci_low"] > base else "not above"
+        rows.append({"task": task, "n": ci["n"], "mean": ci["mean"], "ci_low": ci["ci_low"], "ci_high": ci["ci_high"],
+                     "majority class": base, "above the majority class": verdict})
+    return pd.DataFrame(rows, columns=["task", "n", "mean", "ci_low", "ci_high", "majority class",
+                                       "above the majority class"])
