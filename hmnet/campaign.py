@@ -247,13 +247,28 @@ def write_manifest(profile: str, data_dir: str | None, store: Path, plan: Sequen
     settings = {k: v for k, v in cfg.to_dict().items()
                 if k not in ("method", "tasks", "clusters", "split", "seed", "name", "data_dir", "affinity")}
     manifest = {"profile": profile, "tasks": list(prof.tasks), "seeds": list(prof.seeds), "settings": settings,
-                "data": data_fingerprint(cfg), "carved_tasks": carved,
+                "data": data_fingerprint(cfg), "carved_tasks": carved, "majority_class": majority_scores(cfg),
                 "notebook_parameters": REFERENCE_PARAMETERS, "overrides": dict(overrides or {}),
                 "training_semantics": TRAINING_SEMANTICS,
                 "commit": code_commit(), "updated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                 "sections": sections}
     atomic_write_bytes(Path(store) / MANIFEST, (json.dumps(manifest, indent=1) + "\n").encode())
     return manifest
+
+
+_MAJORITY: dict[str, dict[str, float]] = {}
+
+
+def majority_scores(config: RunConfig) -> dict[str, float]:
+    """Each classification task's score when every evaluation row gets the most frequent training label, on
+    the rows the profile's runs use (``hmnet.report.majority_baseline``); kept in the manifest so that the
+    store shows it without the data. Cached per process."""
+    from hmnet.report import majority_baseline
+
+    key = config.to_json()
+    if key not in _MAJORITY:
+        _MAJORITY[key] = {t: round(v, 3) for t, v in majority_baseline(config).items()}
+    return _MAJORITY[key]
 
 
 def read_manifest(store: Path) -> dict | None:

@@ -160,8 +160,9 @@ def _cell(row) -> str:
     return f"{row['mean']:.1f} (n={row['n']})"
 
 
-def table1_frame(results: list) -> pd.DataFrame:
-    """Tasks as rows, Table 1's methods as columns; each cell 'mean ± 95% CI half-width (n seeds)'."""
+def table1_frame(results: list, majority: Mapping[str, float] | None = None) -> pd.DataFrame:
+    """Tasks as rows, Table 1's methods as columns; each cell 'mean ± 95% CI half-width (n seeds)', and the
+    majority-class score of each task beside them when given."""
     summary = summarize(results)
     summary["cell"] = summary.apply(_cell, axis=1)
     order = [v for v in ("single", "multi", "skillnet", "hmnet:data", "hmnet:manual", "hmnet:model")
@@ -172,7 +173,11 @@ def table1_frame(results: list) -> pd.DataFrame:
     frame = summary.pivot(index="task", columns="variant", values="cell")
     tasks = list(dict.fromkeys(summary["task"]))
     tasks = [t for t in tasks if t != "Average"] + ["Average"]
-    return frame.reindex(index=tasks, columns=order + [c for c in frame.columns if c not in order]).fillna("–")
+    frame = frame.reindex(index=tasks, columns=order + [c for c in frame.columns if c not in order]).fillna("–")
+    if majority:
+        base = [t[:-3] if t.endswith("-mm") else t[:-2] if t.endswith("-m") else t for t in frame.index]
+        frame["majority class"] = [f"{majority[b]:.1f}" if b in majority else "–" for b in base]
+    return frame
 
 
 def section_results_table(store: Path, section: str) -> str:
@@ -192,7 +197,7 @@ def section_results_table(store: Path, section: str) -> str:
     if not results:
         return head + "\nno results stored yet"
     if section == "table1":
-        body = table1_frame(results).to_string()
+        body = table1_frame(results, manifest.get("majority_class")).to_string()
     else:
         summary = summarize(results)
         summary["cell"] = summary.apply(_cell, axis=1)
