@@ -66,12 +66,13 @@ def stage(profile: str, out: Path, stage_dir: Path, root: Path = REPO) -> Path:
         shutil.copy2(root / name, stage_dir / name)
     shutil.copytree(root / "book", stage_dir / "book", ignore=shutil.ignore_patterns("generated"))
     (stage_dir / "notebooks").mkdir()
-    for s in SECTIONS:
-        shutil.copy2(executed_path(out, s), stage_dir / "notebooks" / f"{SECTIONS[s]}.ipynb")
+    for s in SECTIONS:  # cell tags for the reader (plumbing folded away) and no absolute paths: book_pages
+        book_pages.stage_notebook(executed_path(out, s), stage_dir / "notebooks" / f"{SECTIONS[s]}.ipynb",
+                                  root / "notebooks" / f"{SECTIONS[s]}.ipynb", out, root)
+    book_pages.stage_tables(out, stage_dir, root)  # the CSVs the tables link to, and book/_static
     gen = stage_dir / "book" / "generated"
     gen.mkdir()
-    for name, text in book_pages.generated_pages(profile, out, root).items():
-        (gen / name).write_text(text)
+    book_pages.write_generated(gen, profile, out, root)  # Markdown parts, performance figures, raw results
     for page in toc_pages(stage_dir):
         if not any((stage_dir / f"{page}{ext}").exists() for ext in (".md", ".ipynb")):
             raise BookError(f"page {page!r} of _toc.yml has no source in {stage_dir}")

@@ -13,6 +13,7 @@ The notebooks, the book and the tests use ``hmnet.report.<name>``; the helpers l
 - :mod:`hmnet.report.parameters`: ParameterError, RunParameters, check_parameters and the other checks;
 - :mod:`hmnet.report.display`: the Colab badge and install, the banner, side-by-side tables;
 - :mod:`hmnet.report.figures`: figure and table files, plot and runtime set-up, recorded findings;
+- :mod:`hmnet.report.tables`: tables as the book shows them (compact comparisons, a CSV link under each);
 - :mod:`hmnet.report.runs`: what the sections share (task lists, smoke reductions, running a plan);
 - :mod:`hmnet.report.relevance` (01), :mod:`hmnet.report.groupings` (groupings, 02),
   :mod:`hmnet.report.results` (03 Table 1, 04 shared layers, 05 layer grid), :mod:`hmnet.report.attention` (06).
@@ -113,6 +114,19 @@ from hmnet.report.results import (
     table1_figure,
     table1_runs,
 )
+from hmnet.report.tables import (
+    csv_link,
+    matrix_comparison_html,
+    parameter_display,
+    readable,
+    show_matrix_comparison,
+    show_parameter_table,
+    show_table,
+    show_table1,
+    table1_difference_figure,
+    table1_html,
+    table1_long,
+)
 from hmnet.report.runs import SMOKE_RELEVANCE_TASKS, SMOKE_SEEDS, run_plan, run_seconds, section_tasks
 
 # tqdm.auto warns once per kernel that ipywidgets is absent; the notebooks show no progress bars anyway.
@@ -129,6 +143,10 @@ __all__ = [
     # figures and files
     "env_summary", "heatmap", "record_finding", "reset_findings", "save_figure", "save_table", "setup_plots",
     "setup_runtime",
+    # tables as the book shows them
+    "csv_link", "matrix_comparison_html", "parameter_display", "readable", "show_matrix_comparison",
+    "show_parameter_table", "show_table", "show_table1",
+    "table1_difference_figure", "table1_html", "table1_long",
     # what the sections share
     "SMOKE_RELEVANCE_TASKS", "SMOKE_SEEDS", "run_plan", "run_seconds", "section_tasks",
     # 01: relevance
