@@ -100,6 +100,19 @@ def tag_cells(nb, source=None):
     return nb
 
 
+def title_first(nb):
+    """Put the page's title (the first Markdown cell that starts with "# ") above the folded plumbing cells
+    that precede it in the notebook (the parameters cell comes first there, for papermill)."""
+    for i, cell in enumerate(nb.cells):
+        if cell.get("cell_type") == "markdown" and cell.get("source", "").lstrip().startswith("# "):
+            before = nb.cells[:i]
+            folded = all(set(c.get("metadata", {}).get("tags", [])) & {"hide-cell", "remove-cell"} for c in before)
+            if i and folded:
+                nb.cells.insert(0, nb.cells.pop(i))
+            break
+    return nb
+
+
 def path_replacements(out: Path, root: Path, data_dir: str | Path | None = None) -> dict[str, str]:
     """Absolute paths of this build and what the book prints instead: the output folder relative to the
     repository when it lies inside it (else ``<out_dir>``), the repository as ``.``, data as ``<data_dir>``."""
@@ -140,6 +153,7 @@ def stage_notebook(executed: Path, dest: Path, source: Path | None, out: Path, r
     nb = nbformat.read(executed, as_version=4)
     stored = nbformat.read(source, as_version=4) if source is not None and Path(source).exists() else None
     tag_cells(nb, stored)
+    title_first(nb)
     replacements = path_replacements(out, root, _marker_parameters(out).get("data_dir"))
     for cell in nb.cells:
         _scrub_cell(cell, replacements)
@@ -162,8 +176,8 @@ def _marker_parameters(out: Path) -> dict:
 
 def stage_tables(out: Path, stage_dir: Path, root: Path = REPO) -> None:
     """The CSVs of ``<out>/tables`` beside the staged notebooks (``<stage>/tables``, which the notebooks' links
-    point at: ``../tables/<name>.csv``), and the book's stylesheet (``book/_static``) where Jupyter Book
-    picks it up (``<stage>/_static``)."""
+    point at: ``../tables/<name>.csv``), and the book's stylesheet and script (``book/_static``) where
+    Jupyter Book picks them up (``<stage>/_static``)."""
     tables = stage_dir / "tables"
     tables.mkdir(parents=True, exist_ok=True)
     for csv in sorted((Path(out) / "tables").glob("*.csv")):
@@ -392,16 +406,16 @@ def findings_parts(profile: str, out: Path, params: report.RunParameters | None 
     """The findings page's Markdown and the CSV of each of its tables (names under ``findings/``)."""
     files: dict[str, bytes] = {}
 
-    def table(df: pd.DataFrame, name: str, index: bool = False) -> str:
-        files[f"findings/{name}.csv"] = df.to_csv(index=index).encode()
-        return _md_table(df, index=index) + _csv_line(f"findings/{name}.csv")
+    def table(df: pd.DataFrame, name: str, floatfmt: str = ".3g") -> str:
+        files[f"findings/{name}.csv"] = df.to_csv(index=False).encode()
+        return _md_table(df, floatfmt=floatfmt) + _csv_line(f"findings/{name}.csv")
 
     published = published_average_findings()
     parts = ["## Table 1: the published averages against their own cells\n",
              "Each method's average recomputed from the printed cells (MNLI m and mm as two entries), and "
              "whether the published average is reachable at all when every printed cell is allowed its "
              "rounding (`hmnet.metrics.check_published_averages`).\n",
-             table(published.rename(columns=lambda c: c.replace("_", " ")), "table1_published_averages")]
+             table(published.rename(columns=lambda c: c.replace("_", " ")), "table1_published_averages", ".3f")]
     unreachable = published.query("not reachable_with_rounding")["method"].tolist()
     parts.append(f"\nMethods whose published average cannot come from their own cells: "
                  f"**{', '.join(unreachable) if unreachable else 'none'}**.\n")
@@ -415,7 +429,7 @@ def findings_parts(profile: str, out: Path, params: report.RunParameters | None 
     if params_table is not None:
         shown, notes = report.parameter_display(params_table)
         files["findings/parameter_counts.csv"] = params_table.to_csv().encode()
-        parts.append(_md_table(shown, index=True) + _csv_line("findings/parameter_counts.csv")
+        parts.append(_md_table(shown) + _csv_line("findings/parameter_counts.csv")
                      + "\n" + notes + "\n")
     else:
         parts.append(f"*{note}*\n")
@@ -509,7 +523,7 @@ def _padding(data: dict) -> tuple[Any, pd.DataFrame, str]:
     ax.set_xlabel("padding efficiency (real tokens / processed tokens)")
     if data.get("goal_length_grouped"):
         ax.axvline(data["goal_length_grouped"], color="black", linestyle="--", linewidth=0.8, label="goal")
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.08 - 1.0 / len(groups)), ncol=4)
     ax.set_title("Padding efficiency by setting: the whole bundle, the paper's mix, each task", fontsize=9)
     table = pd.DataFrame({"setting": [names[s] for s in settings],
                           "all rows": [_num(groups.get("all rows", {}).get(s)) for s in settings],
@@ -568,28 +582,35 @@ def _hf_trainer(data: dict) -> tuple[Any, pd.DataFrame, str]:
         ax.bar(x - 0.2, ours, 0.4, label="our trainer", color="#1f77b4")
         ax.bar(x + 0.2, hf, 0.4, label="Hugging Face Trainer", color="#ff7f0e")
         runs = data.get("runs") if isinstance(data.get("runs"), dict) else {}
+        tops = []
         for i, v in enumerate(have.values()):  # each repeat as a dot, when the file keeps them
+            top = max(ours[i], hf[i])
             for side, dx, key in (("ours", -0.2, v.get("ours_precision")), ("hf", 0.2, v.get("hf_precision"))):
                 reps = runs.get(f"{side}:{'auto' if side == 'ours' and key == 'bf16' else key}") or []
                 pts = [r.get("examples_per_second") for r in reps if isinstance(r, dict)]
                 pts = [p for p in pts if isinstance(p, (int, float))]
                 ax.scatter([i + dx] * len(pts), pts, color="black", s=10, zorder=3)
+                top = max([top, *pts])
             ratio = v.get("speed_ratio")
             if isinstance(ratio, (int, float)):
-                ax.text(i, max(ours[i], hf[i]) * 1.04, f"{ratio:.2f}×", ha="center", fontsize=8)
+                ax.text(i, top * 1.05, f"ours / HF {ratio:.2f}×", ha="center", fontsize=8)
+            tops.append(top)
         ax.set_xticks(x, [k.replace("_", " ") for k in have])
         ax.set_ylabel("training examples / s")
-        ax.set_ylim(0, max(ours + hf) * 1.25)
-        ax.legend(fontsize=8)
-        ax.set_title("Our trainer against the HF Trainer (bars: medians, dots: repeats; label: ours / HF)",
+        ax.set_ylim(0, max(tops) * 1.2)
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2)
+        ax.set_title("Our trainer against the HF Trainer (bars: medians over the repeats, dots: each repeat)",
                      fontsize=9)
     cols = {"ours_precision": "ours: precision", "hf_precision": "HF: precision",
             "ours_examples_per_second": "ours: ex/s", "hf_examples_per_second": "HF: ex/s",
             "speed_ratio": "ours / HF", "ours_dev_accuracy": "ours: dev acc.", "hf_dev_accuracy": "HF: dev acc.",
             "accuracy_within_noise": "accuracy within noise"}
+    precision = {"no": "fp32"}  # the scripts record "no" (no mixed precision) for fp32
     rows = []
     for name, v in comps.items():
-        rows.append({"comparison": name, **{label: _num(v.get(key)) for key, label in cols.items() if key in v}})
+        rows.append({"comparison": name.replace("_", " "),
+                     **{label: precision.get(v[key], _num(v[key])) if "precision" in key else _num(v[key])
+                        for key, label in cols.items() if key in v}})
     table = pd.DataFrame(rows)
     settings = data.get("settings") or {}
     text = ""

@@ -263,3 +263,15 @@ def test_tag_cells_and_scrub_paths(tmp_path):
         'out_dir = "_build/runs/smoke"; read from _build/runs/smoke/results; code in ./hmnet; '
         f'data {{"<data_dir>"}}; {root}x')
     assert book_pages.path_replacements(tmp_path / "elsewhere", root)[str(tmp_path / "elsewhere")] == "<out_dir>"
+
+
+def test_title_comes_before_the_folded_plumbing():
+    import nbformat
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("profile = 'smoke'"),
+                                         nbformat.v4.new_markdown_cell("# Title"),
+                                         nbformat.v4.new_code_cell("work()")])
+    nb.cells[0].metadata["tags"] = ["parameters"]
+    assert book_pages.title_first(nb).cells[1].source == "# Title"  # the parameters cell is not folded: stay
+    nb.cells[0].metadata["tags"] = ["parameters", "hide-cell"]
+    assert [c.source for c in book_pages.title_first(nb).cells] == ["# Title", "profile = 'smoke'", "work()"]

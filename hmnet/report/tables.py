@@ -59,7 +59,7 @@ def _tint(diff: float, scale: float) -> str:
     from matplotlib.colors import to_hex
 
     r, g, b, _ = colormaps["RdBu"](0.5 + 0.5 * max(-1.0, min(1.0, diff / scale)))
-    mix = 0.55  # blend with white so that black text stays readable
+    mix = 0.45  # blend with white so that black text stays readable
     return to_hex((1 - mix + mix * r, 1 - mix + mix * g, 1 - mix + mix * b))
 
 
@@ -80,8 +80,9 @@ def comparison_html(ours: pd.DataFrame, paper: pd.DataFrame, half: pd.DataFrame 
     paper = paper.apply(pd.to_numeric, errors="coerce")
     diff = ours - paper
     scale = float(np.nanmax(np.abs(diff.to_numpy()))) if np.isfinite(diff.to_numpy()).any() else 0.0
-    td = "padding:2px 5px;text-align:right;border-bottom:1px solid #ddd;line-height:1.15;white-space:nowrap"
-    th = "padding:2px 5px;border-bottom:1px solid #999;white-space:nowrap"
+    pad = "2px 3px" if vertical_headers else "2px 5px"
+    td = f"padding:{pad};text-align:right;border-bottom:1px solid #ddd;line-height:1.15;white-space:nowrap"
+    th = f"padding:{pad};border-bottom:1px solid #999;white-space:nowrap"
     turn = ";writing-mode:vertical-rl;transform:rotate(180deg);vertical-align:bottom" if vertical_headers else ""
     head = "".join(f'<th style="{th};text-align:right{turn}">{html.escape(str(c))}</th>' for c in paper.columns)
     rows = []
@@ -103,7 +104,8 @@ def comparison_html(ours: pd.DataFrame, paper: pd.DataFrame, half: pd.DataFrame 
         f"Each cell: <b>ours</b>{' ± the 95% CI half-width' if half is not None else ''}, the {paper_label}'s "
         "number beneath in grey; the background shows ours − paper (red: below the paper, blue: above).")
     return (f'<div class="hmnet-compact-table"><p style="font-size:0.85em;margin:0 0 0.3em 0">{legend}</p>'
-            f'<table style="border-collapse:collapse;font-size:0.85em;width:auto;margin:0">'
+            f'<table style="border-collapse:collapse;font-size:{0.8 if vertical_headers else 0.85}em;width:auto;'
+            f'margin:0">'
             f'<thead><tr><th style="{th};text-align:left">{html.escape(corner)}</th>{head}</tr></thead>'
             f'<tbody>{"".join(rows)}</tbody></table></div>')
 
@@ -181,7 +183,7 @@ def table1_difference_figure(comparison: pd.DataFrame, params: RunParameters,
     labels = diff.map(lambda v: "–" if pd.isna(v) else f"{v:+.1f}")
     labels = labels + half.map(lambda v: "" if pd.isna(v) else f"\n±{v:.1f}")
     lim = float(np.nanmax(np.abs(diff.to_numpy()))) if np.isfinite(diff.to_numpy()).any() else 1.0
-    fig, ax = plt.subplots(figsize=(1.05 * diff.shape[1] + 2.2, 0.42 * diff.shape[0] + 1.6))
+    fig, ax = plt.subplots(figsize=(1.05 * diff.shape[1] + 2.2, 0.34 * diff.shape[0] + 1.2))
     sns.heatmap(diff, annot=labels.to_numpy(), fmt="", cmap="RdBu", center=0, vmin=-lim, vmax=lim, ax=ax,
                 annot_kws={"size": 7}, cbar_kws={"label": "ours − paper (points)"}, linewidths=0.5,
                 linecolor="white")
@@ -207,7 +209,7 @@ PARAMETER_COLUMNS = ("grouping", "clusters", "activated (paper)", "activated (ou
 def parameter_display(table: pd.DataFrame) -> tuple[pd.DataFrame, str]:
     """hmnet.params.parameter_table without its long columns: the compact table and its notes as Markdown
     (one bullet per method), to show under the table."""
-    shown = table[[c for c in PARAMETER_COLUMNS if c in table.columns]]
+    shown = table[[c for c in PARAMETER_COLUMNS if c in table.columns]].reset_index()
     notes = table["note"] if "note" in table.columns else pd.Series(dtype=str)
     text = "\n".join(f"- **{method}**: {note}" for method, note in notes.items() if isinstance(note, str) and note)
     return shown, text
@@ -218,6 +220,6 @@ def show_parameter_table(table: pd.DataFrame, out_dir, name: str = "table1_param
     from IPython.display import Markdown, display
 
     shown, notes = parameter_display(table)
-    show_table(table, out_dir, name, shown=shown)
+    show_table(table, out_dir, name, shown=readable(shown))
     if notes:
         display(Markdown(notes))
