@@ -146,14 +146,18 @@ def _scrub_cell(cell, replacements: dict[str, str]) -> None:
 
 
 def stage_notebook(executed: Path, dest: Path, source: Path | None, out: Path, root: Path = REPO) -> Path:
-    """Copy an executed notebook into the staged book: cell tags from the stored notebook (:func:`tag_cells`)
-    and no absolute path of this machine in sources or text outputs (:func:`path_replacements`)."""
+    """Copy an executed notebook into the staged book: cell tags from the stored notebook (:func:`tag_cells`),
+    the title first (:func:`title_first`), Markdown outputs read as MyST, and no absolute path of this machine
+    in sources or text outputs (:func:`path_replacements`)."""
     import nbformat
 
     nb = nbformat.read(executed, as_version=4)
     stored = nbformat.read(source, as_version=4) if source is not None and Path(source).exists() else None
     tag_cells(nb, stored)
     title_first(nb)
+    # Markdown outputs as MyST (MyST-NB renders them as plain CommonMark by default), so that the link under
+    # each table to its CSV becomes a download that Sphinx copies into the HTML build.
+    nb.metadata.setdefault("mystnb", {})["render_markdown_format"] = "myst"
     replacements = path_replacements(out, root, _marker_parameters(out).get("data_dir"))
     for cell in nb.cells:
         _scrub_cell(cell, replacements)

@@ -180,7 +180,9 @@ def test_every_table_of_a_result_page_links_its_csv(html_dir):
         for table in soup.select("div.cell_output table"):
             if table.find_parent("table") is not None:
                 continue
-            link = table.find_next("a", class_="download")
+            output = table.find_parent("div", class_="output")  # the link is the output right under it
+            after = output.find_next_sibling() if output is not None else None
+            link = after.find("a", class_="download") if after is not None else None
             assert link is not None and link.get_text().endswith(".csv"), f"{page}: a table without a CSV link"
             target = (html_dir / page).parent / unquote(link["href"])
             assert target.exists() and target.read_text().strip(), f"{page}: {link['href']} is missing"
