@@ -69,13 +69,16 @@ def _fmt(v, decimals: int) -> str:
 
 def comparison_html(ours: pd.DataFrame, paper: pd.DataFrame, half: pd.DataFrame | None = None,
                     decimals: int = 1, corner: str = "", note: str | None = None,
-                    paper_label: str = "paper", vertical_headers: bool = False) -> str:
+                    paper_label: str = "paper", vertical_headers: bool = False,
+                    paper_decimals: int | None = None) -> str:
     """An HTML table in the paper's shape: rows and columns of `paper`; each cell ours (± `half`, the 95% CI
     half-width) over the paper's number (small, grey), the background tinted by ours − paper.
 
     Cells ours lacks show "–". Inline styles only, so it reads the same in Jupyter, Colab and the book.
-    `vertical_headers` turns the column headers sideways, for matrices with many columns.
+    `vertical_headers` turns the column headers sideways, for matrices with many columns; `paper_decimals`
+    prints the paper's numbers with their own precision (default: `decimals`).
     """
+    pdec = decimals if paper_decimals is None else paper_decimals
     ours = ours.reindex(index=paper.index, columns=paper.columns).apply(pd.to_numeric, errors="coerce")
     paper = paper.apply(pd.to_numeric, errors="coerce")
     diff = ours - paper
@@ -94,10 +97,10 @@ def comparison_html(ours: pd.DataFrame, paper: pd.DataFrame, half: pd.DataFrame 
             has_ci = h is not None and bool(np.isfinite(h))
             ci = f' <span style="font-size:0.8em">±{_fmt(h, decimals)}</span>' if has_ci else ""
             title = (f"ours {_fmt(o, decimals)}" + (f" ± {_fmt(h, decimals)}" if has_ci else "")
-                     + f"; {paper_label} {_fmt(p, decimals)}; diff {_fmt(d, decimals)}")
+                     + f"; {paper_label} {_fmt(p, pdec)}; diff {_fmt(d, decimals)}")
             cells.append(f'<td style="{td};background:{_tint(d, scale)}" title="{html.escape(title)}">'
                          f'<b>{_fmt(o, decimals)}</b>{ci}<br>'
-                         f'<span style="color:#555;font-size:0.8em">{_fmt(p, decimals)}</span></td>')
+                         f'<span style="color:#555;font-size:0.8em">{_fmt(p, pdec)}</span></td>')
         rows.append(f'<tr><th style="{th};text-align:left;border-bottom:1px solid #ddd">{html.escape(str(idx))}'
                     f'</th>{"".join(cells)}</tr>')
     legend = note if note is not None else (
@@ -121,12 +124,14 @@ class HTMLTable:
 
 
 def matrix_comparison_html(ours: pd.DataFrame, paper: pd.DataFrame, decimals: int = 1) -> HTMLTable:
-    """Tables 2 and 3: rows = source, columns = target (the tasks ours holds), ours over the paper's."""
+    """Tables 2 and 3: rows = source, columns = target (the tasks ours holds), ours over the paper's (as
+    printed, two decimals)."""
     tasks = [t for t in ours.index if t in paper.index]
     note = ("Rows: source task; columns: target task. Each cell: <b>ours</b>, the paper's number beneath in "
             "grey; the background shows ours − paper (red: below the paper, blue: above).")
     return HTMLTable(comparison_html(ours.loc[tasks, tasks], paper.loc[tasks, tasks], decimals=decimals,
-                                     corner="source \\ target", note=note, vertical_headers=len(tasks) > 6))
+                                     corner="source \\ target", note=note, vertical_headers=len(tasks) > 6,
+                                     paper_decimals=2))  # Tables 2 and 3 print two decimals
 
 
 def show_matrix_comparison(ours: pd.DataFrame, paper: pd.DataFrame, out_dir, name: str) -> None:
