@@ -67,12 +67,15 @@ def stage(profile: str, out: Path, stage_dir: Path, root: Path = REPO) -> Path:
         shutil.copy2(root / name, stage_dir / name)
     shutil.copytree(root / "book", stage_dir / "book", ignore=shutil.ignore_patterns("generated"))
     (stage_dir / "notebooks").mkdir()
-    stage_notebooks(out, stage_dir / "notebooks")
+    for s in SECTIONS:  # cell tags for the reader (plumbing folded away) and no absolute paths: book_pages
+        book_pages.stage_notebook(executed_path(out, s), stage_dir / "notebooks" / f"{SECTIONS[s]}.ipynb",
+                                  root / "notebooks" / f"{SECTIONS[s]}.ipynb", out, root)
+    add_store_banners(out, stage_dir / "notebooks")  # a results store: what produced each page's numbers
+    book_pages.stage_tables(out, stage_dir, root)  # the CSVs the tables link to, and book/_static
     gen = stage_dir / "book" / "generated"
     gen.mkdir()
-    for name, text in book_pages.generated_pages(profile, out, root).items():
-        (gen / name).write_text(text)
-    (gen / "claims.md").write_text(claims_page(ledger_builds(profile, out)))
+    book_pages.write_generated(gen, profile, out, root)  # Markdown parts, performance figures, raw results
+    (gen / "claims.md").write_text(claims_page(ledger_builds(profile, out)), encoding="utf-8")
     for page in toc_pages(stage_dir):
         if not any((stage_dir / f"{page}{ext}").exists() for ext in (".md", ".ipynb")):
             raise BookError(f"page {page!r} of _toc.yml has no source in {stage_dir}")
@@ -90,23 +93,22 @@ def ledger_builds(profile: str, out: Path) -> dict[str, Path]:
     return builds
 
 
-def stage_notebooks(out: Path, dest: Path) -> None:
-    """Copy the executed notebooks; those of a results store get its banner (what produced the numbers:
-    settings, data files, how many planned runs are complete, date and commit)."""
+def add_store_banners(out: Path, staged: Path) -> None:
+    """Each staged notebook of a results store gets the store's banner under its title (settings, data files,
+    how many of the section's planned runs are complete, date and commit)."""
     import nbformat
 
     from hmnet.store import add_store_banner, read_manifest
 
     manifest = read_manifest(out)
+    if manifest is None:
+        return
     for s in SECTIONS:
-        target = dest / f"{SECTIONS[s]}.ipynb"
-        if manifest is None:
-            shutil.copy2(executed_path(out, s), target)
-            continue
-        nb = nbformat.read(executed_path(out, s), as_version=4)
+        path = staged / f"{SECTIONS[s]}.ipynb"
+        nb = nbformat.read(path, as_version=4)
         if not any("store-banner" in c.get("metadata", {}).get("tags", []) for c in nb.cells):
             add_store_banner(nb, manifest, s)
-        nbformat.write(nb, target)
+            nbformat.write(nb, path)
 
 
 def build_html(stage_dir: Path, build_root: Path) -> Path:

@@ -33,22 +33,29 @@ for _section, _nb in SECTION_NOTEBOOK.items():
 _PATH_PATTERN = re.compile(r"(?<![\w.~<$])/(?:work|tmp|root|home|Users|private/var|var/folders|content)/[^\s\"'<>)]*")
 
 
-def path_replacements(out_dir: str | Path | None = None, data_dir: str | Path | None = None) -> list[tuple[str, str]]:
-    """(prefix, placeholder) pairs, longest first."""
-    pairs = []
-    if out_dir:
-        pairs.append((str(Path(out_dir).resolve()), "<store>"))
+def path_replacements(out_dir: str | Path | None = None, data_dir: str | Path | None = None,
+                      root: str | Path = REPO) -> dict[str, str]:
+    """Absolute paths of this machine and what is written instead, longest first: the output folder relative
+    to the repository when it lies inside it (else ``<out_dir>``), the data as ``$HMNET_DATA_DIR``, the
+    repository as ``.``, the temporary directory as ``<tmp>`` and the home directory as ``~``."""
+    root = Path(root).resolve()
+    pairs: dict[str, str] = {}
     if data_dir:
-        pairs.append((str(Path(data_dir).resolve()), "$HMNET_DATA_DIR"))
-        pairs.append((str(data_dir), "$HMNET_DATA_DIR"))
-    pairs += [(str(REPO), "<repo>"), (str(Path(tempfile.gettempdir()).resolve()), "<tmp>"),
-              (str(Path.home()), "~")]
-    return sorted({p for p in pairs if p[0] not in ("", "/")}, key=lambda p: -len(p[0]))
+        pairs[str(data_dir)] = pairs[str(Path(data_dir).resolve())] = "$HMNET_DATA_DIR"
+    if out_dir:
+        out = Path(out_dir).resolve()
+        pairs[str(out)] = out.relative_to(root).as_posix() if out.is_relative_to(root) else "<out_dir>"
+    pairs.setdefault(str(root), ".")
+    pairs.setdefault(str(Path(tempfile.gettempdir()).resolve()), "<tmp>")
+    pairs.setdefault(str(Path.home()), "~")
+    return dict(sorted(((k, v) for k, v in pairs.items() if k not in ("", "/", ".")), key=lambda kv: -len(kv[0])))
 
 
-def scrub_paths(text: str, replacements: Iterable[tuple[str, str]]) -> str:
-    for prefix, placeholder in replacements:
-        text = text.replace(prefix, placeholder)
+def scrub_paths(text: str, replacements: Mapping[str, str]) -> str:
+    """Replace each absolute path by its stand-in, only where a path component ends (``/a/b`` is not the
+    start of ``/a/bc``)."""
+    for path, shown in replacements.items():
+        text = re.sub(re.escape(path) + r"(?![\w.-])", lambda _m, s=shown: s, text)
     return text
 
 

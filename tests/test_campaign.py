@@ -121,7 +121,7 @@ def test_scrub_paths_replaces_every_local_prefix(tmp_path):
     data = tmp_path / "data"
     text = f"out {tmp_path}/store/x.json data {data}/RTE/train.tsv repo {REPO}/hmnet home {Path.home()}/x"
     clean = store.scrub_paths(text, store.path_replacements(tmp_path / "store", data))
-    assert "<store>/x.json" in clean and "$HMNET_DATA_DIR/RTE/train.tsv" in clean and "<repo>/hmnet" in clean
+    assert "<out_dir>/x.json" in clean and "$HMNET_DATA_DIR/RTE/train.tsv" in clean and " ./hmnet" in clean
     assert not store.machine_paths(clean)
     assert store.machine_paths("see /work/main/x and /tmp/abc") == ["/tmp/abc", "/work/main/x"]
 

@@ -13,6 +13,7 @@ The notebooks, the book and the tests use ``hmnet.report.<name>``; the helpers l
 - :mod:`hmnet.report.parameters`: ParameterError, RunParameters, check_parameters and the other checks;
 - :mod:`hmnet.report.display`: the Colab badge and install, the banner, side-by-side tables;
 - :mod:`hmnet.report.figures`: figure and table files, plot and runtime set-up, recorded findings;
+- :mod:`hmnet.report.tables`: tables as the book shows them (compact comparisons, a CSV link under each);
 - :mod:`hmnet.report.runs`: what the sections share (task lists, smoke reductions, running a plan);
 - :mod:`hmnet.report.relevance` (01), :mod:`hmnet.report.groupings` (groupings, 02),
   :mod:`hmnet.report.results` (03 Table 1, 04 shared layers, 05 layer grid), :mod:`hmnet.report.attention` (06).
@@ -119,6 +120,20 @@ from hmnet.report.results import (
     table1_configs,
     table1_runs,
 )
+from hmnet.report.tables import (
+    csv_link,
+    matrix_comparison_html,
+    parameter_display,
+    readable,
+    show_matrix_comparison,
+    show_parameter_table,
+    show_table,
+    show_table1,
+    table1_difference_figure,
+    table1_html,
+    table1_long,
+)
+from hmnet.report.crosscheck import hf_crosscheck, single_task_checks, single_vs_majority
 from hmnet.report.runs import SMOKE_RELEVANCE_TASKS, SMOKE_SEEDS, run_plan, run_seconds, section_tasks
 
 # tqdm.auto warns once per kernel that ipywidgets is absent; the notebooks show no progress bars anyway.
@@ -135,6 +150,10 @@ __all__ = [
     # figures and files
     "env_summary", "heatmap", "record_finding", "reset_findings", "save_figure", "save_table", "setup_plots",
     "setup_runtime",
+    # tables as the book shows them
+    "csv_link", "matrix_comparison_html", "parameter_display", "readable", "show_matrix_comparison",
+    "show_parameter_table", "show_table", "show_table1",
+    "table1_difference_figure", "table1_html", "table1_long",
     # what the sections share
     "SMOKE_RELEVANCE_TASKS", "SMOKE_SEEDS", "run_plan", "run_seconds", "section_tasks",
     # 01: relevance
@@ -149,6 +168,8 @@ __all__ = [
     "backbone_depth", "band_figure", "check_grid", "ci_frame", "layer_grid", "layer_grid_configs", "layer_grid_runs",
     "majority_baseline", "parameter_rows", "peak_contrast", "ranking_sentence", "scores_frame", "shared_layers_configs",
     "shared_layers_runs", "table1_comparison", "table1_configs", "table1_figure", "table1_runs",
+    # 03: the single-task column against the majority class and the HF Trainer
+    "hf_crosscheck", "single_task_checks", "single_vs_majority",
     # 06: attention
     "PAPER_ATTENTION_PAIRS", "attention_figure", "attention_runs", "attention_tables", "choose_attention_pairs",
     "layer_similarity",

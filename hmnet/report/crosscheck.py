@@ -58,3 +58,14 @@ def single_vs_majority(results: Sequence, baseline: dict[str, float], exempt: Se
                      "majority class": base, "above the majority class": verdict})
     return pd.DataFrame(rows, columns=["task", "n", "mean", "ci_low", "ci_high", "majority class",
                                        "above the majority class"])
+
+
+def single_task_checks(params: RunParameters, results: Sequence):
+    """Both checks of Table 1's single-task column for notebook 03: (majority-class table, HF Trainer table or
+    None, a sentence on the HF comparison). The majority class is computed on the rows the runs use."""
+    from hmnet.report.results import majority_baseline
+
+    singles = [r for r in results if r.config.method == "single"]
+    baseline = majority_baseline(singles[0].config, params.tasks) if singles else {}
+    hf_table, note = hf_crosscheck(params, results)
+    return single_vs_majority(singles, baseline), hf_table, note

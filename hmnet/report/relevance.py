@@ -48,10 +48,22 @@ def matrix_figure(ours: pd.DataFrame, paper: pd.DataFrame, what: str, params: Ru
     tasks = [t for t in ours.index if t in paper.index]
     o, p = ours.loc[tasks, tasks], paper.loc[tasks, tasks]
     size = 0.5 * len(tasks) + 2.5
-    fig, axes = plt.subplots(1, 3, figsize=(3 * size, size * 0.85))
+    if len(tasks) <= 8:
+        fig, axes = plt.subplots(1, 3, figsize=(3 * size, size * 0.85))
+        axes = list(axes)
+    else:  # a page is about 780 pixels wide: three 13-task heatmaps in a row would be illegible
+        fig, grid = plt.subplots(2, 2, figsize=(2 * size, 2 * size * 0.85))
+        axes = list(grid.ravel())
     heatmap(o, f"{what}: ours ({params.profile})", axes[0], center=center, annot=len(tasks) <= 8)
     heatmap(p, f"{what}: paper", axes[1], center=center, annot=len(tasks) <= 8)
     heatmap(o - p, "ours − paper", axes[2], center=0, annot=len(tasks) <= 8)
+    if len(axes) > 3:  # the fourth panel: each off-diagonal cell, ours against the paper's
+        cells = long_comparison(o, p)
+        cells = cells[cells["source"] != cells["target"]].dropna()
+        axes[3].scatter(cells["paper"], cells["ours"], s=12, alpha=0.7)
+        axes[3].set_xlabel("paper")
+        axes[3].set_ylabel(f"ours ({params.profile})")
+        axes[3].set_title("Off-diagonal cells, ours against the paper's")
     fig.tight_layout()
     save_figure(fig, long_comparison(o, p), params.out_dir, name)
     return fig
