@@ -34,16 +34,14 @@ from pathlib import Path
 from typing import Any
 from collections.abc import Iterable, Mapping, Sequence
 
+from hmnet.choices import METHODS, SAMPLINGS, SOURCES, default_split
 from hmnet.errors import HmnetError
 from hmnet.tasks import TASK_NAMES, get_task, manual_groups, resolve_tasks
 
 log = logging.getLogger(__name__)
 
-METHODS = ("single", "multi", "skillnet", "hmnet")
 PRECISIONS = ("no", "bf16", "fp16", "auto")
 ATTENTION = ("eager", "sdpa", "flash_attention_2")
-SOURCES = ("synthetic", "directory", "hub")
-SAMPLINGS = ("proportional", "temperature")
 # Depths of backbones whose config may not be readable offline (hub ids), for early split checks.
 KNOWN_DEPTHS = {"tiny": 4, "minilm": 6, "random:bert-base": 12, "bert-base-uncased": 12,
                 "bert-base-cased": 12, "google-bert/bert-base-uncased": 12}
@@ -80,12 +78,14 @@ def backbone_depth(backbone: str) -> int | None:
         return None
 
 
-def default_split(depth: int) -> tuple[int, int, int]:
-    """The paper's {8 shared, 2 cluster, 2 task} for 12 layers, scaled to other depths ((2, 1, 1) for 4)."""
-    if depth < 3:
-        return (depth, 0, 0)
-    y = max(1, depth // 6)  # as hmnet.models.default_split
-    return (depth - 2 * y, y, y)
+def hmnet_default_split(depth: int | None) -> tuple[int, int, int] | None:
+    """:func:`hmnet.choices.default_split` for a known depth (None when unknown offline), as a ConfigError."""
+    if depth is None:
+        return None
+    try:
+        return default_split(depth)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
 
 
 def _int(name: str, value, minimum: int | None = None, optional: bool = False) -> int | None:
@@ -234,7 +234,7 @@ class RunConfig:
             clusters = self.clusters if self.clusters is not None else manual_groups(tasks)
             s(self, "clusters", normalize_clusters(clusters, tasks))
             depth = backbone_depth(self.backbone)
-            split = self.split if self.split is not None else (default_split(depth) if depth else None)
+            split = self.split if self.split is not None else hmnet_default_split(depth)
             if split is not None:
                 if isinstance(split, str) or len(split) != 3:
                     raise ConfigError(f"split must be three layer counts (shared, cluster, task), got {split!r}")
@@ -457,8 +457,7 @@ class Profile:
     def hmnet_split(self) -> tuple[int, int, int] | None:
         if self.split is not None:
             return self.split
-        depth = self.depth
-        return default_split(depth) if depth else None
+        return hmnet_default_split(self.depth)
 
     def run_config(self, method: str, tasks: Iterable[str] | None = None,
                    clusters: Mapping[str, Iterable[str]] | None = None,

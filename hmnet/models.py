@@ -51,7 +51,6 @@ import copy
 import json
 import logging
 import os
-import tempfile
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -65,11 +64,12 @@ from transformers import AutoConfig, AutoModel, PreTrainedModel
 from transformers.masking_utils import create_bidirectional_mask
 from transformers.utils import ModelOutput
 
+from hmnet.choices import METHODS, default_split
+from hmnet.files import atomic_write
 from hmnet.tasks import UnknownTaskError, get_task, manual_groups, resolve_tasks
 
 log = logging.getLogger(__name__)
 
-METHODS: tuple[str, ...] = ("single", "multi", "skillnet", "hmnet")
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "model_config.json"
 CHECKPOINT_FORMAT = 1
@@ -230,15 +230,6 @@ class HMNetConfig:
     def from_dict(cls, data: Mapping[str, Any]) -> HMNetConfig:
         return cls(tasks=tuple(data["tasks"]), clusters={k: tuple(v) for k, v in data["clusters"].items()},
                    split=tuple(data["split"]), num_labels=data.get("num_labels"), dropout=data.get("dropout"))
-
-
-def default_split(depth: int) -> tuple[int, int, int]:
-    """The paper's {8, 2, 2} for 12 layers; for other depths z = y = max(1, depth // 6), the rest shared."""
-    if depth < 3:
-        raise ValueError(f"an encoder with {depth} layer(s) cannot be split into shared, cluster and task "
-                         "layers; pass split explicitly")
-    y = z = max(1, depth // 6)
-    return depth - y - z, y, z
 
 
 @dataclass
@@ -716,17 +707,6 @@ def model_from_spec(method: str, encoder: PreTrainedModel, spec: Mapping[str, An
 # Checkpoints
 
 
-def _atomic_write(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _dedupe_storage(state: Mapping[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     """safetensors refuses tensors that share memory: keep the first name of each, record the others."""
     first: dict[tuple, str] = {}
@@ -752,11 +732,11 @@ def save_model(model: TaskModel, directory: str | Path) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     tensors, aliases = _dedupe_storage(model.state_dict())
     meta = {"format": str(CHECKPOINT_FORMAT), "aliases": json.dumps(aliases)}
-    _atomic_write(directory / WEIGHTS_FILE, lambda tmp: save_file(tensors, tmp, metadata=meta))
+    atomic_write(directory / WEIGHTS_FILE, lambda tmp: save_file(tensors, tmp, metadata=meta))
     description = {"format": CHECKPOINT_FORMAT, "method": model.method, "config": model.spec(),
                    "encoder_config": model.encoder_config.to_dict()}
     text = json.dumps(description, indent=2, sort_keys=True, default=str)
-    _atomic_write(directory / CONFIG_FILE, lambda tmp: Path(tmp).write_text(text + "\n"))
+    atomic_write(directory / CONFIG_FILE, lambda tmp: Path(tmp).write_text(text + "\n"))
     return directory
 
 

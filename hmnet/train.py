@@ -52,6 +52,7 @@ from hmnet import data as hdata
 from hmnet.checkpoint import _affinity_state, _load_checkpoint, _save_checkpoint, latest_checkpoint, seed_everything
 from hmnet.experiments import RunConfig
 from hmnet.metrics import paper_average
+from hmnet.params import count_model
 from hmnet.results import (Result, _run_lock, load_result, load_results, read_result_file, result_path, summarize,
                            write_result)
 from hmnet.runtime import (BatchOutOfMemoryError, TrainingError, _accelerator, _Context, _environment, _evaluate,
@@ -152,18 +153,9 @@ def _set_dropout(model: torch.nn.Module, p: float) -> None:
 
 
 def _count_params(model) -> dict[str, Any]:
-    try:
-        from hmnet.params import count_model
-
-        c = count_model(model)
-        activated, overall = c.activated, c.overall
-    except ImportError:
-        def n(ps):
-            return sum({id(p): p.numel() for p in ps}.values())
-        activated = {t: n(model.path_parameters(t)) for t in model.tasks}
-        overall = n(model.parameters())
-    return {"overall": int(overall), "activated": {t: int(v) for t, v in activated.items()},
-            "activated_mean": float(np.mean(list(activated.values())))}
+    c = count_model(model)
+    return {"overall": int(c.overall), "activated": {t: int(v) for t, v in c.activated.items()},
+            "activated_mean": float(np.mean(list(c.activated.values())))}
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -3,19 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 
 import pandas as pd
 
+from hmnet.files import atomic_write as _atomic_write
 from hmnet.report.parameters import RunParameters
-
-
-def _atomic_write(path: Path, write) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    write(tmp)
-    os.replace(tmp, path)
 
 
 def save_table(df: pd.DataFrame, out_dir: str | Path, name: str) -> Path:
