@@ -52,7 +52,7 @@ from hmnet import data as hdata
 from hmnet.checkpoint import _affinity_state, _load_checkpoint, _save_checkpoint, latest_checkpoint, seed_everything
 from hmnet.experiments import RunConfig
 from hmnet.metrics import paper_average
-from hmnet.params import count_model
+from hmnet.models import count_model
 from hmnet.results import (Result, _run_lock, load_result, load_results, read_result_file, result_path, summarize,
                            write_result)
 from hmnet.runtime import (BatchOutOfMemoryError, TrainingError, _accelerator, _Context, _environment, _evaluate,
