@@ -151,7 +151,7 @@ def lock_path(results_dir: str | Path, config: RunConfig) -> Path:
 
 
 @contextlib.contextmanager
-def _run_lock(results_dir: Path, config: RunConfig, enabled: bool = True):
+def run_lock(results_dir: Path, config: RunConfig, enabled: bool = True):
     """An exclusive lock per run (flock; released when the process dies), so that two jobs of a plan
     that ask for the same config do not both train it: the second waits, then finds the result."""
     if not enabled:

@@ -36,7 +36,7 @@ def setup_runtime(params: RunParameters) -> int:
     overrides. Returns the thread count in use."""
     import torch
 
-    from hmnet.runtime import apply_thread_setting
+    from hmnet.train.runtime import apply_thread_setting
 
     return apply_thread_setting(1 if params.profile == "smoke" and not torch.cuda.is_available() else None)
 

@@ -26,7 +26,7 @@ from hmnet.errors import HmnetError, decode_text
 from hmnet.files import canonical_json, fsync_dir, fsync_file
 
 if TYPE_CHECKING:
-    from hmnet.runtime import _Context
+    from hmnet.train.runtime import RunContext
 
 log = logging.getLogger(__name__)
 
@@ -127,17 +127,13 @@ def latest_checkpoint(directory: Path, key: str) -> tuple[Path, dict[str, Any]] 
     return None
 
 
-def _affinity_state(affinity) -> dict | None:
-    return None if affinity is None else affinity.state_dict()
-
-
 def _load_affinity_state(affinity, state: dict | None) -> None:
     if affinity is not None and state is not None:
         affinity.load_state_dict(state)
 
 
-def _save_checkpoint(ckpt_dir: Path, key: str, st: dict, total_steps: int, model, optimizer, scheduler, scaler,
-                     ctx: _Context, save_model) -> bool:
+def save_checkpoint(ckpt_dir: Path, key: str, st: dict, total_steps: int, model, optimizer, scheduler, scaler,
+                     ctx: RunContext, save_model) -> bool:
     """Write a checkpoint atomically: a temporary folder, every file fsynced, then one rename.
 
     Older checkpoints stay until the new one is complete; then all but the newest two are removed. A
@@ -197,7 +193,7 @@ def _checkpoint_failed(tmp: Path, err: OSError) -> bool:
     return True
 
 
-def _load_checkpoint(path: Path, state: dict, model, optimizer, scheduler, scaler, affinity, rank: int,
+def load_checkpoint(path: Path, state: dict, model, optimizer, scheduler, scaler, affinity, rank: int,
                      device: torch.device) -> None:
     from hmnet.models import load_weights
 
