@@ -26,11 +26,11 @@ DEFAULT_DATA = Path(os.environ.get("HMNET_SHARED_DATA", REPO.parent / "shared" /
 def write_json(path: str | Path, payload: dict) -> Path:
     """Write JSON atomically, with the data, repository, temporary and home directories replaced by
     placeholders: a committed result names no path of the machine that measured it."""
-    from hmnet.results import atomic_write_bytes
+    from hmnet.files import atomic_write
     from hmnet.store import path_replacements, scrub_paths
 
     text = json.dumps(payload, indent=1, sort_keys=False) + "\n"
-    atomic_write_bytes(Path(path), scrub_paths(text, path_replacements(data_dir=DEFAULT_DATA)).encode("utf-8"))
+    atomic_write(Path(path), scrub_paths(text, path_replacements(data_dir=DEFAULT_DATA)).encode("utf-8"))
     return Path(path)
 
 

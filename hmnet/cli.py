@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     try:
         if os.environ.get("HMNET_TORCH_THREADS"):  # as in the notebooks (torch is imported only when it is set)
-            from hmnet.runtime import apply_thread_setting
+            from hmnet.train.runtime import apply_thread_setting
 
             try:
                 apply_thread_setting()

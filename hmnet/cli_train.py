@@ -15,13 +15,13 @@ import sys
 from pathlib import Path
 
 from hmnet.errors import HmnetError, UsageError, int_in_range, output_folder, read_text
-from hmnet.experiments import PLANS, PROFILES, ConfigError, RunConfig, get_profile, named_groupings
+from hmnet.experiments import PLANS, PROFILES, ConfigError, RunConfig, get_profile, named_groupings, runs_dir
 
 SEED_MAX = 2**32 - 1  # NumPy's legacy seeding (seed_everything) takes 0 .. 2**32 - 1
 
 
 def _default_results(profile: str) -> str:
-    return str(Path("_build") / "runs" / profile / "results")
+    return str(runs_dir(profile) / "results")
 
 
 def _overrides(pairs: list[str] | None) -> dict:

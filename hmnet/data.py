@@ -47,11 +47,11 @@ import numpy as np
 import torch
 
 from hmnet import synthetic
+from hmnet.choices import SAMPLINGS, SOURCES
 from hmnet.errors import DataError, decode_text, read_text
 from hmnet.tasks import QA_TRIPLE, TaskSpec, get_task, resolve_tasks
 
 log = logging.getLogger(__name__)
-SOURCES = ("synthetic", "directory", "hub")
 
 
 @dataclass(frozen=True)
@@ -641,9 +641,6 @@ def collate(split: EncodedSplit, indices: Sequence[int], pad_token_id: int = 0,
 
 # ---------------------------------------------------------------------------------------------------------
 # Algorithm 1: multi-task minibatches
-
-SAMPLINGS = ("proportional", "temperature")
-
 
 @dataclass
 class MultiTaskBatches:

@@ -29,21 +29,19 @@ import json
 import logging
 import math
 import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 from collections.abc import Iterable, Mapping, Sequence
 
+from hmnet.choices import METHODS, SAMPLINGS, SOURCES, default_split
 from hmnet.errors import HmnetError
 from hmnet.tasks import TASK_NAMES, get_task, manual_groups, resolve_tasks
 
 log = logging.getLogger(__name__)
 
-METHODS = ("single", "multi", "skillnet", "hmnet")
 PRECISIONS = ("no", "bf16", "fp16", "auto")
 ATTENTION = ("eager", "sdpa", "flash_attention_2")
-SOURCES = ("synthetic", "directory", "hub")
-SAMPLINGS = ("proportional", "temperature")
 # Depths of backbones whose config may not be readable offline (hub ids), for early split checks.
 KNOWN_DEPTHS = {"tiny": 4, "minilm": 6, "random:bert-base": 12, "bert-base-uncased": 12,
                 "bert-base-cased": 12, "google-bert/bert-base-uncased": 12}
@@ -80,12 +78,14 @@ def backbone_depth(backbone: str) -> int | None:
         return None
 
 
-def default_split(depth: int) -> tuple[int, int, int]:
-    """The paper's {8 shared, 2 cluster, 2 task} for 12 layers, scaled to other depths ((2, 1, 1) for 4)."""
-    if depth < 3:
-        return (depth, 0, 0)
-    y = max(1, depth // 6)  # as hmnet.models.default_split
-    return (depth - 2 * y, y, y)
+def hmnet_default_split(depth: int | None) -> tuple[int, int, int] | None:
+    """:func:`hmnet.choices.default_split` for a known depth (None when unknown offline), as a ConfigError."""
+    if depth is None:
+        return None
+    try:
+        return default_split(depth)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
 
 
 def _int(name: str, value, minimum: int | None = None, optional: bool = False) -> int | None:
@@ -234,7 +234,7 @@ class RunConfig:
             clusters = self.clusters if self.clusters is not None else manual_groups(tasks)
             s(self, "clusters", normalize_clusters(clusters, tasks))
             depth = backbone_depth(self.backbone)
-            split = self.split if self.split is not None else (default_split(depth) if depth else None)
+            split = self.split if self.split is not None else hmnet_default_split(depth)
             if split is not None:
                 if isinstance(split, str) or len(split) != 3:
                     raise ConfigError(f"split must be three layer counts (shared, cluster, task), got {split!r}")
@@ -363,47 +363,26 @@ class RunConfig:
 # profiles
 
 
-_PROFILE_KEYS = ("source", "backbone", "data_dir", "scale", "carve_train", "data_seed", "max_examples",
-                 "max_eval_examples", "max_length", "batch_size", "lr", "epochs", "warmup_ratio",
-                 "weight_decay", "grad_clip", "grad_accum", "sampling", "temperature", "group_by_length",
-                 "mixed_precision", "attn_implementation", "dropout", "eval_every_epoch", "affinity_every")
+# Fields a plan sets per run; every other RunConfig field is a setting that a profile may override.
+PER_RUN = ("method", "tasks", "clusters", "split", "seed", "affinity", "name")
+SETTINGS = tuple(f.name for f in fields(RunConfig) if f.name not in PER_RUN)
+_SETTING_DEFAULTS = {f.name: f.default for f in fields(RunConfig) if f.name in SETTINGS}
 
 
 @dataclass(frozen=True)
 class Profile:
-    """A named set of run defaults: data, backbone, hyperparameters, tasks and seeds.
+    """A named set of overrides of :class:`RunConfig`'s settings, with the tasks and seeds its plans cover.
 
-    Validated on construction by building a run config from it, so an impossible profile fails before
-    any plan is made. ``split`` is the default HMNet split (None: the paper's, scaled to the depth).
+    ``settings`` holds only what the profile changes; every other setting is RunConfig's default, read as
+    an attribute (``profile.max_length``). Validated on construction by building a run config from it, so
+    an impossible profile fails before any plan is made. ``split`` is the default HMNet split (None: the
+    paper's, scaled to the depth).
     """
 
     name: str
-    source: str
-    backbone: str
-    data_dir: str | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
     tasks: tuple[str, ...] = TASK_NAMES
     seeds: tuple[int, ...] = (0,)
-    scale: float = 1.0
-    carve_train: float | None = None
-    data_seed: int = 0
-    max_examples: int | None = None
-    max_eval_examples: int | None = None
-    max_length: int = 512
-    batch_size: int = 32
-    lr: float = 2e-5
-    epochs: int = 3
-    warmup_ratio: float = 0.0
-    weight_decay: float = 0.01
-    grad_clip: float | None = 1.0
-    grad_accum: int = 1
-    sampling: str = "proportional"
-    temperature: float = 2.0
-    group_by_length: bool = False
-    mixed_precision: str = "no"
-    attn_implementation: str | None = None
-    dropout: float | None = None
-    eval_every_epoch: bool = False
-    affinity_every: int = 10
     split: tuple[int, int, int] | None = None
 
     def __post_init__(self):
@@ -416,8 +395,13 @@ class Profile:
         if not seeds:
             raise ConfigError(f"profile {self.name!r}: seeds must not be empty")
         s(self, "seeds", tuple(_int("seeds", x, 0) for x in seeds))
-        if self.data_dir is not None:
-            s(self, "data_dir", str(Path(self.data_dir).expanduser()))
+        unknown = sorted(set(self.settings) - set(SETTINGS))
+        if unknown:
+            raise ConfigError(f"profile {self.name!r}: setting(s) {unknown} are unknown; known: {', '.join(SETTINGS)}")
+        settings = dict(self.settings)
+        if settings.get("data_dir") is not None:
+            settings["data_dir"] = str(Path(settings["data_dir"]).expanduser())
+        s(self, "settings", settings)
         if self.source == "directory":
             self._check_directory()
         if self.split is not None:
@@ -446,6 +430,12 @@ class Profile:
                 raise ConfigError(f"profile {self.name!r}: task(s) {no_train} have no training file under "
                                   f"{self.data_dir}; set carve_train (e.g. 0.8) to carve one from the eval file")
 
+    def __getattr__(self, name: str) -> Any:
+        # A RunConfig setting: the profile's override, else RunConfig's default.
+        if name in SETTINGS:
+            return self.settings.get(name, _SETTING_DEFAULTS[name])
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
     @property
     def max_train_examples(self) -> int | None:  # the name notebooks use
         return self.max_examples
@@ -457,8 +447,7 @@ class Profile:
     def hmnet_split(self) -> tuple[int, int, int] | None:
         if self.split is not None:
             return self.split
-        depth = self.depth
-        return default_split(depth) if depth else None
+        return hmnet_default_split(self.depth)
 
     def run_config(self, method: str, tasks: Iterable[str] | None = None,
                    clusters: Mapping[str, Iterable[str]] | None = None,
@@ -468,8 +457,7 @@ class Profile:
         For HMNet, clusters default to the manual design and the split to the profile's.
         """
         method = _choice("method", method, METHODS)
-        kwargs = {k: getattr(self, k) for k in _PROFILE_KEYS}
-        kwargs.update(overrides)
+        kwargs = {**self.settings, **overrides}
         if method == "hmnet":
             kwargs["clusters"] = clusters
             kwargs["split"] = tuple(split) if split is not None else self.hmnet_split()
@@ -516,7 +504,7 @@ def get_profile(name: str, **overrides) -> Profile:
     if name not in PROFILES:
         raise ConfigError(f"profile {name!r} is unknown; known: {', '.join(PROFILES)}")
     values = PROFILES[name]()
-    known = {f.name for f in fields(Profile)} - {"name"}
+    known = (*SETTINGS, "tasks", "seeds", "split")
     for k, v in overrides.items():
         k = _ALIASES.get(k, k)
         if k not in known:
@@ -527,7 +515,13 @@ def get_profile(name: str, **overrides) -> Profile:
 
         found = available_tasks(values["data_dir"])
         values["tasks"] = tuple(t for t in TASK_NAMES if t in found) or TASK_NAMES
-    return Profile(name=name, **values)
+    own = {k: values.pop(k) for k in ("tasks", "seeds", "split") if k in values}
+    return Profile(name=name, settings=values, **own)
+
+
+def runs_dir(profile: str) -> Path:
+    """A profile's output root when none is given: ``_build/runs/<profile>`` (notebooks, results, tables)."""
+    return Path("_build") / "runs" / profile
 
 
 def base_config(profile: str | Profile = "smoke", method: str = "multi", **overrides) -> RunConfig:
@@ -640,4 +634,4 @@ PLANS = {"table1": table1_plan, "shared_layers": shared_layers_plan, "layer_grid
 
 __all__ = ["RunConfig", "Profile", "ConfigError", "get_profile", "base_config", "table1_plan",
            "shared_layers_plan", "layer_grid_plan", "pairwise_plan", "named_groupings", "PROFILES", "PLANS",
-           "METHODS", "default_split", "backbone_depth", "TRAINING_SEMANTICS"]
+           "METHODS", "default_split", "backbone_depth", "TRAINING_SEMANTICS", "SETTINGS", "runs_dir"]

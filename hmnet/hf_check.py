@@ -58,7 +58,7 @@ def train_with_hf(config: RunConfig, encoded=None, bf16: bool | None = None) -> 
     from hmnet.backbone import load_backbone
     from hmnet.metrics import compute_metrics, table1_score
     from hmnet.models import build_model
-    from hmnet.runtime import load_encoded, resolve_precision
+    from hmnet.train.runtime import load_encoded, resolve_precision
 
     if config.method != "single" or len(config.tasks) != 1:
         raise ValueError(f"the HF cross-check mirrors single-task runs, got {config.method} on {config.tasks}")

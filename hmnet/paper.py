@@ -26,7 +26,7 @@ import re
 import pandas as pd
 
 from hmnet.clustering import canonical_groups
-from hmnet.tasks import CATEGORIES, TASK_NAMES, manual_groups
+from hmnet.tasks import TASK_NAMES, manual_groups
 
 # ---------------------------------------------------------------------------------------------------------
 # Table 1
@@ -219,7 +219,6 @@ PAPER_GROUPINGS: dict[str, list[list[str]]] = {
     "model": canonical_groups(_APPENDIX_A_MODEL),
     "manual": canonical_groups(manual_groups().values()),
 }
-MANUAL_CATEGORIES: tuple[str, ...] = CATEGORIES
 # Appendix A as model cluster maps, clusters named d1.. / m1.. in the order the paper lists them.
 APPENDIX_A_CLUSTERS: dict[str, dict[str, tuple[str, ...]]] = {
     name: {f"{name[0]}{i}": tuple(g) for i, g in enumerate(groups, start=1)}

@@ -14,8 +14,6 @@ import hashlib
 import json
 import logging
 import math
-import os
-import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from hmnet.experiments import RunConfig
+from hmnet.files import atomic_write, canonical_json
 from hmnet.metrics import mean_ci, paper_average, task_score
 from hmnet.tasks import TASK_NAMES, get_task
 
@@ -92,34 +91,8 @@ class Result:
                    train_loss=d.get("train_loss", []), affinity=aff, path=path, model_dir=d.get("model_dir"))
 
 
-def _canonical(obj: Any) -> bytes:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
-
-
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):  # not every filesystem lets a directory be opened
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside `path`, fsync, rename over `path`, fsync the directory."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # A name of its own per write (process and random token), so concurrent writers, threads included,
-    # never share a temporary file; "x" refuses to reuse one.
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    try:
-        with open(tmp, "xb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    _fsync_dir(path.parent)
+# The name campaign, store, device_pack, hf_check, reproduce and tests/test_golden.py import.
+atomic_write_bytes = atomic_write
 
 
 def result_path(config: RunConfig, results_dir: str | Path) -> Path:
@@ -130,9 +103,9 @@ def write_result(result: Result, results_dir: str | Path) -> Path:
     """Write the result file atomically, with a completeness flag and a checksum of its content."""
     payload = result.to_dict()
     payload["complete"] = True
-    payload["checksum"] = hashlib.sha256(_canonical(payload)).hexdigest()
+    payload["checksum"] = hashlib.sha256(canonical_json(payload)).hexdigest()
     path = result_path(result.config, results_dir)
-    atomic_write_bytes(path, json.dumps(payload, indent=1).encode())
+    atomic_write(path, json.dumps(payload, indent=1))
     result.path = path
     return path
 
@@ -143,7 +116,7 @@ def read_result_file(path: str | Path, config: RunConfig | None = None) -> Resul
     try:
         payload = json.loads(path.read_text())
         checksum = payload.pop("checksum")
-        if not payload.get("complete") or hashlib.sha256(_canonical(payload)).hexdigest() != checksum:
+        if not payload.get("complete") or hashlib.sha256(canonical_json(payload)).hexdigest() != checksum:
             raise ValueError("incomplete or checksum mismatch")
         if payload.get("format") != RESULT_FORMAT:
             raise ValueError(f"format {payload.get('format')!r}, expected {RESULT_FORMAT}")
@@ -178,7 +151,7 @@ def lock_path(results_dir: str | Path, config: RunConfig) -> Path:
 
 
 @contextlib.contextmanager
-def _run_lock(results_dir: Path, config: RunConfig, enabled: bool = True):
+def run_lock(results_dir: Path, config: RunConfig, enabled: bool = True):
     """An exclusive lock per run (flock; released when the process dies), so that two jobs of a plan
     that ask for the same config do not both train it: the second waits, then finds the result."""
     if not enabled:
@@ -269,5 +242,5 @@ def _avg_scores(entries: dict[str, dict[int, float]], seed: int) -> dict[str, An
     return {t: tuple(x for x in s if x is not None) if isinstance(s, list) else s for t, s in out.items()}
 
 
-__all__ = ["Result", "RESULT_FORMAT", "atomic_write_bytes", "result_path", "write_result", "read_result_file",
+__all__ = ["Result", "RESULT_FORMAT", "result_path", "write_result", "read_result_file",
            "load_result", "load_results", "summarize"]

@@ -1,5 +1,5 @@
 """Every subcommand driven with bad arguments: each ends in exit status 2 and one line on stderr naming the
-culprit, never a traceback, and never after training started (``hmnet.train._train`` is replaced by a trap).
+culprit, never a traceback, and never after training started (``hmnet.train.loop._train`` is replaced by a trap).
 
 The commands run in-process (``hmnet.cli.main``) for speed; one subprocess test checks the real entry point.
 Unreadable files and folders cannot be made with ``chmod 000`` when the tests run as root, so they are
@@ -27,13 +27,13 @@ BINARY = bytes(range(256)) * 4  # NUL bytes and invalid UTF-8
 @pytest.fixture(autouse=True)
 def no_training(monkeypatch):
     """A bad argument must be refused before any training starts."""
-    import hmnet.train
+    import hmnet.train.loop
 
     def trap(*args, **kwargs):
         raise AssertionError("training started: the bad argument was not caught before training")
 
-    real = hmnet.train._train
-    monkeypatch.setattr(hmnet.train, "_train", trap)
+    real = hmnet.train.loop._train
+    monkeypatch.setattr(hmnet.train.loop, "_train", trap)
     return real
 
 
@@ -230,9 +230,9 @@ def test_run_config_with_a_bad_data_dir(capsys, paths):
 
 def test_a_bad_data_file_stops_the_run_while_loading(capsys, paths, monkeypatch, no_training):
     """Data files are read at the start of a run (after the checks above): a bad one is one line too."""
-    import hmnet.train
+    import hmnet.train.loop
 
-    monkeypatch.setattr(hmnet.train, "_train", no_training)  # the real run: it stops while loading its data
+    monkeypatch.setattr(hmnet.train.loop, "_train", no_training)  # the real run: it stops while loading its data
     tsv = "index\tsentence1\tsentence2\tlabel\n0\ta\tb\tentailment\n"
     jsonl = '{"premise": "a", "hypothesis": "b", "label": "neutral", "idx": 0}\n'
     for task, name in (("RTE", "train.tsv"), ("RTE", "dev.tsv"), ("CB", "train.jsonl"), ("CB", "val.jsonl")):
@@ -408,12 +408,12 @@ def test_bad_thread_setting(capsys, monkeypatch):
 
 
 def test_package_errors_share_one_base():
-    from hmnet.checkpoint import CheckpointError
+    from hmnet.train.checkpoint import CheckpointError
     from hmnet.data import DataError
     from hmnet.errors import UsageError
     from hmnet.experiments import ConfigError
     from hmnet.report.parameters import ParameterError
-    from hmnet.runtime import BatchOutOfMemoryError, TrainingError
+    from hmnet.train.runtime import BatchOutOfMemoryError, TrainingError
 
     for cls in (CheckpointError, DataError, UsageError, ConfigError, ParameterError, TrainingError,
                 BatchOutOfMemoryError):

@@ -608,9 +608,9 @@ def test_result_records(tmp_path, caplog):
     foreign["key"] = "0" * 16
     import hashlib
 
-    from hmnet.results import _canonical
+    from hmnet.files import canonical_json
 
-    foreign["checksum"] = hashlib.sha256(_canonical(foreign)).hexdigest()
+    foreign["checksum"] = hashlib.sha256(canonical_json(foreign)).hexdigest()
     cases = [("edited-value", json.dumps(edited).encode()), ("other-key", json.dumps(foreign).encode()),
              ("empty", b""), ("binary", bytes(range(256))), ("bom", BOM + good), ("list", b"[1, 2]"),
              ("no-checksum", json.dumps({k: v for k, v in json.loads(good).items() if k != "checksum"}).encode())]
@@ -659,12 +659,12 @@ class _Ctx:
 def _checkpoint(ckpt_dir: Path, key: str, step: int = 3) -> Path:
     import torch
 
-    from hmnet.checkpoint import _save_checkpoint
+    from hmnet.train.checkpoint import save_checkpoint
 
     model = torch.nn.Linear(3, 2)
     optimizer = torch.optim.AdamW(model.parameters())
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1.0)
-    ok = _save_checkpoint(ckpt_dir, key, {"global_step": step, "epoch": 0, "step_in_epoch": step}, 10, model,
+    ok = save_checkpoint(ckpt_dir, key, {"global_step": step, "epoch": 0, "step_in_epoch": step}, 10, model,
                           optimizer, scheduler, None, _Ctx(),
                           lambda m, d: torch.save(m.state_dict(), d / "model.pt"))
     assert ok
@@ -672,7 +672,7 @@ def _checkpoint(ckpt_dir: Path, key: str, step: int = 3) -> Path:
 
 
 def test_checkpoints(tmp_path, caplog):
-    from hmnet.checkpoint import CheckpointError, latest_checkpoint, verify_checkpoint
+    from hmnet.train.checkpoint import CheckpointError, latest_checkpoint, verify_checkpoint
 
     key = "a" * 16
     ckpt = _checkpoint(tmp_path / "run", key)

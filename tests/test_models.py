@@ -439,7 +439,7 @@ def bert_base_sizes():
 
 
 def test_skillnet_size_at_bert_base_on_meta():
-    from hmnet.params import activated_parameters, meta_encoder, overall_parameters
+    from hmnet.models.counting import activated_parameters, meta_encoder, overall_parameters
 
     model = build_model("skillnet", meta_encoder("random:bert-base"), TASK_NAMES)
     assert next(model.parameters()).device.type == "meta"

@@ -9,9 +9,8 @@ import torch
 from transformers import BertConfig, BertModel
 
 from hmnet.models import build_model
-from hmnet.params import (APPENDIX_A_GROUPS, PAPER_PARAMS, TABLE1_METHODS, activated_parameters, components,
-                          count_parameters, grouping_clusters, overall_parameters, parameter_table,
-                          traced_path_parameters)
+from hmnet.models.counting import activated_parameters, count_parameters, overall_parameters, traced_path_parameters
+from hmnet.params import APPENDIX_A_GROUPS, PAPER_PARAMS, TABLE1_METHODS, components, grouping_clusters, parameter_table
 from hmnet.tasks import TASK_NAMES, get_task
 
 # bert-base-uncased sizes from its configuration (not from modules): an independent check of the counts.

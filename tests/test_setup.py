@@ -46,7 +46,7 @@ def test_console_command_honours_the_thread_setting():
 
 
 def test_a_bad_thread_setting_names_the_variable(monkeypatch):
-    from hmnet.runtime import apply_thread_setting
+    from hmnet.train.runtime import apply_thread_setting
 
     for bad in ("two", "0"):
         monkeypatch.setenv("HMNET_TORCH_THREADS", bad)

@@ -19,7 +19,7 @@ from test_fuzz_formats import _checkpoint, _result
 
 
 def test_damaged_record_is_reported_then_recomputed(tmp_path, caplog, monkeypatch):
-    import hmnet.train
+    import hmnet.train.loop
 
     config, result, path = _result(tmp_path)
     calls = []
@@ -30,8 +30,8 @@ def test_damaged_record_is_reported_then_recomputed(tmp_path, caplog, monkeypatc
         write_result(result, results_dir)
         return result
 
-    monkeypatch.setattr(hmnet.train, "_train", fake_train)
-    monkeypatch.setattr(hmnet.train, "_accelerator", lambda *a: (type("A", (), {"process_index": 0,
+    monkeypatch.setattr(hmnet.train.loop, "_train", fake_train)
+    monkeypatch.setattr(hmnet.train.loop, "make_accelerator", lambda *a: (type("A", (), {"process_index": 0,
                                                                                  "num_processes": 1})(), "no"))
     for damage in (lambda b: b[: len(b) // 2], lambda b: b.replace(b'"average": 57.75', b'"average": 99.0')):
         path.write_bytes(damage(path.read_bytes()))
@@ -46,7 +46,7 @@ def test_damaged_record_is_reported_then_recomputed(tmp_path, caplog, monkeypatc
 
 
 def test_a_checkpoint_of_another_run_is_refused_with_the_reason(tmp_path, caplog):
-    from hmnet.checkpoint import latest_checkpoint
+    from hmnet.train.checkpoint import latest_checkpoint
 
     _checkpoint(tmp_path, "a" * 16, step=5)
     with caplog.at_level(logging.WARNING, logger="hmnet"):
@@ -142,7 +142,7 @@ def test_full_disk_while_writing_a_record_keeps_the_previous_one(tmp_path, monke
 def test_full_disk_while_writing_a_checkpoint_keeps_the_previous_one(tmp_path, monkeypatch, caplog):
     import torch
 
-    from hmnet.checkpoint import latest_checkpoint
+    from hmnet.train.checkpoint import latest_checkpoint
 
     _checkpoint(tmp_path, "a" * 16, step=3)
 

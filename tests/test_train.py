@@ -18,7 +18,8 @@ import numpy as np
 import pytest
 import torch
 
-import hmnet.train as htrain
+import hmnet.train as train_api
+import hmnet.train.loop as htrain
 from hmnet.backbone import load_backbone
 from hmnet.data import Encoder, MultiTaskBatches, load_task
 from hmnet.experiments import get_profile, table1_plan
@@ -276,7 +277,7 @@ def test_two_process_data_parallel_matches_one_process(tmp_path):
 def test_precision_auto_is_bf16_only_where_the_cpu_computes_it_natively(monkeypatch):
     monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False, raising=False)
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
-    assert not htrain.cpu_has_native_bf16()
+    assert not train_api.cpu_has_native_bf16()
     assert resolve_precision("auto", "cpu") == "no"
     assert resolve_precision("bf16", "cpu") == "bf16"
     assert resolve_precision("no", "cpu") == "no"
@@ -389,7 +390,7 @@ def test_a_failed_checkpoint_write_keeps_the_previous_one_and_training_goes_on(t
         return real_save(obj, f, *a, **k)
 
     monkeypatch.setattr(torch, "save", full_disk)
-    with caplog.at_level("ERROR", logger="hmnet.checkpoint"):
+    with caplog.at_level("ERROR", logger="hmnet.train.checkpoint"):
         result = train(config, tmp_path, checkpoint_every=2, keep_checkpoints=True, progress=False)
     assert "No space left on device" in caplog.text and result.path.exists()
     ckpt_dir = tmp_path / "checkpoints" / config.result_name()[:-5]

@@ -3,19 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 
 import pandas as pd
 
+from hmnet.files import atomic_write as _atomic_write
 from hmnet.report.parameters import RunParameters
-
-
-def _atomic_write(path: Path, write) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    write(tmp)
-    os.replace(tmp, path)
 
 
 def save_table(df: pd.DataFrame, out_dir: str | Path, name: str) -> Path:
@@ -42,7 +36,7 @@ def setup_runtime(params: RunParameters) -> int:
     overrides. Returns the thread count in use."""
     import torch
 
-    from hmnet.runtime import apply_thread_setting
+    from hmnet.train.runtime import apply_thread_setting
 
     return apply_thread_setting(1 if params.profile == "smoke" and not torch.cuda.is_available() else None)
 

@@ -10,7 +10,8 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from hmnet.report.figures import _atomic_write, heatmap, save_figure
+from hmnet.files import atomic_write as _atomic_write
+from hmnet.report.figures import heatmap, save_figure
 from hmnet.report.parameters import ParameterError, RunParameters
 
 

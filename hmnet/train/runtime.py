@@ -35,7 +35,7 @@ class BatchOutOfMemoryError(TrainingError):
 
 
 @dataclass
-class _Context:
+class RunContext:
     accelerator: Any
     device: torch.device
     rank: int
@@ -105,7 +105,7 @@ def resolve_precision(mixed_precision: str, device_type: str) -> str:
     return "no"
 
 
-def _accelerator(mixed_precision: str, cpu: bool):
+def make_accelerator(mixed_precision: str, cpu: bool):
     """An Accelerator for this run. accelerate keeps one process-wide state; when a previous run of this
     process used another precision, that state is reset (the process group is kept)."""
     from accelerate import Accelerator
@@ -178,7 +178,7 @@ def preflight(config: RunConfig) -> None:
 # evaluation
 
 
-def _to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
     # Pinned host memory + non_blocking lets the copy overlap with compute on CUDA; a no-op on CPU.
     return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
 
@@ -196,7 +196,7 @@ def _predict_rows(model, split: hdata.EncodedSplit, task: str, rows: np.ndarray,
         with torch.inference_mode():
             for i in range(0, len(order), batch_size):
                 pos = order[i:i + batch_size]
-                batch = _to_device(hdata.collate(split, rows[pos], pad_token_id, pin_memory=device.type == "cuda"),
+                batch = to_device(hdata.collate(split, rows[pos], pad_token_id, pin_memory=device.type == "cuda"),
                                    device)
                 batch.pop("labels")
                 with autocast():
@@ -220,7 +220,7 @@ def predict(model, encoded_split: hdata.EncodedSplit, task: str, batch_size: int
     return preds, np.asarray(encoded_split.labels)
 
 
-def _evaluate(model, encoded: dict[str, hdata.EncodedTask], ctx: _Context) -> dict[str, dict[str, dict]]:
+def evaluate(model, encoded: dict[str, hdata.EncodedTask], ctx: RunContext) -> dict[str, dict[str, dict]]:
     """Metrics per task and eval split; rows are sharded over processes and gathered."""
     metrics: dict[str, dict[str, dict[str, float]]] = {}
     for task, enc in encoded.items():
@@ -241,7 +241,7 @@ def _evaluate(model, encoded: dict[str, hdata.EncodedTask], ctx: _Context) -> di
     return metrics
 
 
-def _scores(metrics: dict[str, dict[str, dict[str, float]]]) -> dict[str, float | tuple[float, float]]:
+def scores_of(metrics: dict[str, dict[str, dict[str, float]]]) -> dict[str, float | tuple[float, float]]:
     return {t: table1_score(t, m) for t, m in metrics.items()}
 
 
@@ -249,7 +249,7 @@ def _scores(metrics: dict[str, dict[str, dict[str, float]]]) -> dict[str, float 
 # the environment a result records
 
 
-def _environment(ctx: _Context, model) -> dict[str, Any]:
+def run_environment(ctx: RunContext, model) -> dict[str, Any]:
     from hmnet.experiments import TRAINING_SEMANTICS
     from hmnet.provenance import code_commit, package_versions
 

@@ -23,10 +23,10 @@ import numpy as np
 import torch
 
 from hmnet.errors import HmnetError, decode_text
-from hmnet.results import _canonical, _fsync_dir
+from hmnet.files import canonical_json, fsync_dir, fsync_file
 
 if TYPE_CHECKING:
-    from hmnet.runtime import _Context
+    from hmnet.train.runtime import RunContext
 
 log = logging.getLogger(__name__)
 
@@ -41,11 +41,6 @@ class CheckpointError(HmnetError):
 def _sha256_file(path: Path) -> str:
     with open(path, "rb") as fh:
         return hashlib.file_digest(fh, "sha256").hexdigest()
-
-
-def _fsync_file(path: Path) -> None:
-    with open(path, "rb") as fh:
-        os.fsync(fh.fileno())
 
 
 def rng_state() -> dict[str, Any]:
@@ -100,7 +95,7 @@ def verify_checkpoint(path: Path, key: str) -> dict[str, Any]:
     if not isinstance(state, dict):
         raise CheckpointError(f"state.json holds a {type(state).__name__}, not a JSON object")
     checksum = state.pop("checksum", None)
-    if checksum != hashlib.sha256(_canonical(state)).hexdigest():
+    if checksum != hashlib.sha256(canonical_json(state)).hexdigest():
         raise CheckpointError("state.json checksum mismatch (the file was cut short or edited)")
     if state.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"checkpoint format {state.get('format')!r}, this version reads {CHECKPOINT_FORMAT}")
@@ -132,17 +127,13 @@ def latest_checkpoint(directory: Path, key: str) -> tuple[Path, dict[str, Any]] 
     return None
 
 
-def _affinity_state(affinity) -> dict | None:
-    return None if affinity is None else affinity.state_dict()
-
-
 def _load_affinity_state(affinity, state: dict | None) -> None:
     if affinity is not None and state is not None:
         affinity.load_state_dict(state)
 
 
-def _save_checkpoint(ckpt_dir: Path, key: str, st: dict, total_steps: int, model, optimizer, scheduler, scaler,
-                     ctx: _Context, save_model) -> bool:
+def save_checkpoint(ckpt_dir: Path, key: str, st: dict, total_steps: int, model, optimizer, scheduler, scaler,
+                     ctx: RunContext, save_model) -> bool:
     """Write a checkpoint atomically: a temporary folder, every file fsynced, then one rename.
 
     Older checkpoints stay until the new one is complete; then all but the newest two are removed. A
@@ -164,7 +155,7 @@ def _save_checkpoint(ckpt_dir: Path, key: str, st: dict, total_steps: int, model
     if not failed:
         try:
             torch.save(rng_state(), tmp / f"rng-{ctx.rank}.pt")  # every process's own RNG streams
-            _fsync_file(tmp / f"rng-{ctx.rank}.pt")
+            fsync_file(tmp / f"rng-{ctx.rank}.pt")
         except OSError as err:
             failed = _checkpoint_failed(tmp, err)
         failed = ctx.any(failed)
@@ -175,18 +166,18 @@ def _save_checkpoint(ckpt_dir: Path, key: str, st: dict, total_steps: int, model
                         "scaler": scaler.state_dict() if scaler is not None else None}, tmp / "training_state.pt")
             files = sorted(p.name for p in tmp.iterdir())
             for f in files:
-                _fsync_file(tmp / f)
+                fsync_file(tmp / f)
             state = {"format": CHECKPOINT_FORMAT, "key": key, "total_steps": total_steps, "world_size": ctx.world,
                      **st, "files": {f: _sha256_file(tmp / f) for f in files}}
-            state["checksum"] = hashlib.sha256(_canonical(state)).hexdigest()
+            state["checksum"] = hashlib.sha256(canonical_json(state)).hexdigest()
             (tmp / "state.json").write_text(json.dumps(state))
-            _fsync_file(tmp / "state.json")
-            _fsync_dir(tmp)
+            fsync_file(tmp / "state.json")
+            fsync_dir(tmp)
             final = ckpt_dir / name
             if final.exists():  # a leftover of the same step: replaced (older checkpoints are kept)
                 shutil.rmtree(final)
             os.replace(tmp, final)  # the checkpoint exists from here on, complete
-            _fsync_dir(ckpt_dir)
+            fsync_dir(ckpt_dir)
             for old in list_checkpoints(ckpt_dir)[2:]:
                 shutil.rmtree(old, ignore_errors=True)
         except OSError as err:
@@ -202,7 +193,7 @@ def _checkpoint_failed(tmp: Path, err: OSError) -> bool:
     return True
 
 
-def _load_checkpoint(path: Path, state: dict, model, optimizer, scheduler, scaler, affinity, rank: int,
+def load_checkpoint(path: Path, state: dict, model, optimizer, scheduler, scaler, affinity, rank: int,
                      device: torch.device) -> None:
     from hmnet.models import load_weights
 

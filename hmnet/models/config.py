@@ -1,0 +1,212 @@
+"""Model configurations: HMNetConfig and SkillNetConfig (validated in __post_init__), the SkillNet skill map."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from torch import nn
+
+from hmnet.tasks import UnknownTaskError, get_task
+
+log = logging.getLogger(__name__)
+
+# SkillNet-NLU's seven skills and the task-to-skill map assumed for the SkillNet-style baseline
+# (module docstring explains the choice).
+SKILLS: dict[str, str] = {
+    "s1": "sentence semantics",
+    "s2": "pair interaction",
+    "s3": "sentiment",
+    "s4": "similarity",
+    "s5": "question understanding",
+    "s6": "passage reasoning",
+    "s7": "general",
+}
+SKILL_CATEGORIES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "natural language inference": (("MNLI", "RTE", "WNLI", "CB", "SNLI"), ("s1", "s2", "s7")),
+    "question-sentence inference": (("QNLI",), ("s2", "s5", "s7")),
+    "sentiment": (("IMDB", "SST-2"), ("s1", "s3", "s7")),
+    "similarity and paraphrase": (("QQP", "STS-B", "MRPC"), ("s2", "s4", "s7")),
+    "question answering": (("BoolQ", "MultiRC"), ("s5", "s6", "s7")),
+}
+TASK_SKILLS: dict[str, tuple[str, ...]] = {
+    task: skills for tasks, skills in SKILL_CATEGORIES.values() for task in tasks}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Configuration
+
+
+def canonical_task(name: str, where: str) -> str:
+    try:
+        return get_task(name).name
+    except UnknownTaskError as err:
+        raise UnknownTaskError(f"{where}: {err}") from None
+
+
+_RESERVED_KEYS = frozenset(dir(nn.ModuleDict))
+
+
+def check_key(name: object, what: str) -> str:
+    """Cluster and skill names become nn.ModuleDict keys (and state-dict key parts)."""
+    if not isinstance(name, str) or not name or "." in name or name in _RESERVED_KEYS:
+        raise ValueError(f"{what} name {name!r} is not usable: it must be a non-empty string without '.' "
+                         "that is not an attribute of nn.ModuleDict")
+    return name
+
+
+def num_labels_for(tasks: Sequence[str], given: Mapping[str, int] | None, where: str) -> dict[str, int]:
+    given = {canonical_task(t, f"{where}.num_labels"): int(n) for t, n in (given or {}).items()}
+    extra = sorted(set(given) - set(tasks))
+    if extra:
+        raise ValueError(f"{where}.num_labels names task(s) {extra} that are not among the tasks {list(tasks)}")
+    out = {}
+    for task in tasks:
+        spec = get_task(task)
+        n = given.get(task, spec.num_labels)
+        if spec.regression and n != 1:
+            raise ValueError(f"{where}.num_labels[{task!r}] = {n}, but {task} is a regression task (1 output)")
+        if not spec.regression and n < 2:
+            raise ValueError(f"{where}.num_labels[{task!r}] = {n}; a classification task needs >= 2 labels")
+        out[task] = n
+    return out
+
+
+def check_dropout(dropout: float | None, where: str) -> float | None:
+    if dropout is not None and not 0.0 <= float(dropout) < 1.0:
+        raise ValueError(f"{where}.dropout = {dropout} is not a probability in [0, 1)")
+    return None if dropout is None else float(dropout)
+
+
+def task_tuple(tasks: Iterable[str] | str, where: str) -> tuple[str, ...]:
+    if isinstance(tasks, str):
+        tasks = [tasks]
+    names = tuple(canonical_task(t, f"{where}.tasks") for t in tasks)
+    if not names:
+        raise ValueError(f"{where}.tasks is empty; a model needs at least one task")
+    twice = sorted({t for t in names if names.count(t) > 1})
+    if twice:
+        raise ValueError(f"{where}.tasks lists {twice} more than once")
+    return names
+
+
+@dataclass
+class HMNetConfig:
+    """What HMNet shares: the split ``{x, y, z}`` of the encoder's layers and the task-to-cluster map.
+
+    ``clusters`` maps a cluster name to its tasks; every task is in exactly one cluster and every cluster
+    holds at least one task. ``num_labels`` defaults to each task's TaskSpec; ``dropout`` (before the
+    heads) to the encoder's ``hidden_dropout_prob``. ``x + y + z`` must equal the encoder's depth, which
+    :meth:`check_depth` verifies when the model is built.
+    """
+
+    tasks: tuple[str, ...]
+    clusters: dict[str, tuple[str, ...]]
+    split: tuple[int, int, int]
+    num_labels: dict[str, int] | None = None
+    dropout: float | None = None
+    cluster_of: dict[str, str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.tasks = task_tuple(self.tasks, "HMNetConfig")
+        if not isinstance(self.clusters, Mapping) or not self.clusters:
+            raise ValueError(f"HMNetConfig.clusters must be a non-empty mapping cluster -> tasks, "
+                             f"got {self.clusters!r}")
+        clusters: dict[str, tuple[str, ...]] = {}
+        cluster_of: dict[str, str] = {}
+        for name, members in self.clusters.items():
+            name = check_key(name, "HMNetConfig.clusters: cluster")
+            members = [members] if isinstance(members, str) else list(members)
+            canon = tuple(canonical_task(t, f"HMNetConfig.clusters[{name!r}]") for t in members)
+            if not canon:
+                raise ValueError(f"HMNetConfig.clusters: cluster {name!r} has no task; every cluster needs "
+                                 "at least one task")
+            for task in canon:
+                if task not in self.tasks:
+                    raise ValueError(f"HMNetConfig.clusters: cluster {name!r} lists task {task!r}, which is "
+                                     f"not among the model's tasks {list(self.tasks)}")
+                if task in cluster_of:
+                    raise ValueError(f"HMNetConfig.clusters: task {task!r} is in two clusters, "
+                                     f"{cluster_of[task]!r} and {name!r}")
+                cluster_of[task] = name
+            clusters[name] = canon
+        missing = [t for t in self.tasks if t not in cluster_of]
+        if missing:
+            raise ValueError(f"HMNetConfig.clusters: task(s) {missing} have no cluster; "
+                             f"clusters: {dict(clusters)}")
+        self.clusters = clusters
+        self.cluster_of = cluster_of
+        split = tuple(self.split) if isinstance(self.split, Iterable) else ()
+        if len(split) != 3 or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in split):
+            raise ValueError(f"HMNetConfig.split must be three non-negative integers (x shared, y cluster, "
+                             f"z task-specific layers), got {self.split!r}")
+        self.split = split  # type: ignore[assignment]
+        self.num_labels = num_labels_for(self.tasks, self.num_labels, "HMNetConfig")
+        self.dropout = check_dropout(self.dropout, "HMNetConfig")
+
+    @property
+    def depth(self) -> int:
+        return sum(self.split)
+
+    def check_depth(self, depth: int) -> None:
+        """Raise unless ``x + y + z`` equals the encoder's number of layers."""
+        x, y, z = self.split
+        if x + y + z != depth:
+            raise ValueError(f"HMNetConfig.split {{{x}, {y}, {z}}} has x+y+z = {x + y + z} layers, but the "
+                             f"encoder has {depth}; the split must use every layer exactly once")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"tasks": list(self.tasks), "clusters": {k: list(v) for k, v in self.clusters.items()},
+                "split": list(self.split), "num_labels": dict(self.num_labels), "dropout": self.dropout}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> HMNetConfig:
+        return cls(tasks=tuple(data["tasks"]), clusters={k: tuple(v) for k, v in data["clusters"].items()},
+                   split=tuple(data["split"]), num_labels=data.get("num_labels"), dropout=data.get("dropout"))
+
+
+@dataclass
+class SkillNetConfig:
+    """The SkillNet-style baseline: which skills every layer holds and which ones each task activates."""
+
+    tasks: tuple[str, ...]
+    task_skills: dict[str, tuple[str, ...]] | None = None  # default: TASK_SKILLS
+    skills: tuple[str, ...] = tuple(SKILLS)
+    num_labels: dict[str, int] | None = None
+    dropout: float | None = None
+    min_skills: ClassVar[int] = 2
+
+    def __post_init__(self) -> None:
+        self.tasks = task_tuple(self.tasks, "SkillNetConfig")
+        self.skills = tuple(check_key(s, "SkillNetConfig.skills: skill") for s in self.skills)
+        if len(set(self.skills)) != len(self.skills):
+            raise ValueError(f"SkillNetConfig.skills lists a skill twice: {list(self.skills)}")
+        given = TASK_SKILLS if self.task_skills is None else self.task_skills
+        given = {canonical_task(t, "SkillNetConfig.task_skills"): tuple(s) for t, s in given.items()}
+        task_skills = {}
+        for task in self.tasks:
+            if task not in given:
+                raise ValueError(f"SkillNetConfig.task_skills: task {task!r} has no skills")
+            chosen = given[task]
+            unknown = [s for s in chosen if s not in self.skills]
+            if unknown:
+                raise ValueError(f"SkillNetConfig.task_skills[{task!r}] uses unknown skill(s) {unknown}; "
+                                 f"skills: {list(self.skills)}")
+            if len(set(chosen)) < self.min_skills:
+                raise ValueError(f"SkillNetConfig.task_skills[{task!r}] = {list(chosen)}; every task activates "
+                                 f"at least {self.min_skills} distinct skills")
+            task_skills[task] = tuple(dict.fromkeys(chosen))
+        self.task_skills = task_skills
+        self.num_labels = num_labels_for(self.tasks, self.num_labels, "SkillNetConfig")
+        self.dropout = check_dropout(self.dropout, "SkillNetConfig")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"tasks": list(self.tasks), "task_skills": {k: list(v) for k, v in self.task_skills.items()},
+                "skills": list(self.skills), "num_labels": dict(self.num_labels), "dropout": self.dropout}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SkillNetConfig:
+        return cls(tasks=tuple(data["tasks"]), task_skills={k: tuple(v) for k, v in data["task_skills"].items()},
+                   skills=tuple(data["skills"]), num_labels=data.get("num_labels"), dropout=data.get("dropout"))
