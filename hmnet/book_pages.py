@@ -366,10 +366,8 @@ def measured_findings(out: Path) -> pd.DataFrame:
 
 
 def parameter_findings() -> tuple[pd.DataFrame | None, str]:
-    try:
-        from hmnet.params import parameter_table
-    except ImportError:
-        return None, "hmnet.params is not available in this build; the parameter counts are not recomputed."
+    from hmnet.params import parameter_table
+
     try:
         return parameter_table("random:bert-base"), ""
     except Exception as err:  # a missing backbone config, for instance; say so rather than drop the row

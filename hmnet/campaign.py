@@ -405,7 +405,7 @@ def run_campaign(profile: str, data_dir: str | None, store: str | Path, sections
     deadline = None if budget is None else start + budget
     ctx = mp.get_context("spawn")
     # Workers live across runs (a spawned process pays seconds of imports), and runs of the same data reuse
-    # its encoding (hmnet.runtime.load_encoded).
+    # its encoding (hmnet.train.runtime.load_encoded).
     pool = ctx.Pool(workers, initializer=_worker_init, initargs=(threads,))
     running: dict[Any, tuple[PlannedRun, float]] = {}
     import sys

@@ -45,10 +45,8 @@ from hmnet.report.display import (
     banner_html,
     banner_text,
     colab_badge,
-    colab_install_command,
     describe_agreement,
     long_comparison,
-    on_colab,
     side_by_side,
     style_comparison,
 )
@@ -83,7 +81,6 @@ from hmnet.report.parameters import (
     check_data_dir,
     check_parameters,
     check_tasks,
-    parameters_hash,
     profile_defaults,
 )
 from hmnet.report.relevance import (
@@ -142,10 +139,10 @@ warnings.filterwarnings("ignore", message="IProgress not found")
 __all__ = [
     # parameters
     "PROFILES", "SMOKE_MAX_TRAIN", "ParameterError", "RunParameters", "check_data_dir", "check_parameters",
-    "check_tasks", "parameters_hash", "profile_defaults",
+    "check_tasks", "profile_defaults",
     # banner, Colab, side-by-side tables
     "COLAB_URL", "GITHUB_ORG", "GITHUB_REPO", "REPO_URL", "banner", "banner_html", "banner_text", "colab_badge",
-    "colab_install_command", "on_colab",
+
     "agreement_summary", "describe_agreement", "long_comparison", "side_by_side", "style_comparison",
     # figures and files
     "env_summary", "heatmap", "record_finding", "reset_findings", "save_figure", "save_table", "setup_plots",

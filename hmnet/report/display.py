@@ -10,7 +10,6 @@ from __future__ import annotations
 import html
 import logging
 import math
-import sys
 from collections.abc import Mapping
 
 import pandas as pd
@@ -29,14 +28,6 @@ COLAB_URL = "https://colab.research.google.com/github/{repo}/blob/main/notebooks
 
 # ---------------------------------------------------------------------------------------------------------
 # banner, Colab
-
-
-def on_colab() -> bool:
-    return "google.colab" in sys.modules
-
-
-def colab_install_command(ref: str = "main") -> list[str]:
-    return [sys.executable, "-m", "pip", "install", "-q", f"git+{REPO_URL}@{ref}"]
 
 
 def colab_badge(notebook: str) -> str:

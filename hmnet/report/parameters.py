@@ -6,13 +6,11 @@ that names the parameter and the allowed values; the profile's defaults fill in 
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -223,8 +221,3 @@ def check_parameters(profile: str = "smoke", tasks=None, seeds=None, backbone=No
                            max_eval_examples=max_eval, extra=dict(extra))
     params.experiment_profile()  # every field checked where the trainer checks it, before any run
     return params
-
-
-def parameters_hash(params: Mapping[str, Any]) -> str:
-    blob = json.dumps(params, sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]

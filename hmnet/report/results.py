@@ -110,10 +110,8 @@ def table1_figure(summary: pd.DataFrame, params: RunParameters, name: str = "tab
 
 def parameter_rows(params: RunParameters) -> tuple[pd.DataFrame | None, str]:
     """Table 1's parameter rows: hmnet.params counts for bert-base beside the paper's (and for this backbone)."""
-    try:
-        from hmnet.params import parameter_table
-    except ImportError:
-        return None, "hmnet.params is not available in this build."
+    from hmnet.params import parameter_table
+
     return parameter_table("random:bert-base"), "Counts for bert-base (random weights of the same shape)."
 
 
