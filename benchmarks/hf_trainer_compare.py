@@ -46,19 +46,6 @@ TASK = "RTE"
 GOAL = 1.2
 
 
-class HFAdapter(torch.nn.Module):
-    """An hmnet model on one task, called the way the HF Trainer calls a model (keyword batch fields)."""
-
-    def __init__(self, model: torch.nn.Module, task: str):
-        super().__init__()
-        self.model = model
-        self.task = task
-
-    def forward(self, input_ids, attention_mask=None, token_type_ids=None, labels=None):
-        out = self.model(self.task, input_ids, attention_mask, token_type_ids, labels)
-        return {"loss": out.loss, "logits": out.logits} if out.loss is not None else {"logits": out.logits}
-
-
 def run_config(args, precision: str):
     from hmnet.experiments import RunConfig
 
@@ -82,18 +69,14 @@ def run_ours(config) -> dict:
 
 
 def run_hf(config, encoded, bf16: bool) -> dict:
-    import datasets
     from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
+
+    from hmnet.hf_check import HFAdapter, hf_dataset
 
     from hmnet.backbone import load_backbone
     from hmnet.models import build_model
 
-    def dataset(split):
-        return datasets.Dataset.from_dict({
-            "input_ids": split.input_ids, "token_type_ids": split.token_type_ids,
-            "attention_mask": [[1] * len(r) for r in split.input_ids], "labels": split.labels.tolist()})
-
-    train_ds, dev_ds = dataset(encoded["train"]), dataset(encoded["dev"])
+    train_ds, dev_ds = hf_dataset(encoded["train"]), hf_dataset(encoded["dev"])
     with tempfile.TemporaryDirectory(prefix="hf-cmp-") as tmp:
         t0, c0 = time.perf_counter(), time.process_time()
         backbone = load_backbone(config.backbone, seed=config.seed)

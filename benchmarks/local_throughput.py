@@ -93,19 +93,16 @@ def main(argv: list[str] | None = None) -> dict:
             log.info("  %.1f examples/s (machine)", variants[name]["machine_examples_per_second"])
     best = max(variants, key=lambda k: variants[k]["machine_examples_per_second"])
 
-    # The peer on RTE, each at its best settings here: bf16, length grouping, 2 threads.
-    import hf_trainer_compare as hfc
+    # The peer on RTE, each at its best settings here: bf16, length grouping, 2 threads; same model and rows.
+    import dataclasses
+
+    from hmnet.hf_check import train_with_hf
 
     torch.set_num_threads(2)
-    cargs = argparse.Namespace(data_dir=args.data_dir, max_examples=args.rte_rows, max_length=128, batch_size=32,
-                               lr=1e-4, epochs=1, seed=0, group_by_length=True)
-    from hmnet.backbone import load_tokenizer
-    from hmnet.train import load_encoded
-
-    rte = hfc.run_config(cargs, "bf16")
-    encoded = load_encoded(rte, load_tokenizer("minilm"))[hfc.TASK]
-    ours = hfc.run_ours(rte)
-    hf = hfc.run_hf(rte, encoded, bf16=True)
+    rte = dataclasses.replace(mix_config(args.data_dir, args.rte_rows, True), method="single", tasks=("RTE",),
+                              mixed_precision="bf16", max_eval_examples=None)
+    ours = _train(rte.to_json(), 2)
+    hf = train_with_hf(rte, bf16=True)
     log.info("RTE: ours %.1f, HF Trainer %.1f examples/s", ours["examples_per_second"], hf["examples_per_second"])
     payload = {
         "what": ("training examples/s of the local profile's multi-task run on the whole real task mix, length "
@@ -113,7 +110,7 @@ def main(argv: list[str] | None = None) -> dict:
                  "Trainer on RTE at their best CPU settings (bf16, length grouping, 2 threads), measured in one run"),
         "tasks": list(mix_config(args.data_dir, args.rows, True).tasks), "rows_per_task": args.rows,
         "variants": variants, "fastest": best,
-        "trainer_comparison": {"task": "RTE", "train_rows": len(encoded["train"]), "ours": ours, "hf": hf,
+        "trainer_comparison": {"task": "RTE", "rows": args.rte_rows, "ours": ours, "hf": hf,
                                "speed_ratio": ours["examples_per_second"] / hf["examples_per_second"]},
         "meta": run_metadata(argv, "benchmarks/local_throughput.py"),
     }

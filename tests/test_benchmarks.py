@@ -182,9 +182,10 @@ def test_hf_trainer_harness_on_the_tiny_backbone(tmp_path):
         assert 0 <= side["dev_accuracy"] <= 100
     assert hf["optimizer"] and (ours["precision"], hf["precision"], hf_bf16["precision"]) == ("no", "no", "bf16")
     # the adapter hands the HF Trainer what it expects
+    from hmnet.hf_check import HFAdapter
     from hmnet.models import build_model
 
-    adapter = cmp.HFAdapter(build_model("single", "tiny", ("RTE",)), "RTE")
+    adapter = HFAdapter(build_model("single", "tiny", ("RTE",)), "RTE")
     ids = torch.randint(5, 50, (3, 7))
     out = adapter(input_ids=ids, attention_mask=torch.ones_like(ids), labels=torch.tensor([0, 1, 0]))
     assert out["logits"].shape == (3, 2) and out["loss"].ndim == 0
