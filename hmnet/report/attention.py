@@ -58,7 +58,7 @@ def attention_tables(params: RunParameters, pairs: Mapping[str, tuple[str, str]]
     model, on a fixed probe set of that task's first eval split. Tidy: pair, kind, task, layer, head, similarity."""
     from hmnet.attention import attention_similarity, probe_batches, use_eager_attention
     from hmnet.backbone import load_tokenizer
-    from hmnet.data import Encoder, load_task
+    from hmnet.data import TextEncoder as Encoder, load_task
     from hmnet.tasks import get_task
     from hmnet.train import load_trained_model
 
