@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
-from hmnet.attention import (attention_maps, attention_similarity, probe_batches, similarity_heatmap,
+from hmnet.analysis.attention import (attention_maps, attention_similarity, probe_batches, similarity_heatmap,
                              use_eager_attention)
 from hmnet.backbone import load_backbone
 from hmnet.data import TextEncoder, collate, load_task
