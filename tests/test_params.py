@@ -121,7 +121,7 @@ def test_path_parameters_are_what_a_real_pass_uses(method):
 
 
 def test_cli_prints_the_table(capsys):
-    from hmnet import cli_params
+    from hmnet.cli import params as cli_params
 
     parser = argparse.ArgumentParser()
     cli_params.add_parsers(parser.add_subparsers(dest="command"))
