@@ -67,19 +67,19 @@ class TaskLengths:
 def load_real_mix(data_dir: str | Path, max_length: int = 512, tokenizer_name: str = "minilm",
                   keep_encoded: bool = False) -> dict[str, TaskLengths]:
     """Encode every task that has a file under `data_dir` with the MiniLM tokenizer (bert-base-uncased
-    vocabulary), exactly as training does (hmnet.data.Encoder).
+    vocabulary), exactly as training does (hmnet.data.TextEncoder).
 
     The train split is used where it exists; tasks that only ship eval files (MNLI, QNLI, SNLI, IMDB,
     BoolQ in the shared bundle) use all of those instead: the point is the length distribution.
     """
     from hmnet.backbone import load_tokenizer
-    from hmnet.data import EncodedSplit, Encoder, available_tasks, load_task
+    from hmnet.data import EncodedSplit, TextEncoder, available_tasks, load_task
 
     data_dir = Path(data_dir)
     found = available_tasks(data_dir)
     if not found:
         raise FileNotFoundError(f"no task files found under {data_dir}")
-    encoder = Encoder(load_tokenizer(tokenizer_name), max_length)
+    encoder = TextEncoder(load_tokenizer(tokenizer_name), max_length)
     out: dict[str, TaskLengths] = {}
     for task, splits in found.items():
         use = ["train"] if "train" in splits else list(splits)

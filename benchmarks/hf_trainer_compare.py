@@ -3,7 +3,7 @@
 Both sides train the same network (``hmnet.models.build_model("single", "minilm", ("RTE",))``: MiniLM-L6
 with a linear head on [CLS]; the HF side wraps it in a 10-line adapter), on the same rows (RTE train capped
 at --max-examples by the same seeded subsample, the whole 277-row dev set), tokenized once by
-``hmnet.data.Encoder`` so that both see identical token ids, with the same batch size, max length,
+``hmnet.data.TextEncoder`` so that both see identical token ids, with the same batch size, max length,
 epochs, learning rate (linear decay, no warm-up), weight decay (none on biases and LayerNorm) and
 gradient clipping, both with length-grouped batches and dynamic padding (HF:
 ``train_sampling_strategy="group_by_length"`` and ``DataCollatorWithPadding``). The HF side uses its

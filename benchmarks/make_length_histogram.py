@@ -31,11 +31,11 @@ QQP_PROXY = "pairs of consecutive QNLI dev questions ([CLS] q1 [SEP] q2 [SEP]); 
 
 def qqp_proxy_lengths(data_dir: Path, max_length: int) -> np.ndarray:
     from hmnet.backbone import load_tokenizer
-    from hmnet.data import Encoder, Example, load_task
+    from hmnet.data import TextEncoder, Example, load_task
 
     questions = [ex.text_a for ex in load_task("QNLI", "directory", data_dir, splits=["dev"])["dev"]]
     pairs = [Example(text_a=a, text_b=b) for a, b in zip(questions[0::2], questions[1::2])]
-    return Encoder(load_tokenizer("minilm"), max_length).encode_examples(pairs).lengths
+    return TextEncoder(load_tokenizer("minilm"), max_length).encode_examples(pairs).lengths
 
 
 def task_entry(lengths: np.ndarray, splits: list[str] | None, max_length: int, proxy: str | None,

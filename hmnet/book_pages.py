@@ -2,7 +2,7 @@
 
 - ``banner.md``: which profile, data, backbone and seeds produced the book's numbers;
 - ``findings_tables.md``: what does not reproduce or is inconsistent inside the paper, each row computed
-  here from the paper's own tables (``hmnet.paper``) or from this build's runs (``<out>/findings``);
+  here from the paper's own tables (``hmnet.analysis.paper``) or from this build's runs (``<out>/findings``);
 - ``performance_tables.md``: every benchmark of ``benchmarks/results/*.json`` with the command that
   reproduces it, and "not yet measured" for those without a result file.
 
@@ -177,7 +177,7 @@ def stage_tables(out: Path, stage_dir: Path, root: Path = REPO) -> None:
 
 def published_average_findings() -> pd.DataFrame:
     """Table 1's averages recomputed from its own cells (hmnet.metrics.check_published_averages)."""
-    from hmnet import paper
+    from hmnet.analysis import paper
     from hmnet.metrics import check_published_averages
 
     scores = {m: paper.paper_scores(m) for m in paper.TABLE1_METHODS}
@@ -187,7 +187,7 @@ def published_average_findings() -> pd.DataFrame:
 
 def label_count_findings() -> pd.DataFrame:
     """Table 4's #Label against the label sets of the official files (hmnet.tasks)."""
-    from hmnet import paper
+    from hmnet.analysis import paper
     from hmnet.tasks import TASKS
 
     t4 = paper.table4(numeric=True)
@@ -204,7 +204,7 @@ def label_count_findings() -> pd.DataFrame:
 
 def printed_range(text: str) -> tuple[float, float]:
     """The counts a Table-4 entry can stand for: "5.7k" -> [5650, 5750], "276" -> [276, 276]."""
-    from hmnet import paper
+    from hmnet.analysis import paper
 
     value = paper.parse_count(text)
     m = re.fullmatch(r"\s*[0-9]*\.?([0-9]*)\s*([kK]?)\s*", str(text))
@@ -224,7 +224,7 @@ def table4_file_check(data_dir: str | Path) -> pd.DataFrame:
     questions (the unit of Table 4's 5.1k/953; the files hold one row per answer). A task without a split
     (IMDB has no dev set) counts 0; a split the bundle lacks (test splits, whose labels are not public, and
     several train splits) is said to be missing, not guessed."""
-    from hmnet import paper
+    from hmnet.analysis import paper
     from hmnet.data import find_file, read_split
     from hmnet.tasks import TASKS
 
@@ -339,7 +339,7 @@ def _csv_line(name: str) -> str:
 
 def implied_gain_findings() -> pd.DataFrame:
     """Eq. (4) gains of Table 3 against Table 1: the score a target would need for its largest gain."""
-    from hmnet import paper
+    from hmnet.analysis import paper
 
     t1 = paper.table1_scores()
     t3 = paper.table3()

@@ -165,16 +165,14 @@ _ROWS: dict[tuple, int] = {}
 
 def train_rows(config: RunConfig) -> int:
     """Training rows in one epoch of a run (read from the files, after the caps; cached per task)."""
-    from hmnet.data import load_task
+    from hmnet.data import load_run_task
 
     total = 0
     for t in config.tasks:
         k = (t, config.source, config.data_dir, config.max_examples, config.data_seed, config.scale,
              config.carve_train)
         if k not in _ROWS:
-            _ROWS[k] = len(load_task(t, config.source, data_dir=config.data_dir, splits=["train"],
-                                     max_examples=config.max_examples, seed=config.data_seed, scale=config.scale,
-                                     carve_train=config.carve_train)["train"])
+            _ROWS[k] = len(load_run_task(config, t, splits=["train"])["train"])
         total += _ROWS[k]
     return total
 

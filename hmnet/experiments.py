@@ -553,7 +553,7 @@ def named_groupings(names: Iterable[str], tasks: Sequence[str]) -> dict[str, dic
         elif n == "planted":
             groups = dict(PLANTED_GROUPS)
         elif n in ("data", "model"):
-            from hmnet.paper import APPENDIX_A_CLUSTERS as APPENDIX_A_GROUPS
+            from hmnet.analysis.paper import APPENDIX_A_CLUSTERS as APPENDIX_A_GROUPS
 
             groups = dict(APPENDIX_A_GROUPS[n])
         else:

@@ -80,7 +80,7 @@ class Result:
             a = d["affinity"]
             vals = np.array([[np.nan if v is None else v for v in row] for row in a["values"]], dtype=float)
             aff = pd.DataFrame(vals, index=a["tasks"], columns=a["tasks"])
-            aff.index.name, aff.columns.name = "source", "target"  # as hmnet.relevance matrices
+            aff.index.name, aff.columns.name = "source", "target"  # as hmnet.analysis.relevance matrices
         if config is None:
             config = RunConfig.from_dict(d["config"])
             config.use_stored_key(d["key"])  # its data directory is a placeholder: the record names the key

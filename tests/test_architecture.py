@@ -19,11 +19,10 @@ MAX_MODULE = 450
 # hmnet/report/ is outside this check until its owner's changes land.
 SKIP = ("report",)
 MODULE_EXCEPTIONS = {
-    "hmnet/data.py": "to split into hmnet/data/ (sources, encoding, sampling)",
-    "hmnet/relevance.py": "to move into hmnet/analysis/ and split (vocabulary, model-based, lookahead)",
     "hmnet/experiments.py": "RunConfig validation and plans; plans could move to their own module",
     "hmnet/train/loop.py": "the optimisation helpers (optimizer, schedule, all-reduce) could move to train/optim.py",
     "hmnet/campaign.py": "import lines only until it moves into pipeline/",
+    "hmnet/book_pages.py": "came with issue 15 after the limit was set; to move into pipeline/ and split by page",
 }
 FUNCTION_EXCEPTIONS = {
     "hmnet/campaign.py::run_campaign": "import lines only until it moves into pipeline/",

@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 import torch
 
-from hmnet.attention import (attention_maps, attention_similarity, probe_batches, similarity_heatmap,
+from hmnet.analysis.attention import (attention_maps, attention_similarity, probe_batches, similarity_heatmap,
                              use_eager_attention)
 from hmnet.backbone import load_backbone
-from hmnet.data import Encoder, collate, load_task
+from hmnet.data import TextEncoder, collate, load_task
 from hmnet.models import build_model
 
 TASKS = ("RTE", "SST-2", "MRPC")
@@ -32,7 +32,7 @@ def model(backbone):
 @pytest.fixture(scope="module")
 def probe(backbone):
     data = load_task("RTE", "synthetic", splits=["dev"], max_eval_examples=40)
-    split = Encoder(backbone.tokenizer, 64).encode(data)["dev"]
+    split = TextEncoder(backbone.tokenizer, 64).encode(data)["dev"]
     assert len(set(split.lengths.tolist())) > 1, "the probe rows should differ in length (padding matters)"
     return split
 

@@ -182,8 +182,8 @@ def test_bad_matrix_files(capsys, tmp_path, name):
 
 
 def test_good_matrix_with_bom_and_crlf_is_accepted(capsys, tmp_path):
-    from hmnet.paper import table2
-    from hmnet.relevance import save_matrix
+    from hmnet.analysis.paper import table2
+    from hmnet.analysis.relevance import save_matrix
 
     path = save_matrix(table2(), tmp_path / "m.csv")
     path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes().replace(b"\n", b"\r\n"))

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hmnet import clustering as cl
-from hmnet.paper import PAPER_GROUPINGS, table2, table3
+from hmnet.analysis import clustering as cl
+from hmnet.analysis.paper import PAPER_GROUPINGS, table2, table3
 
 
 def test_canonical_groups_and_format():

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from hmnet.backbone import load_tokenizer
-from hmnet.data import (DataError, Encoder, Example, MultiTaskBatches, TaskData, available_tasks, collate,
+from hmnet.data import (DataError, TextEncoder, Example, MultiTaskBatches, TaskData, available_tasks, collate,
                         hub_examples, load_task, load_tasks, padding_efficiency, read_split, subsample)
 from hmnet.synthetic import PLANTED_GROUPS
 from hmnet.tasks import TASK_NAMES, get_task
@@ -188,7 +188,7 @@ def test_subsampling_is_seeded_and_keeps_multirc_questions_whole():
 
 def test_encoding_matches_the_tokenizers_own_pairs(minilm_available):
     tok = load_tokenizer("minilm")
-    enc = Encoder(tok, max_length=64)
+    enc = TextEncoder(tok, max_length=64)
     pair = enc.encode_examples([Example("A man sleeps.", "Someone is asleep.", label=0)])
     ref = tok("A man sleeps.", "Someone is asleep.")
     assert pair.input_ids[0] == ref["input_ids"] and pair.token_type_ids[0] == ref["token_type_ids"]
@@ -215,7 +215,7 @@ def test_no_text_is_tokenized_twice():
             calls.extend(texts)
             return original(texts, **kw)
 
-    enc = Encoder(Counting(), max_length=128)
+    enc = TextEncoder(Counting(), max_length=128)
     data = load_task("MultiRC", scale=0.5)
     enc.encode(data)
     enc.encode(data)
@@ -223,7 +223,7 @@ def test_no_text_is_tokenized_twice():
 
 
 def test_collate_pads_dynamically():
-    enc = Encoder(load_tokenizer("tiny"), max_length=128)
+    enc = TextEncoder(load_tokenizer("tiny"), max_length=128)
     split = enc.encode(load_task("STS-B", scale=0.2))["train"]
     batch = collate(split, [0, 1, 2], pad_token_id=0)
     width = max(split.lengths[:3])

@@ -10,7 +10,7 @@ flips, truncated or corrupted gzip streams and tar members that point outside th
 
 The oracle for every case: the loader raises :class:`hmnet.errors.DataError` naming the file (and the line
 where the mutation has one), or it returns what the documented tolerance says (see the docstrings of
-:mod:`hmnet.data` and :func:`hmnet.relevance.load_matrix`). Any other exception fails the test, and so
+:mod:`hmnet.data` and :func:`hmnet.analysis.relevance.load_matrix`). Any other exception fails the test, and so
 does a silently wrong row count: a file cut mid-row must fail or keep the partial row (with a warning
 about the missing final newline); only a cut exactly at a row boundary may lose the rows after it.
 """
@@ -539,8 +539,8 @@ def test_imdb_archives(tmp_path):
 
 
 def test_relevance_matrices(tmp_path, caplog):
-    from hmnet.paper import table2
-    from hmnet.relevance import load_matrix, save_matrix
+    from hmnet.analysis.paper import table2
+    from hmnet.analysis.relevance import load_matrix, save_matrix
 
     caplog.set_level(logging.WARNING, logger="hmnet")
     m = table2().iloc[:5, :5].copy()

@@ -89,7 +89,7 @@ def test_groupings():
 
 
 def test_constants_agree_with_hmnet_paper():
-    paper = pytest.importorskip("hmnet.paper", reason="hmnet.paper is not part of this checkout")
+    paper = pytest.importorskip("hmnet.analysis.paper", reason="hmnet.analysis.paper is not part of this checkout")
     ours = {k: sorted(sorted(g) for g in v.values()) for k, v in APPENDIX_A_GROUPS.items()}
     assert ours == {k: sorted(sorted(g) for g in paper.PAPER_GROUPINGS[k]) for k in ("data", "model")}
     summary = paper.table1_summary()
@@ -121,7 +121,7 @@ def test_path_parameters_are_what_a_real_pass_uses(method):
 
 
 def test_cli_prints_the_table(capsys):
-    from hmnet import cli_params
+    from hmnet.cli import params as cli_params
 
     parser = argparse.ArgumentParser()
     cli_params.add_parsers(parser.add_subparsers(dest="command"))

@@ -13,9 +13,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hmnet import relevance as rel
-from hmnet.clustering import agreement, canonical_groups, format_groups, kmeans_groups
-from hmnet.paper import table2
+from hmnet.analysis import relevance as rel
+from hmnet.analysis.clustering import agreement, canonical_groups, format_groups, kmeans_groups
+from hmnet.analysis.paper import table2
 from hmnet.synthetic import PLANTED_GROUPS
 
 COMPLETE_TRAIN = ["RTE", "WNLI", "CB", "SST-2", "STS-B", "MRPC", "MultiRC"]  # PROVENANCE.md
@@ -74,7 +74,7 @@ def test_synthetic_vocab_clustering_recovers_planted_groups(synthetic_cache, con
 
 
 def test_synthetic_bootstrap_stability(synthetic_cache):
-    from hmnet.clustering import bootstrap_stability
+    from hmnet.analysis.clustering import bootstrap_stability
 
     cfg = rel.VocabConfig("whitespace")
     tasks = list(PLANTED_GROUPS["alpha"] + PLANTED_GROUPS["beta"] + PLANTED_GROUPS["gamma"])
@@ -153,18 +153,19 @@ def test_model_relevance_from_results_averages_seeds():
     assert m.loc["CB", "RTE"] == pytest.approx(20.0) and m.loc["RTE", "CB"] == 0.0
 
 
-def test_relevance_plan():
+def test_pairwise_plan_is_the_relevance_plan():
+    """Eq. 3-4's runs come from experiments.pairwise_plan (hmnet.relevance.relevance_plan was a copy)."""
     experiments = pytest.importorskip("hmnet.experiments")
-    plan = rel.relevance_plan(None, "smoke")
+    plan = experiments.pairwise_plan(experiments.get_profile("smoke"))
     assert len(plan) == 13 + 78
     assert sum(c.method == "single" for c in plan) == 13
     assert {len(c.tasks) for c in plan if c.method == "multi"} == {2}
-    base = experiments.base_config("smoke", "hmnet")
-    plan = rel.relevance_plan(["RTE", "CB", "MRPC"], base, seeds=[0, 1])
+    profile = experiments.get_profile("smoke", scale=0.5)
+    plan = experiments.pairwise_plan(profile, ["RTE", "CB", "MRPC"], seeds=[0, 1])
     assert len(plan) == 2 * (3 + 3) and {c.seed for c in plan} == {0, 1}
-    assert all(c.clusters is None and c.backbone == base.backbone for c in plan)
+    assert all(c.clusters is None and c.backbone == profile.backbone and c.scale == 0.5 for c in plan)
     with pytest.raises(ValueError, match="at least two tasks"):
-        rel.relevance_plan(["RTE"], base)
+        experiments.pairwise_plan(profile, ["RTE"])
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -338,7 +339,7 @@ def test_model_relevance_end_to_end_on_the_synthetic_suite(tmp_path):
     experiments = pytest.importorskip("hmnet.experiments")
     train = pytest.importorskip("hmnet.train")
     tasks = ["RTE", "WNLI", "MRPC"]  # RTE and WNLI share a planted group, MRPC does not
-    plan = rel.relevance_plan(tasks, experiments.base_config("smoke", "multi", scale=0.25, epochs=1))
+    plan = experiments.pairwise_plan(experiments.get_profile("smoke", scale=0.25, epochs=1), tasks)
     results = train.run_plan(plan, tmp_path, progress=False)
     m = rel.model_relevance_from_results(results)
     assert list(m.index) == tasks and list(m.columns) == tasks

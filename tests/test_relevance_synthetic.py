@@ -18,9 +18,9 @@ import time
 import numpy as np
 import pytest
 
-from hmnet.clustering import agreement, canonical_groups, format_groups, kmeans_groups, restrict
+from hmnet.analysis.clustering import agreement, canonical_groups, format_groups, kmeans_groups, restrict
 from hmnet.experiments import get_profile, pairwise_plan
-from hmnet.relevance import model_relevance_from_results
+from hmnet.analysis.relevance import model_relevance_from_results
 from hmnet.synthetic import GROUP_OF, PLANTED_GROUPS
 from hmnet.tasks import get_task
 from hmnet.train import run_plan

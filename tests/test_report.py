@@ -52,7 +52,7 @@ def test_peak_contrast_is_paired_by_seed():
 
 def _summary(seeds: int = 3) -> pd.DataFrame:
     """A summarize()-shaped frame: every Table 1 entry and method, the paper's number minus 10 ± 2."""
-    from hmnet import paper
+    from hmnet.analysis import paper
 
     t1 = paper.table1()
     entries = {f"{t}-{m.split('_')[-1]}" if t == "MNLI" else t: row for (t, m), row in t1.iterrows()}
@@ -70,7 +70,7 @@ def _summary(seeds: int = 3) -> pd.DataFrame:
 
 def test_table1_in_the_papers_shape():
     bs4 = pytest.importorskip("bs4")
-    from hmnet import paper
+    from hmnet.analysis import paper
 
     comparison = report.table1_comparison(_summary())
     soup = bs4.BeautifulSoup(report.table1_html(comparison)._repr_html_(), "html.parser")
@@ -127,7 +127,7 @@ def test_parameter_rows_keep_their_notes_out_of_the_table():
 
 
 def test_matrix_comparison_turns_headers_for_many_tasks():
-    from hmnet import paper
+    from hmnet.analysis import paper
 
     t2 = paper.table2()
     wide = report.matrix_comparison_html(t2 - 1, t2)._repr_html_()

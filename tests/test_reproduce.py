@@ -212,7 +212,7 @@ def test_layer_grid_depends_on_depth():
 def test_attention_pairs_fall_back_to_the_papers(tmp_path):
     import pandas as pd
 
-    from hmnet.relevance import save_matrix
+    from hmnet.analysis.relevance import save_matrix
 
     p = report.check_parameters(out_dir=tmp_path)
     pairs, note = report.choose_attention_pairs(p)

@@ -21,7 +21,7 @@ import torch
 import hmnet.train as train_api
 import hmnet.train.loop as htrain
 from hmnet.backbone import load_backbone
-from hmnet.data import Encoder, MultiTaskBatches, load_task
+from hmnet.data import TextEncoder, MultiTaskBatches, load_task
 from hmnet.experiments import get_profile, table1_plan
 from hmnet.models import build_model
 from hmnet.train import (BatchOutOfMemoryError, Result, latest_checkpoint, load_result, predict,
@@ -299,7 +299,7 @@ def test_bf16_autocast_run_on_cpu_learns_like_full_precision(tmp_path):
 
 def test_group_by_length_visits_the_same_rows_and_pads_less():
     tok = load_backbone("tiny").tokenizer
-    enc = Encoder(tok, 64).encode(load_task("SST-2", scale=0.5))
+    enc = TextEncoder(tok, 64).encode(load_task("SST-2", scale=0.5))
     lengths = {"SST-2": enc["train"].lengths}
     plain = MultiTaskBatches({"SST-2": len(enc["train"])}, 16, seed=3)
     grouped = MultiTaskBatches({"SST-2": len(enc["train"])}, 16, seed=3, lengths=lengths, group_by_length=True)
@@ -316,7 +316,7 @@ def test_group_by_length_visits_the_same_rows_and_pads_less():
 def test_sdpa_and_eager_attention_give_the_same_logits_and_predict_keeps_order():
     bb_sdpa = load_backbone("tiny", attn_implementation="sdpa", seed=1)
     bb_eager = load_backbone("tiny", attn_implementation="eager", seed=1)
-    enc = Encoder(bb_sdpa.tokenizer, 64).encode(load_task("MRPC", scale=0.3))
+    enc = TextEncoder(bb_sdpa.tokenizer, 64).encode(load_task("MRPC", scale=0.3))
     dev = enc["dev"]
     m1 = build_model("hmnet", bb_sdpa, ("MRPC", "RTE"), seed=1).eval()
     m2 = build_model("hmnet", bb_eager, ("MRPC", "RTE"), seed=1).eval()

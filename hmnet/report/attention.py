@@ -56,9 +56,9 @@ def attention_tables(params: RunParameters, pairs: Mapping[str, tuple[str, str]]
                      probe_examples: int = 64) -> pd.DataFrame:
     """Per layer and head, the cosine similarity between each task's single-task model and the pair's
     model, on a fixed probe set of that task's first eval split. Tidy: pair, kind, task, layer, head, similarity."""
-    from hmnet.attention import attention_similarity, probe_batches, use_eager_attention
+    from hmnet.analysis.attention import attention_similarity, probe_batches, use_eager_attention
     from hmnet.backbone import load_tokenizer
-    from hmnet.data import Encoder, load_task
+    from hmnet.data import TextEncoder as Encoder, load_task
     from hmnet.tasks import get_task
     from hmnet.train import load_trained_model
 
@@ -87,7 +87,7 @@ def attention_tables(params: RunParameters, pairs: Mapping[str, tuple[str, str]]
 def attention_figure(tidy: pd.DataFrame, params: RunParameters, name: str = "attention_similarity"):
     import matplotlib.pyplot as plt
 
-    from hmnet.attention import similarity_heatmap
+    from hmnet.analysis.attention import similarity_heatmap
 
     panels = list(tidy.groupby(["kind", "pair", "task"], sort=False))
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), squeeze=False)

@@ -81,7 +81,7 @@ def paired(frame: pd.DataFrame, a: str, b: str) -> list[float]:
 
 def table1_claims(results: Iterable) -> list[dict]:
     """Table 1's claims: the ranking of the averages the paper reports."""
-    from hmnet import paper
+    from hmnet.analysis import paper
 
     avg = seed_averages(results)
     published = paper.table1_averages()

@@ -39,8 +39,8 @@ def grouping_dict(groups: Sequence[Sequence[str]], prefix: str = "g") -> dict[st
 
 def paper_groupings(tasks: Sequence[str]) -> dict[str, list[list[str]]]:
     """Appendix A (data, model) and Section 4.1 (manual), restricted to `tasks` (empty groups dropped)."""
-    from hmnet.clustering import restrict
-    from hmnet.paper import PAPER_GROUPINGS
+    from hmnet.analysis.clustering import restrict
+    from hmnet.analysis.paper import PAPER_GROUPINGS
 
     return {name: restrict(groups, tasks) for name, groups in PAPER_GROUPINGS.items()}
 
@@ -84,7 +84,7 @@ def groupings_table(groupings: Mapping[str, Sequence[Sequence[str]]]) -> pd.Data
 
 def cluster_relevance(matrices: Mapping[str, pd.DataFrame], k: int = 3) -> dict[str, list[list[str]]]:
     """k-means (rows as features, Section 3.3) of each matrix; k is lowered to n-1 for small matrices."""
-    from hmnet.clustering import kmeans_groups
+    from hmnet.analysis.clustering import kmeans_groups
 
     out = {}
     for name, m in matrices.items():
@@ -99,7 +99,7 @@ def agreement_table(ours: Mapping[str, Sequence[Sequence[str]]],
                     reference: Mapping[str, Sequence[Sequence[str]]]) -> pd.DataFrame:
     """Adjusted Rand index of each of our groupings with the reference grouping of the same name, on the
     tasks both cover."""
-    from hmnet.clustering import agreement, restrict
+    from hmnet.analysis.clustering import agreement, restrict
 
     rows = []
     for name, groups in ours.items():
@@ -117,7 +117,7 @@ def stability_summary(matrices: Mapping[str, pd.DataFrame], k: int = 3, seeds: i
                       reference: Mapping[str, Sequence[Sequence[str]]] | None = None) -> tuple[pd.DataFrame, dict]:
     """Seed stability of k-means (one initialisation per seed) for each matrix: mean ARI with the
     reference grouping and the share of seeds that find it. Returns (table, {name: Stability})."""
-    from hmnet.clustering import restrict, seed_stability
+    from hmnet.analysis.clustering import restrict, seed_stability
 
     rows, detail = [], {}
     for name, m in matrices.items():

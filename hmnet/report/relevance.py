@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 def data_relevance(params: RunParameters, tasks: Sequence[str] | None = None) -> pd.DataFrame:
     """Eq. (2) on this profile's data (synthetic suite, the files of data_dir, or the hub)."""
-    from hmnet.relevance import DEFAULT_VOCAB, VocabularyCache, tasks_with_splits, vocab_relevance
+    from hmnet.analysis.relevance import DEFAULT_VOCAB, VocabularyCache, tasks_with_splits, vocab_relevance
 
     prof = params.experiment_profile()
     tasks = list(tasks or params.tasks)
@@ -103,7 +103,7 @@ def influence_figure(frame: pd.DataFrame, params: RunParameters, task: str = "Bo
 
 def pairwise_relevance(params: RunParameters, tasks: Sequence[str]) -> tuple[pd.DataFrame, list]:
     """Eq. (4) from single-task and pairwise multi-task runs (hmnet.experiments.pairwise_plan)."""
-    from hmnet.relevance import model_relevance_from_results
+    from hmnet.analysis.relevance import model_relevance_from_results
 
     results = run_plan(pairwise_configs(params, tasks), params, "pairwise relevance")
     return model_relevance_from_results(results), results
@@ -158,7 +158,7 @@ def affinity_scatter(cheap: pd.DataFrame, pairwise: pd.DataFrame, params: RunPar
 
 def load_relevance(params: RunParameters, name: str) -> pd.DataFrame | None:
     """A relevance matrix saved by notebook 01 (``relevance_<name>.json``), or None when it is missing."""
-    from hmnet.relevance import load_matrix
+    from hmnet.analysis.relevance import load_matrix
 
     path = params.tables_dir / f"relevance_{name}.json"
     return load_matrix(path) if path.exists() else None
@@ -169,7 +169,7 @@ def affinity_comparison(params: RunParameters, cheap: pd.DataFrame, pairwise: pd
     """The cheap estimate against the pairwise Eq. (4) matrix: Spearman, ARI of the k-means groupings and
     the cost, as a one-column table, plus the two groupings (None when the matrices cannot be compared:
     fewer than three tasks, or runs not in the store yet). Records the finding."""
-    from hmnet.relevance import compare_affinity
+    from hmnet.analysis.relevance import compare_affinity
 
     tasks = [t for t in cheap.index if t in pairwise.index]
     k = max(1, min(3, len(tasks) - 1))

@@ -42,7 +42,7 @@ def table1_comparison(summary: pd.DataFrame) -> pd.DataFrame:
 
     Rows: Table 1 entries (MNLI-m, MNLI-mm, ..., Average); columns: (method, ours / ± / paper / diff).
     """
-    from hmnet import paper
+    from hmnet.analysis import paper
 
     t1 = paper.table1()
     entries = [f"{t}-{m.split('_')[-1]}" if t == "MNLI" else t for t, m in t1.index]
@@ -89,7 +89,7 @@ def ranking_sentence(summary: pd.DataFrame) -> str:
 def table1_figure(summary: pd.DataFrame, params: RunParameters, name: str = "table1_averages"):
     import matplotlib.pyplot as plt
 
-    from hmnet import paper
+    from hmnet.analysis import paper
 
     avg = summary[(summary["task"] == "Average") & summary["variant"].isin(_VARIANT_TO_COLUMN)].copy()
     avg["method"] = avg["variant"].map(_VARIANT_TO_COLUMN)
@@ -291,7 +291,7 @@ def layer_grid_runs(params: RunParameters, tasks: Sequence[str], groupings: Mapp
 
 def layer_grid_configs(params: RunParameters, tasks: Sequence[str], groupings: Mapping[str, Sequence[Sequence[str]]],
                        grid: Sequence[tuple[int, int, int]], seeds: Sequence[int]) -> tuple[list, list]:
-    from hmnet.clustering import restrict
+    from hmnet.analysis.clustering import restrict
     from hmnet.experiments import layer_grid_plan
 
     prof = params.experiment_profile(tasks=tasks)

@@ -17,7 +17,7 @@ from hmnet.train.runtime import RunContext, to_device
 
 
 class AffinityCallback:
-    """Lookahead task affinity (:class:`hmnet.relevance.LookaheadAffinity`) measured every
+    """Lookahead task affinity (:class:`hmnet.train.affinity.LookaheadAffinity`) measured every
     ``config.affinity_every`` steps on one batch per task, on the main process only.
 
     Each measurement draws its batches with an RNG of its own and forks torch's, so the training
@@ -25,7 +25,7 @@ class AffinityCallback:
     """
 
     def __init__(self, config: RunConfig):
-        from hmnet.relevance import LookaheadAffinity
+        from hmnet.train.affinity import LookaheadAffinity
 
         self.config = config
         self.affinity = LookaheadAffinity(list(config.tasks))

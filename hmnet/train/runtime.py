@@ -140,13 +140,11 @@ def load_encoded(config: RunConfig, tokenizer) -> dict[str, hdata.EncodedTask]:
     args = _data_args(config)
     for k in [k for k in _ENCODED if k[0] != args]:
         del _ENCODED[k]
-    encoder = hdata.Encoder(tokenizer, config.max_length)
+    encoder = hdata.TextEncoder(tokenizer, config.max_length)
     out = {}
     for task in config.tasks:
         if (args, task) not in _ENCODED:
-            td = hdata.load_task(task, config.source, data_dir=config.data_dir, max_examples=config.max_examples,
-                                 max_eval_examples=config.max_eval_examples, seed=config.data_seed,
-                                 scale=config.scale, carve_train=config.carve_train)
+            td = hdata.load_run_task(config, task)
             if not td.splits.get("train"):
                 raise hdata.DataError(f"{task}: no training rows from {td.source}")
             _ENCODED[(args, task)] = encoder.encode(td)

@@ -5,12 +5,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from hmnet.cli.args import parse_split
+from hmnet.errors import UsageError
+
 
 def _split(text: str) -> tuple[int, int, int]:
-    parts = [p for p in text.replace("{", "").replace("}", "").replace(",", " ").split() if p]
-    if len(parts) != 3 or not all(p.isdigit() for p in parts):
-        raise argparse.ArgumentTypeError(f"split must be three non-negative integers such as 8,2,2; got {text!r}")
-    return int(parts[0]), int(parts[1]), int(parts[2])
+    try:
+        return parse_split(text)
+    except UsageError as err:  # argparse shows its own message for a bad `type=` value
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def add_parsers(sub) -> None:

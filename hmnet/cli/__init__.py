@@ -10,8 +10,8 @@ import sys
 import traceback
 
 # Modules that contribute subcommands: each has add_parsers(subparsers); every parser sets `func`.
-SUBCOMMAND_MODULES = ("hmnet.cli", "hmnet.cli_params", "hmnet.cli_relevance", "hmnet.cli_train", "hmnet.cli_book",
-                      "hmnet.cli_campaign")
+SUBCOMMAND_MODULES = ("hmnet.cli", "hmnet.cli.params", "hmnet.cli.relevance", "hmnet.cli.train", "hmnet.cli.book",
+                      "hmnet.cli.campaign")
 
 
 def add_parsers(sub) -> None:

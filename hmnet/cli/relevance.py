@@ -98,7 +98,7 @@ def _check_tokenizer(name: str) -> None:
 
 def _check_relevance_args(args) -> None:
     """Checks that need no computation (and, for --measure model, come before any training)."""
-    from hmnet import relevance as rel
+    from hmnet.analysis import relevance as rel
     from hmnet.tasks import TASK_NAMES, resolve_tasks
 
     names = _tasks(args.tasks)
@@ -143,15 +143,15 @@ def _side_by_side(ours: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame:
 
 
 def _print_groups(matrix: pd.DataFrame, k: int) -> None:
-    from hmnet.clustering import format_groups, kmeans_groups
+    from hmnet.analysis.clustering import format_groups, kmeans_groups
 
     if 1 <= k <= len(matrix):
         print(f"\nk-means (k={k}, rows as features): {format_groups(kmeans_groups(matrix, k))}")
 
 
 def _vocab(args) -> pd.DataFrame:
-    from hmnet import relevance as rel
-    from hmnet.paper import table2
+    from hmnet.analysis import relevance as rel
+    from hmnet.analysis.paper import table2
 
     source = args.source or ("directory" if args.data_dir else "synthetic")
     config = rel.VocabConfig(args.word or rel.DEFAULT_VOCAB.word, args.splits or rel.DEFAULT_VOCAB.splits,
@@ -179,14 +179,16 @@ def _vocab(args) -> pd.DataFrame:
 
 
 def _model(args) -> pd.DataFrame:
-    from hmnet import relevance as rel
+    from hmnet.analysis import relevance as rel
+
+    from hmnet.experiments import get_profile, pairwise_plan
 
     try:
         from hmnet.train import run_plan
     except ModuleNotFoundError as err:
         raise SystemExit(f"hmnet relevance --measure model needs the trainer (hmnet.train): {err}") from None
     seeds = _seeds(args.seeds)
-    plan = rel.relevance_plan(_tasks(args.tasks), args.profile, seeds)
+    plan = pairwise_plan(get_profile(args.profile), _tasks(args.tasks), seeds)
     print(f"training {len(plan)} runs (profile {args.profile}, seeds {seeds}); results in {args.results_dir}")
     results = run_plan(plan, args.results_dir)
     matrix = rel.model_relevance_from_results(results)
@@ -197,11 +199,11 @@ def _model(args) -> pd.DataFrame:
 
 
 def run_relevance(args) -> int:
-    from hmnet import relevance as rel
+    from hmnet.analysis import relevance as rel
 
     _check_relevance_args(args)
     if args.measure == "manual":
-        from hmnet.clustering import format_groups
+        from hmnet.analysis.clustering import format_groups
 
         print("Manual design (Section 4.1):", format_groups(rel.manual_grouping(_tasks(args.tasks))))
         return 0
@@ -231,9 +233,9 @@ def _checked_matrix(matrix: pd.DataFrame, path: str) -> pd.DataFrame:
 
 
 def run_cluster(args) -> int:
-    from hmnet import clustering as cl
-    from hmnet.paper import PAPER_GROUPINGS, table2, table3
-    from hmnet.relevance import load_matrix
+    from hmnet.analysis import clustering as cl
+    from hmnet.analysis.paper import PAPER_GROUPINGS, table2, table3
+    from hmnet.analysis.relevance import load_matrix
 
     if args.from_paper:
         matrix = table2() if args.from_paper == "table2" else table3()

@@ -14,6 +14,7 @@ import shlex
 import sys
 from pathlib import Path
 
+from hmnet.cli.args import parse_split
 from hmnet.errors import HmnetError, UsageError, int_in_range, output_folder, read_text
 from hmnet.experiments import PLANS, PROFILES, ConfigError, RunConfig, get_profile, named_groupings, runs_dir
 
@@ -42,15 +43,6 @@ def _overrides(pairs: list[str] | None) -> dict:
 
 def _tasks(text: str | None):
     return None if text is None else tuple(t for t in text.replace(",", " ").split() if t)
-
-
-def _split(text: str | None, option: str = "--split"):
-    if text is None:
-        return None
-    parts = [x.strip() for x in text.replace("-", ",").split(",")]
-    if len(parts) != 3 or not all(x.isascii() and x.isdigit() for x in parts):
-        raise UsageError(f"{option} expects three non-negative integers such as 8,2,2, got {text!r}")
-    return tuple(int(x) for x in parts)
 
 
 def _json_arg(text: str | None, option: str = "JSON"):
@@ -127,7 +119,7 @@ def config_from_args(args) -> RunConfig:
         return RunConfig.from_dict(data)
     profile = get_profile(args.profile, **_overrides(args.set))
     clusters = _json_arg(args.clusters_json, "--clusters-json")
-    return profile.run_config(args.method, tasks=_tasks(args.tasks), clusters=clusters, split=_split(args.split),
+    return profile.run_config(args.method, tasks=_tasks(args.tasks), clusters=clusters, split=parse_split(args.split),
                               seed=args.seed, name=args.name)
 
 
@@ -187,7 +179,7 @@ def build_plan(args) -> list[RunConfig]:
     if args.plan == "layer_grid":
         if not args.splits:
             raise ConfigError("plan layer_grid needs --splits, e.g. --splits 8,2,2 6,3,3")
-        return PLANS["layer_grid"](profile, groupings, [_split(s, "--splits") for s in args.splits], seeds)
+        return PLANS["layer_grid"](profile, groupings, [parse_split(s, "--splits") for s in args.splits], seeds)
     if args.plan == "shared_layers":
         return PLANS["shared_layers"](profile, _tasks(args.tasks) or ("MNLI", "BoolQ"), seeds)
     return PLANS["pairwise"](profile, _tasks(args.tasks), seeds)

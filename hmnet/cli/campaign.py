@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 
-from hmnet.cli_book import parse_params
+from hmnet.cli.book import parse_params
 
 
 def add_parsers(sub) -> None:
