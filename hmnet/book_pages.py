@@ -175,16 +175,6 @@ def stage_tables(out: Path, stage_dir: Path, root: Path = REPO) -> None:
 # findings
 
 
-def published_average_findings() -> pd.DataFrame:
-    """Table 1's averages recomputed from its own cells (hmnet.metrics.check_published_averages)."""
-    from hmnet.analysis import paper
-    from hmnet.metrics import check_published_averages
-
-    scores = {m: paper.paper_scores(m) for m in paper.TABLE1_METHODS}
-    published = {m: float(v) for m, v in paper.table1_averages().items()}
-    return pd.DataFrame(check_published_averages(scores, published))
-
-
 def label_count_findings() -> pd.DataFrame:
     """Table 4's #Label against the label sets of the official files (hmnet.tasks)."""
     from hmnet.analysis import paper
@@ -391,7 +381,7 @@ def findings_parts(profile: str, out: Path, params: report.RunParameters | None 
         files[f"findings/{name}.csv"] = df.to_csv(index=False).encode()
         return _md_table(df, floatfmt=floatfmt) + _csv_line(f"findings/{name}.csv")
 
-    published = published_average_findings()
+    published = report.published_averages()
     parts = ["## Table 1: the published averages against their own cells\n",
              "Each method's average recomputed from the printed cells (MNLI m and mm as two entries), and "
              "whether the published average is reachable at all when every printed cell is allowed its "

@@ -78,7 +78,7 @@ def attention_maps(model: torch.nn.Module, task: str | None, batch: Mapping[str,
     if not maps:
         raise RuntimeError(
             f"{type(model).__name__} returned no attention maps; they need the eager attention path "
-            "(load the backbone with attn_implementation='eager' or call hmnet.attention.use_eager_attention)")
+            "(load the backbone with attn_implementation='eager' or call hmnet.analysis.attention.use_eager_attention)")
     maps = [m.float() for m in maps]
     b, t = inputs["input_ids"].shape
     for i, m in enumerate(maps):

@@ -1,7 +1,7 @@
 """Grouping tasks: k-means over relevance rows (Section 3.3), stability, agreement between groupings.
 
 A relevance matrix is a square DataFrame with index = source task and columns = target task (the
-orientation of the paper's Tables 2 and 3 and of everything hmnet.relevance returns). Section 3.3 treats
+orientation of the paper's Tables 2 and 3 and of everything hmnet.analysis.relevance returns). Section 3.3 treats
 a source task's scores over all targets, ``r_{S,T1} .. r_{S,Tn}``, as its features, so the default
 features are the matrix rows (diagonal included, raw values): with ``k=3`` this reproduces both
 Appendix A groupings exactly from the paper's own Tables 2 and 3 (tests/test_clustering.py), provided

@@ -9,7 +9,7 @@ Orientation of Tables 2 and 3 (checked against the numbers, see the tests):
   column = target t**. The row of a small task is small (WNLI's row is about 5-10%: its vocabulary covers
   a small share of any other task's vocabulary) and the column of a small task is large (about 80-99% of
   WNLI's vocabulary occurs in every other task). Recomputing Eq. (2) on the real training files in this
-  orientation reproduces the table to 0.03 percentage points (hmnet.relevance); the transposed reading
+  orientation reproduces the table to 0.03 percentage points (hmnet.analysis.relevance); the transposed reading
   is off by about 39 points.
 - Table 3, model-based, Eq. (4): cell ``[s, t] = (f_jt - f_t) / f_t`` in percent, the gain of target t
   when trained together with source s; **row = source, column = target**. The BoolQ column holds the

@@ -1,8 +1,8 @@
 """Report helpers for the notebooks and the book: parameter checks, banners, side-by-side tables, figures.
 
-Every notebook calls :func:`check_parameters` right after its ``parameters`` cell, so a papermill
-parameter of the wrong type or value fails in the first code cell with a message that names the
-parameter and the allowed values. :func:`banner` then states which profile, data, backbone and seeds
+Every notebook calls :func:`setup` (which runs :func:`check_parameters`) right after its ``parameters``
+cell, so a papermill parameter of the wrong type or value fails in the first code cell with a message that
+names the parameter and the allowed values. :func:`banner` then states which profile, data, backbone and seeds
 produced the page's numbers, so smoke numbers can never be mistaken for the paper reproduction.
 
 No logic lives only in a notebook: the comparisons with the paper, the tidy frames behind each figure
@@ -11,6 +11,7 @@ and the figure files are made here.
 The notebooks, the book and the tests use ``hmnet.report.<name>``; the helpers live in these modules:
 
 - :mod:`hmnet.report.parameters`: ParameterError, RunParameters, check_parameters and the other checks;
+- :mod:`hmnet.report.page`: the notebooks' one :func:`setup` call, prose (:func:`show_text`), plan lines;
 - :mod:`hmnet.report.display`: the Colab badge and install, the banner, side-by-side tables;
 - :mod:`hmnet.report.figures`: figure and table files, plot and runtime set-up, recorded findings;
 - :mod:`hmnet.report.tables`: tables as the book shows them (compact comparisons, a CSV link under each);
@@ -30,10 +31,13 @@ import warnings
 from hmnet.report.attention import (
     PAPER_ATTENTION_PAIRS,
     attention_figure,
+    attention_finding,
+    attention_lines,
     attention_runs,
     attention_tables,
     choose_attention_pairs,
     layer_similarity,
+    pairs_table,
 )
 from hmnet.report.display import (
     COLAB_URL,
@@ -61,15 +65,22 @@ from hmnet.report.figures import (
     setup_runtime,
 )
 from hmnet.report.groupings import (
+    PAPER_TABLE_OF,
+    agreement_findings,
     agreement_table,
+    appendix_a,
     cluster_relevance,
     coassignment_figure,
     grouping_dict,
     grouping_frame,
     grouping_text,
+    groupings_summary,
     groupings_table,
     load_groupings,
+    load_relevance_matrices,
+    our_groupings,
     paper_groupings,
+    paper_matrices,
     save_groupings,
     stability_summary,
 )
@@ -79,6 +90,7 @@ from hmnet.report.parameters import (
     ParameterError,
     RunParameters,
     check_data_dir,
+    check_int,
     check_parameters,
     check_tasks,
     profile_defaults,
@@ -86,35 +98,58 @@ from hmnet.report.parameters import (
 from hmnet.report.relevance import (
     affinity_comparison,
     affinity_scatter,
+    agreement_finding,
     data_relevance,
+    data_relevance_comparison,
+    figure2,
     influence_figure,
+    influence_finding,
     influence_frame,
+    influence_pivot,
+    influence_signs,
     load_relevance,
     lookahead_affinity,
     lookahead_configs,
     matrix_figure,
     matrix_side_by_side,
+    model_relevance_comparison,
     pairwise_configs,
     pairwise_relevance,
+    save_relevance,
+    show_manual_design,
+    show_word_definitions,
 )
 from hmnet.report.results import (
     backbone_depth,
     band_figure,
     check_grid,
     ci_frame,
+    figure3,
+    figure4,
+    grid_splits,
     layer_grid,
     layer_grid_configs,
+    layer_grid_finding,
+    layer_grid_results,
     layer_grid_runs,
+    layer_grid_text,
     majority_baseline,
+    paper_peak,
     parameter_rows,
     peak_contrast,
+    published_averages,
+    ranking_finding,
     ranking_sentence,
     scores_frame,
     shared_layers_configs,
+    shared_layers_findings,
+    shared_layers_lines,
+    shared_layers_results,
     shared_layers_runs,
     table1_comparison,
     table1_figure,
     table1_configs,
+    table1_results,
     table1_runs,
 )
 from hmnet.report.tables import (
@@ -131,15 +166,25 @@ from hmnet.report.tables import (
     table1_long,
 )
 from hmnet.report.crosscheck import hf_crosscheck, single_task_checks, single_vs_majority
-from hmnet.report.runs import SMOKE_RELEVANCE_TASKS, SMOKE_SEEDS, run_plan, run_seconds, section_tasks
+from hmnet.report.page import SECTION_MINIMUMS, check_section_parameters, plan_text, setup, show_text
+from hmnet.report.runs import (
+    SMOKE_GRID_TASKS,
+    SMOKE_RELEVANCE_TASKS,
+    SMOKE_SEEDS,
+    run_plan,
+    run_seconds,
+    section_tasks,
+)
 
 # tqdm.auto warns once per kernel that ipywidgets is absent; the notebooks show no progress bars anyway.
 warnings.filterwarnings("ignore", message="IProgress not found")
 
 __all__ = [
     # parameters
-    "PROFILES", "SMOKE_MAX_TRAIN", "ParameterError", "RunParameters", "check_data_dir", "check_parameters",
-    "check_tasks", "profile_defaults",
+    "PROFILES", "SMOKE_MAX_TRAIN", "ParameterError", "RunParameters", "check_data_dir", "check_int",
+    "check_parameters", "check_tasks", "profile_defaults",
+    # the page: one setup call, prose, what a section runs
+    "SECTION_MINIMUMS", "check_section_parameters", "plan_text", "setup", "show_text",
     # banner, Colab, side-by-side tables
     "COLAB_URL", "GITHUB_ORG", "GITHUB_REPO", "REPO_URL", "banner", "banner_html", "banner_text", "colab_badge",
 
@@ -152,22 +197,28 @@ __all__ = [
     "show_parameter_table", "show_table", "show_table1",
     "table1_difference_figure", "table1_html", "table1_long",
     # what the sections share
-    "SMOKE_RELEVANCE_TASKS", "SMOKE_SEEDS", "run_plan", "run_seconds", "section_tasks",
+    "SMOKE_GRID_TASKS", "SMOKE_RELEVANCE_TASKS", "SMOKE_SEEDS", "run_plan", "run_seconds", "section_tasks",
     # 01: relevance
-    "affinity_comparison", "affinity_scatter", "data_relevance", "influence_figure", "influence_frame",
-    "load_relevance",
+    "affinity_comparison", "affinity_scatter", "agreement_finding", "data_relevance", "data_relevance_comparison",
+    "figure2", "influence_figure", "influence_finding", "influence_frame", "influence_pivot", "influence_signs",
+    "load_relevance", "model_relevance_comparison", "save_relevance", "show_manual_design", "show_word_definitions",
     "lookahead_affinity", "lookahead_configs", "matrix_figure", "matrix_side_by_side", "pairwise_configs",
     "pairwise_relevance",
     # groupings, 02: clustering
-    "agreement_table", "cluster_relevance", "coassignment_figure", "grouping_dict", "grouping_frame",
-    "grouping_text", "groupings_table", "load_groupings", "paper_groupings", "save_groupings", "stability_summary",
+    "PAPER_TABLE_OF", "agreement_findings", "agreement_table", "appendix_a", "cluster_relevance",
+    "coassignment_figure", "grouping_dict", "grouping_frame", "grouping_text", "groupings_summary", "groupings_table",
+    "load_groupings", "load_relevance_matrices", "our_groupings", "paper_groupings", "paper_matrices",
+    "save_groupings", "stability_summary",
     # 03: Table 1; 04: shared layers; 05: layer grid
     "backbone_depth", "band_figure", "check_grid", "ci_frame", "layer_grid", "layer_grid_configs", "layer_grid_runs",
-    "majority_baseline", "parameter_rows", "peak_contrast", "ranking_sentence", "scores_frame", "shared_layers_configs",
-    "shared_layers_runs", "table1_comparison", "table1_configs", "table1_figure", "table1_runs",
+    "figure3", "figure4", "grid_splits", "layer_grid_finding", "layer_grid_results", "layer_grid_text",
+    "majority_baseline", "paper_peak", "parameter_rows", "peak_contrast", "published_averages", "ranking_finding",
+    "ranking_sentence", "scores_frame", "shared_layers_configs", "shared_layers_findings", "shared_layers_lines",
+    "shared_layers_results", "shared_layers_runs", "table1_comparison", "table1_configs", "table1_figure",
+    "table1_results", "table1_runs",
     # 03: the single-task column against the majority class and the HF Trainer
     "hf_crosscheck", "single_task_checks", "single_vs_majority",
     # 06: attention
-    "PAPER_ATTENTION_PAIRS", "attention_figure", "attention_runs", "attention_tables", "choose_attention_pairs",
-    "layer_similarity",
+    "PAPER_ATTENTION_PAIRS", "attention_figure", "attention_finding", "attention_lines", "attention_runs",
+    "attention_tables", "choose_attention_pairs", "layer_similarity", "pairs_table",
 ]

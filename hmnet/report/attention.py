@@ -58,7 +58,7 @@ def attention_tables(params: RunParameters, pairs: Mapping[str, tuple[str, str]]
     model, on a fixed probe set of that task's first eval split. Tidy: pair, kind, task, layer, head, similarity."""
     from hmnet.analysis.attention import attention_similarity, probe_batches, use_eager_attention
     from hmnet.backbone import load_tokenizer
-    from hmnet.data import TextEncoder as Encoder, load_task
+    from hmnet.data import TextEncoder, load_run_task
     from hmnet.tasks import get_task
     from hmnet.train import load_trained_model
 
@@ -71,10 +71,9 @@ def attention_tables(params: RunParameters, pairs: Mapping[str, tuple[str, str]]
             single = use_eager_attention(load_trained_model(runs["single"][task], params.results_dir))
             split = get_task(task).eval_splits[0]
             cfg = runs["single"][task]
-            data = load_task(task, cfg.source, data_dir=cfg.data_dir, splits=None if cfg.carve_train else [split],
-                             max_eval_examples=probe_examples, seed=cfg.data_seed, scale=cfg.scale,
-                             carve_train=cfg.carve_train)
-            enc = Encoder(tokenizer, prof.max_length).encode(data)[split]
+            data = load_run_task(cfg, task, splits=None if cfg.carve_train else [split], max_examples=None,
+                                 max_eval_examples=probe_examples)
+            enc = TextEncoder(tokenizer, prof.max_length).encode(data)[split]
             sim = attention_similarity(single, joint, task, probe_batches(enc, 32, probe_examples))
             long = sim.stack().rename("similarity").reset_index()
             long.insert(0, "task", task)
@@ -103,3 +102,36 @@ def attention_figure(tidy: pd.DataFrame, params: RunParameters, name: str = "att
 def layer_similarity(tidy: pd.DataFrame) -> pd.DataFrame:
     """Mean similarity per layer for each (kind, pair, task) panel: the numbers the prose refers to."""
     return tidy.pivot_table(index="layer", columns=["kind", "task"], values="similarity", aggfunc="mean")
+
+
+def pairs_table(pairs: Mapping[str, tuple[str, str]]) -> pd.DataFrame:
+    """The chosen pairs as a table: one row per kind (positive, negative) with its task and the anchor."""
+    return pd.DataFrame(pairs, index=["task", "anchor"]).T.rename_axis("pair")
+
+
+def attention_lines(by_layer: pd.DataFrame) -> list[str]:
+    """Appendix C's findings as Markdown list items, from :func:`layer_similarity`: per panel the mean
+    similarity in the bottom half and in the top layer, then (with both kinds) the middle layers compared."""
+    depth = by_layer.shape[0]
+    bottom = by_layer.iloc[: max(1, depth // 2)].mean()
+    top = by_layer.iloc[-1]
+    lines = [f"- {kind} pair, probed on {task}: mean similarity {bottom[(kind, task)]:.3f} in the bottom half, "
+             f"{top[(kind, task)]:.3f} in the top layer" for kind, task in by_layer.columns]
+    if {"positive", "negative"} <= set(by_layer.columns.get_level_values(0)):
+        middle = by_layer.iloc[depth // 4: max(depth // 4 + 1, 3 * depth // 4)]
+        pos = middle["positive"].to_numpy().mean()
+        neg = middle["negative"].to_numpy().mean()
+        lines.append(f"- middle layers: positive pair {pos:.3f}, negative pair {neg:.3f} "
+                     + ("(positive more similar, as in the paper)" if pos > neg
+                        else "(not more similar for the positive pair)"))
+    return lines
+
+
+def attention_finding(params: RunParameters, by_layer: pd.DataFrame, section: str = "06") -> None:
+    """:func:`attention_lines`, recorded as one finding and shown as a list."""
+    from hmnet.report.figures import record_finding
+    from hmnet.report.page import show_text
+
+    lines = attention_lines(by_layer)
+    record_finding(params.out_dir, section, "Appendix C attention similarity", " ".join(line[2:] for line in lines))
+    show_text("\n".join(lines))

@@ -133,11 +133,20 @@ def stability_summary(matrices: Mapping[str, pd.DataFrame], k: int = 3, seeds: i
     return pd.DataFrame(rows), detail
 
 
-def coassignment_figure(detail: Mapping[str, Any], params: RunParameters, name: str = "coassignment"):
-    """Heatmaps of how often each pair of tasks shares a cluster across k-means seeds; tidy CSV saved."""
+# The paper's table each matrix name stands for (labels of the co-assignment panels).
+PAPER_TABLE_OF = {"data": 2, "model": 3}
+
+
+def coassignment_figure(detail: Mapping[str, Any], params: RunParameters, name: str = "coassignment",
+                        label: str = "{name}"):
+    """Heatmaps of how often each pair of tasks shares a cluster across k-means seeds; tidy CSV saved.
+
+    `label` titles each panel; it may use {name} (the matrix), {profile} and {table} (the paper's table
+    number of that matrix: 2 for data, 3 for model)."""
     import matplotlib.pyplot as plt
 
-    items = list(detail.items())
+    items = [(label.format(name=n, profile=params.profile, table=PAPER_TABLE_OF.get(n, "?")), st)
+             for n, st in detail.items()]
     if not items:
         return None
     fig, axes = plt.subplots(1, len(items), figsize=(5.2 * len(items), 4.6), squeeze=False)
@@ -152,3 +161,69 @@ def coassignment_figure(detail: Mapping[str, Any], params: RunParameters, name: 
     fig.tight_layout()
     save_figure(fig, pd.concat(tidy, ignore_index=True), params.out_dir, name)
     return fig
+
+
+def appendix_a() -> dict[str, list[list[str]]]:
+    """Appendix A's groupings (data, model) and Section 4.1's (manual), all 13 tasks."""
+    from hmnet.analysis.paper import PAPER_GROUPINGS
+
+    return {name: PAPER_GROUPINGS[name] for name in ("data", "model", "manual")}
+
+
+def paper_matrices() -> dict[str, pd.DataFrame]:
+    """The paper's printed relevance tables by grouping name: Table 2 (data) and Table 3 (model)."""
+    from hmnet.analysis import paper
+
+    return {"data": paper.table2(), "model": paper.table3()}
+
+
+def load_relevance_matrices(params: RunParameters) -> dict[str, pd.DataFrame]:
+    """The data and model matrices notebook 01 saved; a note is shown for each one that is missing."""
+    from hmnet.report.page import show_text
+    from hmnet.report.relevance import load_relevance
+
+    found = {name: load_relevance(params, name) for name in ("data", "model")}
+    missing = [n for n, m in found.items() if m is None]
+    if missing:
+        show_text(f"not available in this build: the {', '.join(missing)} matrix (run notebook 01 with the same "
+                  "out_dir first)")
+    return {n: m for n, m in found.items() if m is not None}
+
+
+def our_groupings(params: RunParameters, matrices: Mapping[str, pd.DataFrame], k: int) -> dict[str, list[list[str]]]:
+    """k-means of our matrices plus the manual categories of the registry; saved for notebooks 03 and 05."""
+    from hmnet.analysis.relevance import manual_grouping
+
+    groups = cluster_relevance(matrices, k)
+    groups["manual"] = manual_grouping(params.tasks)
+    save_groupings(groups, params)
+    return groups
+
+
+def agreement_findings(params: RunParameters, agreement: pd.DataFrame, source: str, section: str = "02") -> list[str]:
+    """Record one finding per row of an :func:`agreement_table`: k-means on the paper's tables (source
+    "paper") or our groupings (source "ours") against Appendix A. Returns the measured texts."""
+    from hmnet.report.figures import record_finding
+
+    texts = []
+    for row in agreement.to_dict("records"):
+        if source == "paper":
+            finding = f"k-means on the paper's table for '{row['grouping']}'"
+            text = f"ARI {row['ARI']:.2f} with Appendix A; identical: {row['identical']}"
+        else:
+            finding = f"our '{row['grouping']}' grouping against Appendix A"
+            text = f"ARI {row['ARI']:.2f} over {row['tasks compared']} tasks"
+        record_finding(params.out_dir, section, finding, text)
+        texts.append(text)
+    return texts
+
+
+def groupings_summary(from_paper: pd.DataFrame, ours: pd.DataFrame, profile: str) -> str:
+    """A Markdown list: does k-means on the paper's tables give Appendix A back, and how close are ours."""
+    lines = [f"- k-means on the paper's table for **{row['grouping']}** "
+             + ("gives back Appendix A exactly." if row["identical"] else
+                f"differs from Appendix A (ARI {row['ARI']:.2f}).") for row in from_paper.to_dict("records")]
+    lines += [f"- Our **{row['grouping']}** grouping ({profile} profile) against the paper's: ARI {row['ARI']:.2f} "
+              f"over {row['tasks compared']} tasks" + (" (identical)." if row["identical"] else ".")
+              for row in ours.to_dict("records")]
+    return "\n".join(lines)

@@ -95,7 +95,8 @@ def _allowed_tasks() -> str:
     return ", ".join(TASK_NAMES)
 
 
-def _check_int(name: str, value, minimum: int = 0, allow_none: bool = True) -> int | None:
+def check_int(name: str, value, minimum: int = 0, allow_none: bool = True) -> int | None:
+    """An integer parameter >= minimum (None allowed if allow_none), or a ParameterError naming it."""
     if value is None and allow_none:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
@@ -198,7 +199,7 @@ def check_parameters(profile: str = "smoke", tasks=None, seeds=None, backbone=No
         seeds = [seeds]
     if not isinstance(seeds, (list, tuple)) or not seeds:
         raise ParameterError(f"parameter 'seeds' must be a non-empty list of integers, got {seeds!r}")
-    seeds = tuple(_check_int("seeds", s, allow_none=False) for s in seeds)
+    seeds = tuple(check_int("seeds", s, allow_none=False) for s in seeds)
     if backbone is None:
         backbone = defaults["backbone"]
     if not isinstance(backbone, str) or not backbone:
@@ -206,8 +207,8 @@ def check_parameters(profile: str = "smoke", tasks=None, seeds=None, backbone=No
                              f"a hub id or a local path), got {backbone!r}")
     if max_train_examples is None:
         max_train_examples = SMOKE_MAX_TRAIN if profile == "smoke" else defaults["max_train_examples"]
-    max_train = _check_int("max_train_examples", max_train_examples, 1)
-    max_eval = _check_int("max_eval_examples", defaults["max_eval_examples"]
+    max_train = check_int("max_train_examples", max_train_examples, 1)
+    max_eval = check_int("max_eval_examples", defaults["max_eval_examples"]
                           if max_eval_examples is None else max_eval_examples, 1)
     if out_dir is None:
         out_dir = os.environ.get("HMNET_OUT_DIR") or str(Path("_build") / "runs" / profile)

@@ -190,3 +190,120 @@ def affinity_comparison(params: RunParameters, cheap: pd.DataFrame, pairwise: pd
                    f"Spearman {cmp['spearman']:.2f}, ARI {cmp['ari']:.2f}, "
                    f"{cost_cheap:.0f} s against {cost_pairs:.0f} s of training")
     return table, groupings_table({"cheap": cmp["cheap_groups"], "pairwise": cmp["pairwise_groups"]})
+
+
+# ---------------------------------------------------------------------------------------------------------
+# 01 as the notebook shows it: each function computes, saves and displays one part of the page
+
+
+def save_relevance(params: RunParameters, name: str, matrix: pd.DataFrame, **meta) -> None:
+    """Save a matrix as ``tables/relevance_<name>.json`` (what :func:`load_relevance` reads back)."""
+    from hmnet.analysis.relevance import save_matrix
+
+    save_matrix(matrix, params.tables_dir / f"relevance_{name}.json", meta={"profile": params.profile, **meta})
+
+
+def data_relevance_comparison(params: RunParameters) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Table 2 (Eq. 2) on this profile's data, saved and shown beside the paper's. Returns (ours, paper)."""
+    from hmnet.analysis import paper
+
+    from hmnet.report.tables import show_matrix_comparison
+
+    ours, table2 = data_relevance(params), paper.table2()
+    save_relevance(params, "data", ours, eq=2)
+    show_matrix_comparison(ours, table2, params.out_dir, "table2_comparison")
+    return ours, table2
+
+
+def model_relevance_comparison(params: RunParameters, tasks: Sequence[str]) -> tuple[pd.DataFrame, list, pd.DataFrame]:
+    """Table 3 (Eq. 4) from the pairwise runs of `tasks`, saved and shown beside the paper's.
+    Returns (ours, the runs, paper)."""
+    from hmnet.analysis import paper
+
+    from hmnet.report.page import show_text
+    from hmnet.report.tables import show_matrix_comparison
+
+    ours, results = pairwise_relevance(params, tasks)
+    save_relevance(params, "model", ours, eq=4)
+    show_text(f"{len(results)} runs over {len(tasks)} tasks ({', '.join(tasks)}), seeds {list(params.seeds)}.")
+    table3 = paper.table3()
+    show_matrix_comparison(ours, table3, params.out_dir, "table3_comparison")
+    return ours, results, table3
+
+
+def agreement_finding(params: RunParameters, section: str, finding: str, ours: pd.DataFrame,
+                      paper: pd.DataFrame, what: str) -> None:
+    """How close a regenerated matrix is to the paper's: recorded as a finding and shown."""
+    from hmnet.report.display import agreement_summary, describe_agreement
+    from hmnet.report.page import show_text
+
+    summary = agreement_summary(ours, paper)
+    record_finding(params.out_dir, section, finding, describe_agreement(summary, params.profile))
+    show_text(describe_agreement(summary, f"{what} on the {params.profile} profile"))
+
+
+def show_word_definitions(params: RunParameters) -> None:
+    """On real files, each candidate word definition of Eq. 2 against Table 2 (shown); else a note."""
+    from hmnet.analysis.relevance import vocab_candidates_table
+
+    from hmnet.report.page import show_text
+    from hmnet.report.tables import show_table
+
+    if params.data_source != "directory":
+        show_text(f"The {params.profile} profile reads {params.data_source} data: the word definitions are compared "
+                  "on real files only (run with `-p profile local -p data_dir DIR`).")
+        return
+    show_table(vocab_candidates_table(params.data_dir), params.out_dir, "table2_word_definitions")
+
+
+def show_manual_design(params: RunParameters) -> None:
+    """Section 4.1's categories from the task registry beside the paper's, and whether they match; shown."""
+    from hmnet.analysis.relevance import manual_grouping
+
+    from hmnet.report.groupings import groupings_table, paper_groupings
+    from hmnet.report.page import show_text
+    from hmnet.report.tables import show_table
+
+    ours, paper = manual_grouping(params.tasks), paper_groupings(params.tasks)["manual"]
+    show_table(groupings_table({"ours (hmnet.tasks)": ours, "paper (Section 4.1)": paper}), params.out_dir,
+               "manual_groupings")
+    show_text(f"Identical to the paper's: {ours == paper}.")
+
+
+def influence_pivot(frame: pd.DataFrame) -> pd.DataFrame:
+    """Figure 2's bars as a table: (direction, other task) rows, one column per source (ours, paper)."""
+    return frame.pivot_table(index=["direction", "other task"], columns="source", values="gain (%)")
+
+
+def figure2(params: RunParameters, ours: pd.DataFrame, paper: pd.DataFrame, task: str = "BoolQ"):
+    """Figure 2 (the influence on and of `task`), ours beside the paper's: figure and table shown, with a note
+    when `task` is not among ours. Returns (figure, the table)."""
+    from hmnet.report.page import show_text
+    from hmnet.report.tables import show_table
+
+    if task not in ours.index:
+        show_text(f"{task} is not among relevance_tasks: only the paper's bars are shown.")
+    frame = influence_frame(ours, paper, task)
+    fig = influence_figure(frame, params, task)
+    pivot = influence_pivot(frame)
+    show_table(pivot, params.out_dir, "figure2_influence", decimals=2)
+    return fig, pivot
+
+
+def influence_signs(pivot: pd.DataFrame) -> str | None:
+    """Per direction, the share of positive gains, ours against the paper's (None without both sources)."""
+    if not {"ours", "paper"} <= set(pivot.columns):
+        return None
+    signs = (pivot.dropna() > 0).astype(int).groupby(level="direction").mean()
+    return "; ".join(f"{d}: {signs.loc[d, 'ours']:.0%} of our gains are positive against "
+                     f"{signs.loc[d, 'paper']:.0%} of the paper's" for d in signs.index)
+
+
+def influence_finding(params: RunParameters, pivot: pd.DataFrame, section: str = "01") -> None:
+    """Record and show :func:`influence_signs` (nothing when ours is missing)."""
+    from hmnet.report.page import show_text
+
+    text = influence_signs(pivot)
+    if text is not None:
+        record_finding(params.out_dir, section, "Figure 2 direction of the BoolQ gains", text)
+        show_text(text)

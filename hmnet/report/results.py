@@ -158,7 +158,7 @@ def majority_baseline(config, tasks: Sequence[str] | None = None) -> dict[str, f
     (same source, caps, carving and data seed). Regression tasks (STS-B) are left out."""
     from collections import Counter
 
-    from hmnet.data import load_task
+    from hmnet.data import load_run_task
     from hmnet.metrics import compute_metrics, table1_score, task_score
     from hmnet.tasks import get_task
 
@@ -166,9 +166,7 @@ def majority_baseline(config, tasks: Sequence[str] | None = None) -> dict[str, f
     for task in tasks if tasks is not None else config.tasks:
         if get_task(task).regression:
             continue
-        data = load_task(task, config.source, data_dir=config.data_dir, max_examples=config.max_examples,
-                         max_eval_examples=config.max_eval_examples, seed=config.data_seed, scale=config.scale,
-                         carve_train=config.carve_train)
+        data = load_run_task(config, task)
         majority = Counter(ex.label for ex in data["train"]).most_common(1)[0][0]
         metrics = {}
         for split, rows in data.splits.items():
@@ -298,3 +296,153 @@ def layer_grid_configs(params: RunParameters, tasks: Sequence[str], groupings: M
     clusters = {name: grouping_dict(restrict(g, tasks)) for name, g in groupings.items()}
     return (layer_grid_plan(prof, clusters, grid, seeds),
             [prof.run_config("multi", seed=s, name="multi") for s in seeds])
+
+
+# ---------------------------------------------------------------------------------------------------------
+# 03 to 05 as the notebooks show them: each function computes, saves and displays one part of the page
+
+
+def published_averages() -> pd.DataFrame:
+    """Table 1's published averages recomputed from its own cells, each cell allowed its rounding
+    (hmnet.metrics.check_published_averages); one row per method. Notebook 03 and the findings page show it."""
+    from hmnet.analysis import paper
+    from hmnet.metrics import check_published_averages
+
+    scores = {m: paper.paper_scores(m) for m in paper.TABLE1_METHODS}
+    published = {m: float(v) for m, v in paper.table1_averages().items()}
+    return pd.DataFrame(check_published_averages(scores, published))
+
+
+def table1_results(params: RunParameters, groupings: Mapping) -> tuple[list, pd.DataFrame]:
+    """Table 1's runs (or the cached ones) and their summary over seeds, saved as table1_summary.csv."""
+    from hmnet.report.figures import save_table
+    from hmnet.report.page import show_text
+    from hmnet.train import summarize
+
+    results = table1_runs(params, groupings, params.seeds)
+    summary = summarize(results)
+    save_table(summary, params.out_dir, "table1_summary")
+    show_text(f"{len(results)} runs (cached ones are read from the result cache, results/ under out_dir).")
+    return results, summary
+
+
+def ranking_finding(params: RunParameters, summary: pd.DataFrame, section: str = "03") -> None:
+    """:func:`ranking_sentence`, recorded as a finding and shown."""
+    from hmnet.report.figures import record_finding
+    from hmnet.report.page import show_text
+
+    sentence = ranking_sentence(summary)
+    record_finding(params.out_dir, section, "Table 1 ranking of the averages", sentence)
+    show_text(sentence)
+
+
+def shared_layers_results(params: RunParameters, tasks: Sequence[str]) -> tuple[list, pd.DataFrame, pd.DataFrame]:
+    """Figure 3's runs: the pair at every number of shared layers and seed; the per-seed scores and their
+    mean and CI, shown (shared layers x task). Returns (results, per-seed frame, summary)."""
+    from hmnet.report.page import show_text
+    from hmnet.report.tables import show_table
+
+    results = shared_layers_runs(params, tasks, params.seeds)
+    per_seed = scores_frame(results)
+    summary = ci_frame(per_seed, ["task", "shared layers"])
+    show_text(f"{len(results)} runs: shared layers 0..{backbone_depth(params)} x seeds {list(params.seeds)}.")
+    show_table(summary, params.out_dir, "figure3_summary",
+               shown=summary.pivot(index="shared layers", columns="task", values="mean").round(2))
+    return results, per_seed, summary
+
+
+def figure3(params: RunParameters, summary: pd.DataFrame, per_seed: pd.DataFrame, baseline: Mapping[str, float],
+            tasks: Sequence[str]):
+    """Figure 3: each task's score against the number of shared layers, with its majority-class level."""
+    reference = {f"{t}: majority class ({v:.1f})": v for t, v in baseline.items()}
+    return band_figure(summary, "shared layers", "task", params, "figure3_shared_layers",
+                       f"Figure 3: {' and '.join(tasks)} against shared layers ({params.profile})", "score",
+                       reference=reference, per_seed=per_seed)
+
+
+def paper_peak(depth: int) -> int:
+    """The paper's BoolQ peak, about two-thirds of the layers shared (8 of 12), at this depth."""
+    return round(2 * depth / 3)
+
+
+def shared_layers_lines(summary: pd.DataFrame, contrasts: pd.DataFrame, baseline: Mapping[str, float]) -> list[str]:
+    """Figure 3's findings as Markdown list items: each task's best depth and spread, then each peak contrast."""
+    lines = []
+    for task, g in summary.groupby("task", sort=False):
+        best = g.loc[g["mean"].idxmax()]
+        spread = g["mean"].max() - g["mean"].min()
+        above = f"; the majority class scores {baseline[task]:.1f}" if task in baseline else ""
+        lines.append(f"- **{task}**: best mean at {int(best['shared layers'])} shared layers ({best['mean']:.1f}); "
+                     f"the means span {spread:.1f} points over the depths{above}.")
+    for row in contrasts.to_dict("records"):
+        ci = f"95% CI [{row['ci_low']:+.1f}, {row['ci_high']:+.1f}]" if row["n"] > 1 else "one seed, no CI"
+        lines.append(f"- {row['task']}, {row['comparison']}: {row['mean']:+.1f} points ({ci}, {int(row['n'])} seeds).")
+    return lines
+
+
+def shared_layers_findings(params: RunParameters, summary: pd.DataFrame, per_seed: pd.DataFrame,
+                           baseline: Mapping[str, float], tasks: Sequence[str], section: str = "04") -> pd.DataFrame:
+    """Figure 3's findings (recorded and shown) and the peak contrasts table (shown). Returns the contrasts."""
+    from hmnet.report.figures import record_finding
+    from hmnet.report.page import show_text
+    from hmnet.report.tables import show_table
+
+    peak = paper_peak(backbone_depth(params))
+    contrasts = pd.concat([peak_contrast(per_seed, t, peak) for t in tasks], ignore_index=True)
+    lines = shared_layers_lines(summary, contrasts, baseline)
+    names = [f"Figure 3: {t}" for t in summary["task"].drop_duplicates()]
+    names += [f"Figure 3: {r['task']} {r['comparison']}" for r in contrasts.to_dict("records")]
+    for name, line in zip(names, lines):
+        record_finding(params.out_dir, section, name, line[2:].replace("**", ""))
+    show_text("\n".join(lines))
+    show_table(contrasts, params.out_dir, "figure3_peak_contrasts", decimals=2)
+    return contrasts
+
+
+def grid_splits(params: RunParameters, grid=None) -> list[tuple[int, int, int]]:
+    """The `grid` parameter checked against the backbone's depth, or the paper's grid scaled to it (None)."""
+    depth = backbone_depth(params)
+    return layer_grid(depth) if grid is None else check_grid(grid, depth)
+
+
+def layer_grid_results(params: RunParameters, tasks: Sequence[str], groupings: Mapping[str, Sequence[Sequence[str]]],
+                       splits: Sequence[tuple[int, int, int]]) -> tuple[pd.DataFrame, pd.DataFrame, float]:
+    """Figure 4's runs: per seed the average score of each (grouping, split), their mean and CI (shown, split x
+    grouping) and the multi-task baseline's mean average. Returns (per-seed frame, summary, baseline)."""
+    from hmnet.report.tables import show_table
+
+    grid_results, baseline = layer_grid_runs(params, tasks, groupings, splits, params.seeds)
+    per_seed = scores_frame(grid_results).drop_duplicates(["variant", "seed"])
+    per_seed["grouping"] = per_seed["variant"].str.split(":").str[1]
+    summary = ci_frame(per_seed, ["grouping", "split"], value="average")
+    base = ci_frame(scores_frame(baseline).drop_duplicates(["seed"]).assign(method="multi"), ["method"],
+                    value="average")
+    show_table(summary, params.out_dir, "figure4_summary",
+               shown=summary.pivot(index="split", columns="grouping", values="mean").round(2))
+    return per_seed, summary, float(base["mean"].iloc[0])
+
+
+def figure4(params: RunParameters, summary: pd.DataFrame, per_seed: pd.DataFrame, baseline: float):
+    """Figure 4: the average score per split and grouping, with the multi-task baseline as a line."""
+    return band_figure(summary, "split", "grouping", params, "figure4_layer_combinations",
+                       f"Figure 4: average score per split ({params.profile})", "average score",
+                       reference={"multi-task": baseline}, per_seed=per_seed)
+
+
+def layer_grid_text(summary: pd.DataFrame, baseline: float) -> str:
+    """Figure 4's finding: the best split and how many combinations average above multi-task."""
+    above = summary[summary["mean"] > baseline]
+    best = summary.loc[summary["mean"].idxmax()]
+    return (f"Best split: {best['split']} with the {best['grouping']} grouping ({best['mean']:.1f}); "
+            f"{len(above)} of {len(summary)} grouping-split combinations average above multi-task "
+            f"({baseline:.1f}).")
+
+
+def layer_grid_finding(params: RunParameters, summary: pd.DataFrame, baseline: float, section: str = "05") -> None:
+    """:func:`layer_grid_text`, recorded as a finding and shown."""
+    from hmnet.report.figures import record_finding
+    from hmnet.report.page import show_text
+
+    text = layer_grid_text(summary, baseline)
+    record_finding(params.out_dir, section, "Figure 4 layer combinations", text)
+    show_text(text)

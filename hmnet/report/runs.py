@@ -16,6 +16,7 @@ log = logging.getLogger(__name__)
 
 # Smoke-only reductions that keep `make book` within minutes; every other profile uses its full task list.
 SMOKE_RELEVANCE_TASKS = ("MNLI", "RTE", "SST-2", "MRPC", "BoolQ")
+SMOKE_GRID_TASKS = ("RTE", "SST-2", "MRPC", "BoolQ")  # the layer grid's tasks on the smoke profile (05)
 
 SMOKE_SEEDS = (0, 1)  # the smoke seeds of the sections that show confidence intervals (03, 04)
 

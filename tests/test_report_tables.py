@@ -1,0 +1,495 @@
+"""Unit tests of every public hmnet.report function that builds a table, a figure or a page's text, on small
+constructed inputs (matplotlib's Agg backend), checking content. Executing the notebooks
+(tests/test_notebooks.py) only shows that they run together.
+
+Covered elsewhere: table1_comparison, table1_html, table1_long, table1_difference_figure, show_table,
+parameter_display, matrix_comparison_html, peak_contrast and majority_baseline (tests/test_report.py),
+layer_grid (tests/test_reproduce.py), the configs of each plan (tests/test_campaign.py).
+"""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+
+from hmnet import report
+
+matplotlib.use("Agg")
+
+TASKS = ["A", "B", "C", "D"]
+
+
+@pytest.fixture
+def params(tmp_path):
+    return report.check_parameters(profile="smoke", out_dir=str(tmp_path))
+
+
+@pytest.fixture
+def shown(monkeypatch):
+    """What the report displays (IPython.display.display), in order."""
+    import IPython.display
+
+    out = []
+    monkeypatch.setattr(IPython.display, "display", lambda obj: out.append(obj))
+    return out
+
+
+def _matrix(values, tasks=TASKS) -> pd.DataFrame:
+    m = pd.DataFrame(np.asarray(values, dtype=float), index=list(tasks), columns=list(tasks))
+    m.index.name, m.columns.name = "source", "target"
+    return m
+
+
+def _findings(params, section: str) -> dict[str, str]:
+    rows = json.loads((params.figures_dir.parent / "findings" / f"{section}.json").read_text())
+    return {r["finding"]: r["measured"] for r in rows}
+
+
+def _titles(fig) -> list[str]:
+    return [ax.get_title() for ax in fig.axes if ax.get_title()]  # colour bars have no title
+
+
+def _texts(shown) -> list[str]:
+    return [o.data for o in shown if type(o).__name__ == "Markdown"]
+
+
+PAPER = _matrix([[100, 10, -5, 3], [20, 100, 4, -2], [1, 2, 100, 7], [-8, 6, 9, 100]])
+OURS = PAPER + 1.0
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the page: setup, prose, plan lines
+
+
+def test_setup_checks_everything_and_displays_the_banner(tmp_path, shown):
+    findings = tmp_path / "findings" / "04.json"
+    findings.parent.mkdir(parents=True)
+    findings.write_text("[]")
+    p = report.setup("04", out_dir=str(tmp_path), smoke_seeds=report.SMOKE_SEEDS, k=3)
+    assert p.seeds == report.SMOKE_SEEDS and p.extra == {"k": 3} and not findings.exists()
+    assert len(shown) == 1 and 'class="hmnet-banner hmnet-profile-smoke"' in shown[0].data
+    with pytest.raises(report.ParameterError, match="parameter 'k' must be >= 2, got 1"):
+        report.setup("02", out_dir=str(tmp_path), k=1)
+    with pytest.raises(report.ParameterError, match="'probe_examples' must be an integer >= 1"):
+        report.setup("06", out_dir=str(tmp_path), probe_examples="64")
+    with pytest.raises(report.ParameterError, match="'depth' is unknown"):
+        report.check_section_parameters(depth=3)
+
+
+def test_show_text_and_plan_text(params, shown):
+    report.show_text(None)
+    report.show_text("")
+    report.show_text("**bold**")
+    assert _texts(shown) == ["**bold**"]
+    assert report.plan_text(params, ["RTE", "CB"]) == f"tasks: RTE, CB; seeds: {list(params.seeds)}."
+    assert report.plan_text(params, ["RTE"], depth=4, splits=[(2, 1, 1), (3, 1, 0)]).startswith(
+        "backbone depth 4; splits {2, 1, 1}, {3, 1, 0}; tasks: RTE;")
+    assert report.plan_text(params).startswith(f"tasks: {', '.join(params.tasks)};")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# side-by-side tables and agreement
+
+
+def test_side_by_side_and_long_comparison():
+    table = report.side_by_side(OURS, PAPER)
+    assert table.shape == (4, 12) and list(table.columns[:3]) == [("A", "ours"), ("A", "paper"), ("A", "diff")]
+    assert (table.xs("diff", axis=1, level=1) == 1).all().all()
+    long = report.long_comparison(OURS, PAPER)
+    assert list(long.columns) == ["source", "target", "ours", "paper", "diff"] and len(long) == 16
+    assert long.set_index(["source", "target"]).loc[("B", "A"), "ours"] == 21
+    part = report.matrix_side_by_side(OURS.loc[["A", "B"], ["A", "B"]], PAPER)
+    assert list(part.index) == ["A", "B"] and part.shape == (2, 6)
+
+
+def test_agreement_summary_and_its_sentence():
+    s = report.agreement_summary(OURS, PAPER)
+    assert s["cells"] == 12 and s["mean_abs_diff"] == pytest.approx(1) and s["pearson"] == pytest.approx(1)
+    text = report.describe_agreement(s, "Table 2")
+    assert text.startswith("Table 2: over 12 off-diagonal cells the correlation with the paper is strong and "
+                           "positive (Pearson 1.00, Spearman 1.00)")
+    few = report.agreement_summary(OURS.iloc[:1, :1], PAPER)
+    assert report.describe_agreement(few, "x") == "x: too few comparable cells to measure agreement."
+    styler = report.style_comparison(report.side_by_side(OURS, PAPER))
+    assert "background-color" in styler.to_html()
+
+
+def test_agreement_finding_records_and_shows(params, shown):
+    report.agreement_finding(params, "01", "Table 2 regenerated", OURS, PAPER, "Table 2")
+    assert _findings(params, "01")["Table 2 regenerated"].startswith("smoke: over 12 off-diagonal cells")
+    assert _texts(shown)[0].startswith("Table 2 on the smoke profile: over 12")
+
+
+def test_banner_text_names_profile_data_backbone_and_seeds(params):
+    text = report.banner_text(params)
+    assert text.startswith("SMOKE profile") and "backbone: tiny" in text and f"seeds: {list(params.seeds)}" in text
+    assert "hmnet-profile-smoke" in report.banner_html(params) and "#fff3cd" in report.banner_html(params)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# figures and files
+
+
+def test_save_table_figure_and_heatmap(params):
+    import matplotlib.pyplot as plt
+
+    df = pd.DataFrame({"a": [1, 2]})
+    assert pd.read_csv(report.save_table(df, params.out_dir, "t")).equals(df)
+    ax = report.heatmap(PAPER, "title", fmt=".0f")
+    assert ax.get_title() == "title" and ax.get_xlabel() == "target"
+    assert sorted(t.get_text() for t in ax.texts)[:2] == ["-2", "-5"]  # annotated cells
+    png, csv = report.save_figure(ax.figure, df, params.out_dir, "f")
+    assert png.read_bytes()[:4] == b"\x89PNG" and pd.read_csv(csv).equals(df)
+    plt.close("all")
+
+
+def test_record_and_reset_findings(tmp_path):
+    report.record_finding(tmp_path, "05", "x", "1")
+    report.record_finding(tmp_path, "05", "x", "2")  # the same finding is replaced, not repeated
+    report.record_finding(tmp_path, "05", "y", "3")
+    rows = json.loads((tmp_path / "findings" / "05.json").read_text())
+    assert [(r["finding"], r["measured"]) for r in rows] == [("x", "2"), ("y", "3")]
+    report.reset_findings(tmp_path, "05")
+    assert not (tmp_path / "findings" / "05.json").exists()
+
+
+def test_tables_as_the_book_shows_them(params, shown):
+    assert report.csv_link("t1") == "Download this table as CSV: [t1.csv](../tables/t1.csv)"
+    html = report.readable(pd.DataFrame({"mean_ARI": [0.12345]}), decimals=2).to_html()
+    assert "mean ARI" in html and "0.12" in html and "0.123" not in html
+    report.show_matrix_comparison(OURS, PAPER, params.out_dir, "cmp")
+    saved = pd.read_csv(params.tables_dir / "cmp.csv")
+    assert len(saved) == 16 and saved["diff"].eq(1).all()
+    assert _texts(shown)[-1] == report.csv_link("cmp")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# 01: relevance
+
+
+def test_matrix_figure_three_panels_and_tidy_data(params):
+    fig = report.matrix_figure(OURS, PAPER, "Gain", params, "m", center=0)
+    assert _titles(fig) == ["Gain: ours (smoke)", "Gain: paper", "ours − paper"]
+    data = pd.read_csv(params.figures_dir / "m.csv")
+    assert len(data) == 16 and data["diff"].eq(1).all()
+
+
+def test_influence_frame_pivot_signs_and_figure2(params, shown):
+    ours = _matrix(OURS.to_numpy(), ["BoolQ", "B", "C", "D"])
+    paper = _matrix(PAPER.to_numpy(), ["BoolQ", "B", "C", "D"])
+    frame = report.influence_frame(ours, paper)
+    assert len(frame) == 2 * 2 * 3 and set(frame["source"]) == {"ours", "paper"}
+    on = frame[(frame["direction"] == "influence on BoolQ") & (frame["source"] == "paper")]
+    assert on.set_index("other task")["gain (%)"].to_dict() == {"B": 20, "C": 1, "D": -8}  # the BoolQ column
+    pivot = report.influence_pivot(frame)
+    assert list(pivot.columns) == ["ours", "paper"] and len(pivot) == 6
+    assert report.influence_signs(pivot) == ("influence of BoolQ: 67% of our gains are positive against 67% of the "
+                                             "paper's; influence on BoolQ: 67% of our gains are positive against "
+                                             "67% of the paper's")
+    assert report.influence_signs(pivot[["paper"]]) is None
+    fig, table = report.figure2(params, ours, paper)
+    assert [ax.get_title() for ax in fig.axes] == ["Influence on boolq", "Influence of boolq"]
+    assert table.equals(pivot) and (params.tables_dir / "figure2_influence.csv").exists()
+    report.influence_finding(params, table)
+    assert _findings(params, "01")["Figure 2 direction of the BoolQ gains"] == report.influence_signs(pivot)
+    shown.clear()
+    fig, table = report.figure2(params, OURS, paper)  # BoolQ not among ours: the paper's bars only
+    assert _texts(shown)[0] == "BoolQ is not among relevance_tasks: only the paper's bars are shown."
+    assert list(table.columns) == ["paper"]
+    report.influence_finding(params, table)  # nothing to compare: nothing recorded or shown
+    assert len(_texts(shown)) == 2
+
+
+def test_affinity_scatter_and_comparison(params):
+    fig = report.affinity_scatter(OURS, PAPER, params)
+    data = pd.read_csv(params.figures_dir / "affinity_vs_pairwise.csv")
+    assert len(data) == 12 and list(data.columns) == ["source", "target", "lookahead affinity (%)",
+                                                      "pairwise gain, Eq. 4 (%)"]
+    assert fig.axes[0].get_xlabel() == "lookahead affinity (%)"
+    runs = [SimpleNamespace(wall_time=2.0), SimpleNamespace(seconds=3.5)]
+    table, groups = report.affinity_comparison(params, OURS, PAPER, runs[:1], runs)
+    values = table["value"].to_dict()
+    assert values["tasks"] == 4 and values["Spearman (off-diagonal)"] == 1.0 and values["runs (pairwise)"] == 2
+    assert values["cost, seconds (cheap / pairwise)"] == "2.0 / 5.5"
+    assert list(groups["grouping"]) == ["cheap", "pairwise"]
+    assert "Spearman 1.00" in _findings(params, "01")["Lookahead affinity against pairwise Eq. 4"]
+    table, groups = report.affinity_comparison(params, OURS.iloc[:2, :2], PAPER, [], [])
+    assert groups is None and table["value"]["Spearman (off-diagonal)"] is None
+
+
+def test_save_and_load_relevance(params):
+    assert report.load_relevance(params, "model") is None
+    report.save_relevance(params, "model", OURS, eq=4)
+    back = report.load_relevance(params, "model")
+    assert back.equals(OURS) or np.allclose(back.to_numpy(), OURS.to_numpy())
+    meta = json.loads((params.tables_dir / "relevance_model.json").read_text())
+    assert "eq" in json.dumps(meta) and "smoke" in json.dumps(meta)
+
+
+def test_manual_design_matches_the_paper(params, shown):
+    report.show_manual_design(params)
+    table = pd.read_csv(params.tables_dir / "manual_groupings.csv")
+    assert list(table["grouping"]) == ["ours (hmnet.tasks)", "paper (Section 4.1)"]
+    assert table["groups"].nunique() == 1 and _texts(shown)[-1] == "Identical to the paper's: True."
+
+
+def test_word_definitions_need_real_files(params, shown):
+    report.show_word_definitions(params)
+    assert _texts(shown) == ["The smoke profile reads synthetic data: the word definitions are compared on real "
+                             "files only (run with `-p profile local -p data_dir DIR`)."]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# groupings, 02
+
+
+GROUPS = {"data": [["A", "B"], ["C", "D"]], "model": [["A"], ["B", "C", "D"]]}
+
+
+def test_grouping_frame_text_dict_and_table():
+    frame = report.grouping_frame(GROUPS)
+    assert len(frame) == 8 and frame[frame["grouping"] == "model"]["cluster"].tolist() == [1, 2, 2, 2]
+    assert report.grouping_text(GROUPS["data"]) == "{A, B}  {C, D}"
+    assert report.grouping_dict([["A"], [], ["B"]]) == {"g1": ("A",), "g3": ("B",)}
+    table = report.groupings_table(GROUPS)
+    assert table.to_dict("records")[1] == {"grouping": "model", "clusters": 2, "groups": "{A}  {B, C, D}"}
+
+
+def test_appendix_a_and_the_papers_matrices():
+    appendix = report.appendix_a()
+    assert list(appendix) == ["data", "model", "manual"]
+    covered = {name: sorted(t for g in groups for t in g) for name, groups in appendix.items()}
+    assert all(len(tasks) == 13 and tasks == covered["manual"] for tasks in covered.values())
+    matrices = report.paper_matrices()
+    assert matrices["data"].shape == matrices["model"].shape == (13, 13)
+    assert matrices["data"].loc["MNLI", "RTE"] == pytest.approx(97.64)
+
+
+def test_cluster_agreement_and_stability():
+    m = _matrix([[100, 90, 0, 0], [90, 100, 0, 0], [0, 0, 100, 90], [0, 0, 90, 100]])
+    groups = report.cluster_relevance({"data": m, "tiny": m.iloc[:2, :2]}, k=2)
+    assert set(groups) == {"data"} and sorted(map(sorted, groups["data"])) == [["A", "B"], ["C", "D"]]
+    table = report.agreement_table({"data": groups["data"], "other": [["A"]]}, GROUPS)
+    row = table.iloc[0]
+    assert len(table) == 1 and row["ARI"] == pytest.approx(1) and row["identical"] and row["tasks compared"] == 4
+    stab, detail = report.stability_summary({"data": m}, k=2, seeds=5, reference=GROUPS)
+    assert stab.iloc[0]["share reproducing it"] == pytest.approx(1) and stab.iloc[0]["seeds"] == 5
+    assert detail["data"].coassignment.loc["A", "B"] == pytest.approx(1)
+
+
+def test_coassignment_figure_labels_panels(params):
+    m = _matrix([[100, 90, 0, 0], [90, 100, 0, 0], [0, 0, 100, 90], [0, 0, 90, 100]])
+    _, detail = report.stability_summary({"data": m, "model": m}, k=2, seeds=3)
+    fig = report.coassignment_figure(detail, params, "co", label="paper Table {table}")
+    assert _titles(fig) == ["paper Table 2", "paper Table 3"]
+    data = pd.read_csv(params.figures_dir / "co.csv")
+    assert set(data["matrix"]) == {"paper Table 2", "paper Table 3"} and len(data) == 32
+    fig = report.coassignment_figure(detail, params, "co2", label="ours: {name} ({profile})")
+    assert fig.axes[0].get_title() == "ours: data (smoke)"
+    assert report.coassignment_figure({}, params) is None
+
+
+def test_groupings_for_notebooks_03_and_05(params, shown):
+    assert report.load_relevance_matrices(params) == {}
+    assert _texts(shown) == ["not available in this build: the data, model matrix (run notebook 01 with the same "
+                             "out_dir first)"]
+    report.save_relevance(params, "model", _matrix(np.eye(4) * 100))
+    assert list(report.load_relevance_matrices(params)) == ["model"]
+    groups = report.our_groupings(params, {"model": _matrix(np.eye(4) * 100)}, k=3)
+    assert list(groups) == ["model", "manual"]
+    ours, note = report.load_groupings(params, "ours")
+    assert ours["model"] == groups["model"] and note.startswith("Groupings: ours, regenerated by notebook 02")
+    with pytest.raises(report.ParameterError, match="'paper' or 'ours'"):
+        report.load_groupings(params, "mine")
+
+
+def test_agreement_findings_and_summary(params):
+    paper = pd.DataFrame([{"grouping": "data", "tasks compared": 13, "ARI": 1.0, "identical": True},
+                          {"grouping": "model", "tasks compared": 13, "ARI": 0.5, "identical": False}])
+    ours = pd.DataFrame([{"grouping": "manual", "tasks compared": 4, "ARI": 0.25, "identical": False}])
+    assert report.agreement_findings(params, paper, "paper") == [
+        "ARI 1.00 with Appendix A; identical: True", "ARI 0.50 with Appendix A; identical: False"]
+    assert report.agreement_findings(params, ours, "ours") == ["ARI 0.25 over 4 tasks"]
+    assert set(_findings(params, "02")) == {"k-means on the paper's table for 'data'",
+                                            "k-means on the paper's table for 'model'",
+                                            "our 'manual' grouping against Appendix A"}
+    assert report.groupings_summary(paper, ours, "smoke").splitlines() == [
+        "- k-means on the paper's table for **data** gives back Appendix A exactly.",
+        "- k-means on the paper's table for **model** differs from Appendix A (ARI 0.50).",
+        "- Our **manual** grouping (smoke profile) against the paper's: ARI 0.25 over 4 tasks."]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# 03: Table 1
+
+
+def _run(variant, seed, scores, split=None):
+    config = SimpleNamespace(variant=variant, method=variant.split(":")[0], seed=seed, split=split,
+                             tasks=tuple(scores))
+    return SimpleNamespace(config=config, scores=scores, score=scores.__getitem__,
+                           average=float(np.mean(list(scores.values()))))
+
+
+def test_published_averages_recompute_the_paper_from_its_own_cells():
+    from hmnet.analysis import paper
+
+    table = report.published_averages().set_index("method")
+    assert list(table.index) == list(paper.TABLE1_METHODS)
+    assert "reachable_with_rounding" in table.columns
+    assert not table.loc["HMNet_m", "reachable_with_rounding"]  # 84.0 cannot come from its printed cells
+    assert table.loc["Single-task", "reachable_with_rounding"]
+
+
+def test_ranking_sentence_and_finding(params, shown):
+    rows = [{"variant": v, "task": "Average", "n": 3, "mean": m, "ci_low": m - 1, "ci_high": m + 1}
+            for v, m in [("multi", 60.0), ("hmnet:model", 61.5), ("single", 50.0)]]
+    summary = pd.DataFrame(rows)
+    sentence = report.ranking_sentence(summary)
+    assert sentence == ("Measured averages, best first: HMNet_m 61.5, Multi-task 60.0, Single-task 50.0. The best "
+                        "is HMNet_m, as in the paper. The 95% intervals of HMNet_m overlap the multi-task one.")
+    report.ranking_finding(params, summary)
+    assert _findings(params, "03")["Table 1 ranking of the averages"] == sentence == _texts(shown)[0]
+    assert report.ranking_sentence(summary.iloc[:0]) == "No averages were measured."
+
+
+def test_table1_figure_bars_ours_beside_the_paper(params):
+    from hmnet.analysis import paper
+
+    summary = pd.DataFrame([{"variant": v, "task": "Average", "n": 2, "mean": 50.0, "std": 1.0, "ci_low": 49.0,
+                             "ci_high": 51.0} for v in ("single", "hmnet:model")])
+    fig = report.table1_figure(summary, params)
+    data = pd.read_csv(params.figures_dir / "table1_averages.csv")
+    assert list(data["method"]) == ["Single-task", "HMNet_m"]
+    assert data["paper"].tolist() == [paper.table1_averages()["Single-task"], paper.table1_averages()["HMNet_m"]]
+    assert len(fig.axes[0].patches) == 4
+
+
+def test_single_vs_majority_judges_the_interval():
+    results = [_run("single", s, {t: v + s}) for s in range(3) for t, v in [("RTE", 60.0), ("CB", 40.0),
+                                                                            ("WNLI", 30.0)]]
+    table = report.single_vs_majority(results, {"RTE": 50.0, "CB": 45.0, "WNLI": 56.0}).set_index("task")
+    assert table.loc["RTE", "above the majority class"] == "above" and table.loc["RTE", "n"] == 3
+    assert table.loc["CB", "above the majority class"] == "not above"
+    assert table.loc["WNLI", "above the majority class"] == "exempt"
+    one = report.single_vs_majority(results[:1], {"RTE": 50.0})
+    assert one.iloc[0]["above the majority class"] == "one seed: no interval"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# 04: shared layers; 05: layer grid
+
+
+def _shared_layers_per_seed():
+    runs = [_run("hmnet", seed, {"BoolQ": 50 + 3 * x - (x == 4) * 8 + seed, "MNLI": 40 + x}, split=(x, 4 - x, 0))
+            for seed in range(2) for x in range(5)]
+    return report.scores_frame(runs)
+
+
+def test_scores_frame_and_ci_frame():
+    per_seed = _shared_layers_per_seed()
+    assert len(per_seed) == 20 and set(per_seed.columns) == {"variant", "seed", "split", "shared layers", "task",
+                                                             "score", "average"}
+    row = per_seed[(per_seed["task"] == "BoolQ") & (per_seed["seed"] == 1) & (per_seed["shared layers"] == 2)]
+    assert row["score"].item() == 57 and row["split"].item() == "2-2-0"
+    summary = report.ci_frame(per_seed, ["task", "shared layers"])
+    boolq = summary[summary["task"] == "BoolQ"].set_index("shared layers")
+    assert boolq.loc[2, "mean"] == 56.5 and boolq.loc[2, "n"] == 2 and boolq.loc[2, "ci_low"] < 56.5
+
+
+def test_shared_layers_lines_findings_and_figure3(params, shown):
+    per_seed = _shared_layers_per_seed()
+    summary = report.ci_frame(per_seed, ["task", "shared layers"])
+    contrasts = report.peak_contrast(per_seed, "BoolQ", 3)
+    lines = report.shared_layers_lines(summary, contrasts, {"BoolQ": 62.0})
+    assert lines[0] == ("- **BoolQ**: best mean at 3 shared layers (59.5); the means span 9.0 points over the depths; "
+                        "the majority class scores 62.0.")
+    assert lines[1] == "- **MNLI**: best mean at 4 shared layers (44.0); the means span 4.0 points over the depths."
+    assert lines[2].startswith("- BoolQ, shared layers 3 - 0: +9.0 points (95% CI [+9.0, +9.0], 2 seeds)")
+    assert report.paper_peak(12) == 8 and report.paper_peak(4) == 3
+    out = report.shared_layers_findings(params, summary, per_seed, {"BoolQ": 62.0}, ["BoolQ", "MNLI"])
+    assert list(out["comparison"]) == ["shared layers 3 - 0", "shared layers 3 - 4"] * 2  # tiny: depth 4, peak 3
+    found = _findings(params, "04")
+    assert found["Figure 3: BoolQ"].startswith("BoolQ: best mean at 3 shared layers")
+    assert "Figure 3: MNLI shared layers 3 - 4" in found and len(found) == 6
+    fig = report.figure3(params, summary, per_seed, {"BoolQ": 62.0}, ["BoolQ", "MNLI"])
+    assert fig.axes[0].get_title() == "Figure 3: BoolQ and MNLI against shared layers (smoke)"
+    assert "BoolQ: majority class (62.0)" in [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert len(pd.read_csv(params.figures_dir / "figure3_shared_layers.csv")) == 20
+
+
+def test_layer_grid_text_finding_figure4_and_splits(params, shown):
+    summary = pd.DataFrame([{"grouping": g, "split": s, "n": 2, "mean": m, "ci_low": m - 1, "ci_high": m + 1}
+                            for g, s, m in [("data", "2-1-1", 50.0), ("data", "3-1-0", 55.0),
+                                            ("model", "2-1-1", 48.0), ("model", "3-1-0", 52.5)]])
+    text = report.layer_grid_text(summary, 51.0)
+    assert text == ("Best split: 3-1-0 with the data grouping (55.0); 2 of 4 grouping-split combinations average "
+                    "above multi-task (51.0).")
+    report.layer_grid_finding(params, summary, 51.0)
+    assert _findings(params, "05")["Figure 4 layer combinations"] == text == _texts(shown)[0]
+    fig = report.figure4(params, summary, summary, 51.0)
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert labels == ["data", "model", "multi-task"] and fig.axes[0].get_ylabel() == "average score"
+    assert report.grid_splits(params) == report.layer_grid(4)
+    assert report.grid_splits(params, [[2, 1, 1]]) == [(2, 1, 1)]
+    with pytest.raises(report.ParameterError, match="sums to 5, but the backbone has 4 layers"):
+        report.grid_splits(params, [[3, 1, 1]])
+
+
+def test_band_figure_draws_a_band_per_group_when_seeds_allow(params):
+    summary = pd.DataFrame({"g": ["a", "a", "b", "b"], "x": [0, 1, 0, 1], "n": [2, 2, 1, 1],
+                            "mean": [1.0, 2.0, 3.0, 4.0], "ci_low": [0.5, 1.5, np.nan, np.nan],
+                            "ci_high": [1.5, 2.5, np.nan, np.nan]})
+    fig = report.band_figure(summary, "x", "g", params, "band", "T", "y", reference={"ref": 2.5})
+    ax = fig.axes[0]
+    assert len(ax.collections) == 1  # one CI band: group b has a single seed
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["a", "b", "ref"]
+    assert pd.read_csv(params.figures_dir / "band.csv").shape == (4, 6)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# 06: attention
+
+
+def _tidy():
+    rows = []
+    for kind, pair, task, base in [("positive", "QQP & RTE", "RTE", 0.9), ("negative", "MRPC & RTE", "RTE", 0.5)]:
+        for layer in range(4):
+            for head in range(2):
+                rows.append({"kind": kind, "pair": pair, "task": task, "layer": layer, "head": head,
+                             "similarity": base - 0.1 * layer + 0.01 * head})
+    return pd.DataFrame(rows)
+
+
+def test_layer_similarity_lines_and_finding(params, shown):
+    by_layer = report.layer_similarity(_tidy())
+    assert by_layer.shape == (4, 2) and by_layer.loc[0, ("positive", "RTE")] == pytest.approx(0.905)
+    lines = report.attention_lines(by_layer)
+    assert lines[0] == ("- negative pair, probed on RTE: mean similarity 0.455 in the bottom half, 0.205 in the "
+                        "top layer")
+    assert lines[-1] == ("- middle layers: positive pair 0.755, negative pair 0.355 (positive more similar, as in "
+                         "the paper)")
+    report.attention_finding(params, by_layer)
+    measured = _findings(params, "06")["Appendix C attention similarity"]
+    assert measured.startswith("negative pair, probed on RTE") and "- " not in measured
+    assert _texts(shown) == ["\n".join(lines)]
+    only = report.attention_lines(by_layer[["positive"]])
+    assert len(only) == 1  # no middle-layer comparison without both kinds
+
+
+def test_attention_figure_and_pairs_table(params):
+    fig = report.attention_figure(_tidy(), params)
+    assert _titles(fig) == ["positive: QQP & RTE\non RTE", "negative: MRPC & RTE\non RTE"]
+    assert len(pd.read_csv(params.figures_dir / "attention_similarity.csv")) == 16
+    table = report.pairs_table(report.PAPER_ATTENTION_PAIRS)
+    assert table.to_dict("index") == {"positive": {"task": "QQP", "anchor": "RTE"},
+                                      "negative": {"task": "MRPC", "anchor": "RTE"}}
+    pairs, note = report.choose_attention_pairs(params)  # no relevance results: the paper's pairs
+    assert pairs == report.PAPER_ATTENTION_PAIRS and "not available" in note
+    report.save_relevance(params, "model", _matrix(np.arange(16).reshape(4, 4), ["RTE", "QQP", "MRPC", "CB"]))
+    pairs, note = report.choose_attention_pairs(params)
+    assert pairs == {"positive": ("CB", "RTE"), "negative": ("QQP", "RTE")} and "largest mutual gain" in note
