@@ -25,7 +25,7 @@ import pandas as pd
 
 from hmnet import report
 from hmnet.store import path_replacements, scrub_paths
-from hmnet.reproduce import REPO, SECTIONS, _marker
+from hmnet.reproduce import REPO, SECTIONS, marker_path
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +147,7 @@ def stage_notebook(executed: Path, dest: Path, source: Path | None, out: Path, r
 def _marker_parameters(out: Path) -> dict:
     """The parameters this build's notebooks ran with, from the first section's done-marker ({} if none)."""
     for section in SECTIONS:
-        marker = _marker(out, section)
+        marker = marker_path(out, section)
         if marker.exists():
             try:
                 return json.loads(marker.read_text()).get("parameters", {})
@@ -687,7 +687,7 @@ def profile_costs(profile: str, out: Path, root: Path = REPO, files: dict[str, b
     seconds = []
     for section in SECTIONS:
         try:
-            seconds.append(float(json.loads(_marker(out, section).read_text())["seconds"]))
+            seconds.append(float(json.loads(marker_path(out, section).read_text())["seconds"]))
         except (OSError, KeyError, ValueError, TypeError):
             pass
     if seconds:

@@ -98,7 +98,7 @@ def executed_path(out: str | Path, section: str) -> Path:
     return Path(out) / "notebooks" / f"{SECTIONS[section]}.ipynb"
 
 
-def _marker(out: Path, section: str) -> Path:
+def marker_path(out: Path, section: str) -> Path:
     return Path(out) / "notebooks" / f".{SECTIONS[section]}.done.json"
 
 
@@ -134,7 +134,7 @@ def section_hash(notebook: Path, parameters: Mapping[str, Any]) -> str:
 
 
 def is_done(out: str | Path, section: str, digest: str) -> bool:
-    marker = _marker(Path(out), section)
+    marker = marker_path(Path(out), section)
     if not marker.exists() or not executed_path(out, section).exists():
         return False
     try:
@@ -182,7 +182,7 @@ def run_section(section: str, profile: str, out: Path, data_dir: str | None = No
     if not force and is_done(out, section, digest):
         log.info("section %s (%s): done earlier with the same parameters; skipped", section, SECTIONS[section])
         return SectionResult(section, dst, "cached", 0.0)
-    _marker(out, section).unlink(missing_ok=True)
+    marker_path(out, section).unlink(missing_ok=True)
     start = time.perf_counter()
     if store_only and store.nothing_stored(out, section):
         import nbformat
@@ -223,7 +223,7 @@ def _write_marker(out: Path, section: str, digest: str, params: Mapping[str, Any
     payload = {"hash": digest, "seconds": round(seconds, 1), "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
     if params is not None:
         payload["parameters"] = dict(params)
-    atomic_write_bytes(_marker(out, section), json.dumps(payload, indent=1).encode())
+    atomic_write_bytes(marker_path(out, section), json.dumps(payload, indent=1).encode())
 
 
 def _notebook_title(path: Path) -> str:

@@ -36,3 +36,15 @@ def minilm_available() -> str:
     except ModuleNotFoundError as err:
         pytest.skip(str(err))
     return "minilm"
+
+
+# `make test` runs the suite on two workers (pytest-xdist, --dist loadgroup). The tests that share the one
+# smoke execution of the notebooks and its book build (tests/_companion.py caches them per process) stay on
+# one worker, so that work is done once.
+SMOKE_BOOK_MODULES = {"test_notebooks.py", "test_book.py", "test_browser.py", "test_notebook_outputs.py"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.path.name in SMOKE_BOOK_MODULES:
+            item.add_marker(pytest.mark.xdist_group("smoke_book"))

@@ -61,3 +61,22 @@ def test_ruff_is_clean():
         pytest.skip("ruff is not installed")
     out = subprocess.run([ruff, "check", "hmnet", "tests", "benchmarks"], cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_layers_hold_by_import_linter():
+    """The layers contract in pyproject.toml ([tool.importlinter]): a module imports only from layers below."""
+    exe = shutil.which("lint-imports") or str(Path(sys.executable).with_name("lint-imports"))
+    if not Path(exe).exists():
+        pytest.skip("import-linter is not installed (pip install -e '.[test]')")
+    out = subprocess.run([exe], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert "1 kept, 0 broken" in out.stdout
+
+
+def test_no_module_imports_another_modules_underscore_names():
+    found = []
+    for name, text in _sources():
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("hmnet"):
+                found += [f"{name}:{node.lineno} {node.module}.{a.name}" for a in node.names if a.name.startswith("_")]
+    assert not found, found
