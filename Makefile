@@ -28,7 +28,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 --dist loadgroup -q -ra --durations=15 tests
+	$(BIN)/python -m pytest -n 2 -q -ra --durations=15 tests
 
 # With DATA (or $$HMNET_DATA_DIR) set, the local profile re-renders the store's notebooks from the files (no
 # training); without it, `make book` builds from the notebooks already in the store.

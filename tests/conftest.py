@@ -38,13 +38,21 @@ def minilm_available() -> str:
     return "minilm"
 
 
-# `make test` runs the suite on two workers (pytest-xdist, --dist loadgroup). The tests that share the one
-# smoke execution of the notebooks and its book build (tests/_companion.py caches them per process) stay on
-# one worker, so that work is done once.
+# `make test` runs the suite on two workers (pytest-xdist). Each test module goes to one worker, and the modules
+# that share the one smoke execution of the notebooks and its book build (tests/_companion.py caches them per
+# process) go together, so that work is done once. (xdist's own `--dist loadgroup` does not group under
+# pytest 9: the group suffix it writes into `item._nodeid` no longer reaches `item.nodeid`.)
 SMOKE_BOOK_MODULES = {"test_notebooks.py", "test_book.py", "test_browser.py", "test_notebook_outputs.py"}
 
 
-def pytest_collection_modifyitems(config, items):
-    for item in items:
-        if item.path.name in SMOKE_BOOK_MODULES:
-            item.add_marker(pytest.mark.xdist_group("smoke_book"))
+@pytest.hookimpl(tryfirst=True)
+def pytest_xdist_make_scheduler(config, log):
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModulesWithTheSmokeBookTogether(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            if nodeid.split("::")[0].rsplit("/", 1)[-1] in SMOKE_BOOK_MODULES:
+                return "smoke_book"
+            return super()._split_scope(nodeid)
+
+    return ModulesWithTheSmokeBookTogether(config, log)
