@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
-    from hmnet.campaign import train_rows
+    from hmnet.campaign_projection import train_rows
 
     variants = {}
     for grouping in (False, True):

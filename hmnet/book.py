@@ -84,7 +84,7 @@ def stage(profile: str, out: Path, stage_dir: Path, root: Path = REPO) -> Path:
 
 def ledger_builds(profile: str, out: Path) -> dict[str, Path]:
     """The builds the claims ledger reports: this one, and every committed results store."""
-    from hmnet.campaign import STORE_ROOT
+    from hmnet.campaign_plan import STORE_ROOT
 
     builds = {f"Profile `{profile}` (this book)": out}
     for store in sorted(STORE_ROOT.glob("*/manifest.json")):

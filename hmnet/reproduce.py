@@ -88,7 +88,7 @@ def default_out(profile: str, store_only: bool = False) -> Path:
     """Where a profile's notebooks run: its results store (``reference/<profile>``) when rendering one,
     else ``_build/runs/<profile>``."""
     if store_only:
-        from hmnet.campaign import store_dir
+        from hmnet.campaign_plan import store_dir
 
         return store_dir(profile)
     return REPO / "_build" / "runs" / profile
@@ -244,7 +244,7 @@ def reproduce(profile: str = "smoke", sections: Iterable[str] | str | None = Non
 
     `extra` passes further papermill parameters to every notebook (e.g. ``{"seeds": [0, 1, 2]}``).
     `store_only` renders a results store (``hmnet.campaign``): nothing trains, each notebook gets the
-    reference build's own parameters (``hmnet.campaign.REFERENCE_PARAMETERS``) before `extra`, and the
+    reference build's own parameters (``hmnet.campaign_plan.REFERENCE_PARAMETERS``) before `extra`, and the
     executed notebooks keep no local path. Returns one SectionResult per section; raises ReproduceError at
     the first failure.
     """
@@ -267,7 +267,8 @@ def reproduce(profile: str = "smoke", sections: Iterable[str] | str | None = Non
         log.info("[%d/%d] %s", i, len(ids), SECTIONS[section])
         section_extra = dict(extra or {})
         if store_only:  # the store's own notebook parameters: the reference ones, then the store's overrides
-            from hmnet.campaign import REFERENCE_PARAMETERS, read_manifest
+            from hmnet.campaign_manifest import read_manifest
+            from hmnet.campaign_plan import REFERENCE_PARAMETERS
 
             stored = (read_manifest(out) or {}).get("overrides", {})
             section_extra = {**REFERENCE_PARAMETERS.get(section, {}), **stored, **section_extra}

@@ -17,7 +17,8 @@ from pathlib import Path
 import pandas as pd
 
 from hmnet.errors import UsageError
-from hmnet.campaign import MANIFEST, SECTION_NOTEBOOK, read_manifest
+from hmnet.campaign_manifest import MANIFEST, read_manifest
+from hmnet.campaign_plan import SECTION_NOTEBOOK
 from hmnet.provenance import REPO
 from hmnet.results import atomic_write_bytes, read_result_file, summarize
 from hmnet.tasks import TASK_NAMES

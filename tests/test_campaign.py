@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from hmnet import campaign, store
+from hmnet import campaign, campaign_plan, store
+from hmnet.experiments import TRAINING_SEMANTICS
 from hmnet.results import load_results, read_result_file
 
 REPO = Path(__file__).resolve().parents[1]
@@ -110,7 +111,7 @@ def test_store_round_trip_names_no_machine_path_and_prints_from_the_store(tmp_pa
     runs = load_results(s / "results")
     for r in runs:
         assert r.config.data_dir is None and r.config.key() == r.key  # the record's key survives the trip
-        assert r.env["training_semantics"] == campaign.TRAINING_SEMANTICS and "torch" in r.env["packages"]
+        assert r.env["training_semantics"] == TRAINING_SEMANTICS and "torch" in r.env["packages"]
     assert main(["results", "table1", "--store", str(s)]) == 0
     out = capsys.readouterr().out
     n = len(runs)
@@ -127,7 +128,7 @@ def test_scrub_paths_replaces_every_local_prefix(tmp_path):
 
 
 def test_the_committed_reference_store_is_small_portable_text():
-    root = campaign.STORE_ROOT
+    root = campaign_plan.STORE_ROOT
     if not root.exists():
         pytest.skip("no reference store committed yet")
     files = [p for p in root.rglob("*") if p.is_file()]

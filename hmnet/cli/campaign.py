@@ -12,7 +12,7 @@ from hmnet.cli.book import parse_params
 
 
 def add_parsers(sub) -> None:
-    from hmnet.campaign import SECTION_ORDER
+    from hmnet.campaign_plan import SECTION_ORDER
 
     c = sub.add_parser("campaign", help="run every pending run of a profile's results store (resumable)")
     csub = c.add_subparsers(dest="campaign_command", required=True)
@@ -65,7 +65,7 @@ def add_parsers(sub) -> None:
 
 
 def _store(args, must_exist: bool = False) -> Path:
-    from hmnet.campaign import store_dir
+    from hmnet.campaign_plan import store_dir
     from hmnet.errors import UsageError
 
     path = Path(args.store) if args.store else store_dir(args.profile)
@@ -98,7 +98,8 @@ def _positive(name: str, value, integer: bool = True):
 
 def _projection(args, store: Path, plan) -> str:
     """Pending runs per section and their projected hours, from the throughput measured in the store."""
-    from hmnet.campaign import is_stored, measured_rates, projection_table
+    from hmnet.campaign_plan import is_stored
+    from hmnet.campaign_projection import measured_rates, projection_table
     from hmnet.results import load_results
 
     pending = [p for p in plan if not is_stored(p, store)]
@@ -107,7 +108,9 @@ def _projection(args, store: Path, plan) -> str:
 
 
 def cmd_campaign(args) -> int:
-    from hmnet.campaign import campaign_plan, export_pending, parse_budget, run_campaign, write_manifest
+    from hmnet.campaign import export_pending, parse_budget, run_campaign
+    from hmnet.campaign_manifest import write_manifest
+    from hmnet.campaign_plan import campaign_plan
 
     data_dir = _data_dir(args) if args.profile != "smoke" else None
     _positive("--workers", args.workers)

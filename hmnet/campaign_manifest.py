@@ -1,0 +1,83 @@
+"""The manifest of a results store: for the book's banners, how many of each section's planned runs are
+complete, with the date, the commit and the data files (relative paths and sizes only)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from hmnet.campaign_plan import REFERENCE_PARAMETERS, SECTION_NOTEBOOK, PlannedRun, is_stored
+from hmnet.experiments import TRAINING_SEMANTICS, RunConfig, data_fingerprint, get_profile
+from hmnet.provenance import code_commit
+from hmnet.results import atomic_write_bytes
+
+MANIFEST = "manifest.json"
+
+
+def write_manifest(profile: str, data_dir: str | None, store: Path, plan: Sequence[PlannedRun],
+                   overrides: Mapping[str, Any] | None = None) -> dict:
+    """Planned and complete runs per section, with the date, commit and data files, into the store.
+
+    Nothing in it names a path of this machine: data files appear relative to the data directory.
+    """
+    from hmnet.data import find_file
+
+    sections: dict[str, dict[str, Any]] = {}
+    for p in plan:
+        s = sections.setdefault(p.section, {"notebook": SECTION_NOTEBOOK[p.section], "planned": 0, "complete": 0,
+                                            "runs": []})
+        s["planned"] += 1
+        done = is_stored(p, store)
+        s["complete"] += int(done)
+        s["runs"].append({"name": p.config.result_name(), "variant": p.config.variant,
+                          "tasks": list(p.config.tasks), "seed": p.config.seed, "complete": done})
+    prof = get_profile(profile, **({"data_dir": data_dir} if data_dir else {}))
+    cfg = prof.run_config("multi")
+    carved = [t for t in prof.tasks if prof.source == "directory" and prof.carve_train
+              and find_file(t, "train", prof.data_dir) is None]
+    settings = {k: v for k, v in cfg.to_dict().items()
+                if k not in ("method", "tasks", "clusters", "split", "seed", "name", "data_dir", "affinity")}
+    manifest = {"profile": profile, "tasks": list(prof.tasks), "seeds": list(prof.seeds), "settings": settings,
+                "data": data_fingerprint(cfg), "carved_tasks": carved, "majority_class": majority_scores(cfg),
+                "notebook_parameters": REFERENCE_PARAMETERS, "overrides": dict(overrides or {}),
+                "training_semantics": TRAINING_SEMANTICS,
+                "commit": code_commit(), "updated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+                "sections": sections}
+    atomic_write_bytes(Path(store) / MANIFEST, (json.dumps(manifest, indent=1) + "\n").encode())
+    return manifest
+
+
+_MAJORITY: dict[str, dict[str, float]] = {}
+
+
+def majority_scores(config: RunConfig) -> dict[str, float]:
+    """Each classification task's score when every evaluation row gets the most frequent training label, on
+    the rows the profile's runs use (``hmnet.report.majority_baseline``); kept in the manifest so that the
+    store shows it without the data. Cached per process."""
+    from hmnet.report import majority_baseline
+
+    key = config.to_json()
+    if key not in _MAJORITY:
+        _MAJORITY[key] = {t: round(v, 3) for t, v in majority_baseline(config).items()}
+    return _MAJORITY[key]
+
+
+def read_manifest(store: Path) -> dict | None:
+    """A store's manifest, None where it has none; a damaged one is a DataError naming the file."""
+    from hmnet.errors import DataError
+
+    path = Path(store) / MANIFEST
+    if not path.is_file():
+        return None
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(manifest, dict) or not isinstance(manifest.get("sections"), dict):
+            raise ValueError("no 'sections' object")
+    except (ValueError, UnicodeDecodeError) as err:
+        raise DataError(f"{path}: not a results-store manifest ({err}); rewrite it with `hmnet campaign status`") \
+            from None
+    return manifest
+

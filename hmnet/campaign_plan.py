@@ -1,0 +1,129 @@
+"""The campaign's plan: every run a profile's book needs, by section, in priority order.
+
+The plan is built by the same ``hmnet.report`` helpers the notebooks call, so the runs' keys agree with the
+notebooks' by construction. A run is pending when its record is absent from the store (:func:`is_stored`);
+:mod:`hmnet.campaign` runs the pending ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hmnet.experiments import ConfigError, RunConfig
+from hmnet.provenance import REPO
+from hmnet.results import read_result_file, result_path
+
+STORE_ROOT = REPO / "reference"
+# Sections in the order the campaign takes them, with the notebook that shows each: Table 1 first (its
+# single-task runs are also Eq. 4's denominators), its single-task cross-check with the Hugging Face Trainer
+# (hmnet.hf_check), then the pairwise gains and the one-run affinity estimate, then the two ablations.
+SECTION_ORDER = ("table1", "hf_check", "pairwise", "affinity", "shared_layers", "layer_grid")
+SECTION_NOTEBOOK = {"table1": "03", "hf_check": "03", "pairwise": "01", "affinity": "01", "shared_layers": "04",
+                    "layer_grid": "05"}
+# Eq. (4) on six tasks spanning the three Appendix-A groups.
+PAIRWISE_TASKS = ("MNLI", "RTE", "SST-2", "IMDB", "MRPC", "BoolQ")
+# The notebook parameters of a reference build, per notebook (beyond profile, data_dir and out_dir). The
+# campaign plans exactly the runs these notebooks ask for, so the keys agree by construction.
+REFERENCE_PARAMETERS: dict[str, dict[str, Any]] = {
+    "01": {"relevance_tasks": list(PAIRWISE_TASKS)},
+    "04": {"pair": ["MNLI", "BoolQ"]},
+    "05": {"seeds": [0], "grid_tasks": list(PAIRWISE_TASKS)},
+}
+
+
+def store_dir(profile: str) -> Path:
+    """The results store of a profile: ``reference/<profile>`` in the repository."""
+    return STORE_ROOT / profile
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    section: str
+    config: RunConfig
+
+
+_NOTEBOOK_KEYS = ("tasks", "seeds", "backbone", "max_train_examples", "max_eval_examples")
+
+
+def notebook_parameters(profile: str, notebook: str, data_dir: str | None, out_dir: str | Path,
+                        overrides: Mapping[str, Any] | None = None):
+    """The checked parameters (``hmnet.report.RunParameters``) a notebook of the reference build runs with,
+    and its section-specific extras. `overrides` (notebook parameters such as ``tasks`` or ``seeds``)
+    apply to every notebook, as ``hmnet reproduce -p NAME VALUE`` does."""
+    from hmnet import report
+
+    extra = {**REFERENCE_PARAMETERS.get(notebook, {}), **(overrides or {})}
+    common = {k: extra.pop(k) for k in list(extra) if k in _NOTEBOOK_KEYS}
+    if notebook in ("03", "04"):  # these notebooks run several cheap seeds on the smoke profile
+        common.setdefault("smoke_seeds", report.SMOKE_SEEDS)
+    P = report.check_parameters(profile=profile, data_dir=data_dir, out_dir=str(out_dir), **common)
+    return P, extra
+
+
+def section_plan(section: str, profile: str, data_dir: str | None, out_dir: str | Path,
+                 overrides: Mapping[str, Any] | None = None) -> list[RunConfig]:
+    """The runs of one section, built by the same ``hmnet.report`` helpers the notebook calls."""
+    from hmnet import report
+
+    if section not in SECTION_ORDER:
+        raise ConfigError(f"section {section!r} is unknown; known: {', '.join(SECTION_ORDER)}")
+    P, extra = notebook_parameters(profile, SECTION_NOTEBOOK[section], data_dir, out_dir, overrides)
+    if section == "hf_check":
+        from hmnet.hf_check import HF_TASKS
+
+        plan = [c for c in section_plan("table1", profile, data_dir, out_dir, overrides)
+                if c.method == "single" and c.tasks[0] in HF_TASKS]
+    elif section == "table1":
+        groupings, _ = report.load_groupings(P, "paper")
+        plan = report.table1_configs(P, groupings, P.seeds)
+    elif section in ("pairwise", "affinity"):
+        tasks = report.section_tasks(P, extra.get("relevance_tasks"), report.SMOKE_RELEVANCE_TASKS,
+                                     "relevance_tasks")
+        plan = report.pairwise_configs(P, tasks) if section == "pairwise" else report.lookahead_configs(P, tasks)
+    elif section == "shared_layers":
+        plan = report.shared_layers_configs(P, report.check_tasks(extra["pair"], name="pair", minimum=2), P.seeds)
+    else:
+        depth = report.backbone_depth(P)
+        tasks = report.section_tasks(P, extra.get("grid_tasks"), ("RTE", "SST-2", "MRPC", "BoolQ"), "grid_tasks")
+        groupings, _ = report.load_groupings(P, "paper")
+        grid, baseline = report.layer_grid_configs(P, tasks, groupings, report.layer_grid(depth), P.seeds)
+        plan = grid + baseline
+    order = {s: i for i, s in enumerate(P.seeds)}  # seeds outermost: a complete seed comes first
+    return sorted(plan, key=lambda c: order.get(c.seed, len(order)))
+
+
+def campaign_plan(profile: str, data_dir: str | None, out_dir: str | Path, sections: Iterable[str] | None = None,
+                  overrides: Mapping[str, Any] | None = None) -> list[PlannedRun]:
+    """Every run of the sections, in priority order, each key once (a run two sections share, such as a
+    single-task run of Table 1 that Eq. 4 also needs, belongs to the first)."""
+    wanted = list(SECTION_ORDER) if sections is None else list(sections)
+    for s in wanted:
+        if s not in SECTION_ORDER:
+            raise ConfigError(f"section {s!r} is unknown; known: {', '.join(SECTION_ORDER)}")
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for section in [s for s in SECTION_ORDER if s in wanted]:
+        for c in section_plan(section, profile, data_dir, out_dir, overrides):
+            k = (kind(section), c.key())
+            if k not in seen:
+                seen.add(k)
+                out.append(PlannedRun(section, c))
+    return out
+
+
+def kind(section: str) -> str:
+    """What trains a section's runs: our trainer ("train") or the Hugging Face Trainer ("hf")."""
+    return "hf" if section == "hf_check" else "train"
+
+
+def is_stored(p: PlannedRun, store: Path) -> bool:
+    """Whether a planned run's record is in the store (and verifies)."""
+    if kind(p.section) == "hf":
+        from hmnet.hf_check import read_record, record_path
+
+        return read_record(record_path(store, p.config), p.config) is not None
+    return read_result_file(result_path(p.config, Path(store) / "results"), p.config) is not None
+

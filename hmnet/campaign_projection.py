@@ -1,0 +1,71 @@
+"""The campaign's projection: seconds per training example measured on the stored runs, and the projected
+hours of the pending runs per section."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Sequence
+
+from hmnet.campaign_plan import PlannedRun
+from hmnet.experiments import RunConfig
+
+# Seconds per training example (data loading and evaluation included) before any run is measured: MiniLM,
+# bf16, one thread, from the earlier RTE and MNLI+BoolQ runs; SkillNet runs three FFNs per layer.
+PRIOR_SECONDS_PER_EXAMPLE = {"single": 0.07, "multi": 0.07, "hmnet": 0.07, "skillnet": 0.14}
+
+_ROWS: dict[tuple, int] = {}
+
+
+def train_rows(config: RunConfig) -> int:
+    """Training rows in one epoch of a run (read from the files, after the caps; cached per task)."""
+    from hmnet.data import load_run_task
+
+    total = 0
+    for t in config.tasks:
+        k = (t, config.source, config.data_dir, config.max_examples, config.data_seed, config.scale,
+             config.carve_train)
+        if k not in _ROWS:
+            _ROWS[k] = len(load_run_task(config, t, splits=["train"])["train"])
+        total += _ROWS[k]
+    return total
+
+
+def seconds_per_example(result, data_dir: str | None) -> float:
+    """Wall seconds of a stored run (data, training, evaluation) per training example it processed. A record
+    names no data directory (a placeholder stands in), so the rows are counted in `data_dir`."""
+    config = result.config
+    if config.source == "directory":
+        config = dataclasses.replace(config, data_dir=data_dir)
+    return result.wall_time / max(1, train_rows(config) * config.epochs)
+
+
+def measured_rates(results: Iterable, data_dir: str | None) -> dict[str, float]:
+    """Median seconds per training example per method over stored runs; PRIOR_SECONDS_PER_EXAMPLE fills
+    in methods without a run yet."""
+    import numpy as np
+
+    rates: dict[str, list[float]] = {}
+    for r in results:
+        rates.setdefault(r.config.method, []).append(seconds_per_example(r, data_dir))
+    return {**PRIOR_SECONDS_PER_EXAMPLE, **{m: float(np.median(v)) for m, v in rates.items()}}
+
+
+def projected_seconds(config: RunConfig, rates: dict[str, float]) -> float:
+    """One run's projected wall time in one worker."""
+    return rates[config.method] * train_rows(config) * config.epochs
+
+
+def projection_table(pending: Sequence[PlannedRun], rates: dict[str, float], workers: int):
+    """Pending runs and projected hours per section (wall hours with `workers` runs side by side)."""
+    import pandas as pd
+
+    rows = {}
+    for p in pending:
+        r = rows.setdefault(p.section, {"section": p.section, "pending runs": 0, "run-hours": 0.0})
+        r["pending runs"] += 1
+        r["run-hours"] += projected_seconds(p.config, rates) / 3600
+    frame = pd.DataFrame(list(rows.values()), columns=["section", "pending runs", "run-hours"])
+    frame["wall hours"] = frame["run-hours"] / max(1, workers)
+    frame["cumulative wall hours"] = frame["wall hours"].cumsum()
+    return frame
+
