@@ -1,4 +1,5 @@
-"""Run configurations, profiles (smoke, local, paper) and the plans of runs behind each section.
+"""Run configurations and profiles (smoke, local, paper); the plans of runs behind each section are in
+:mod:`hmnet.plans`.
 
 A :class:`RunConfig` is everything that determines one training run. Its :meth:`RunConfig.key` is the
 name of the run's result file, so a result is a cache entry: asking again for a config whose result
@@ -27,24 +28,19 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 from collections.abc import Iterable, Mapping, Sequence
 
-from hmnet.choices import METHODS, SAMPLINGS, SOURCES, default_split
-from hmnet.errors import HmnetError
+from hmnet.choices import METHODS, SOURCES, default_split
+from hmnet.config_checks import (FIELD_CHECKS, ConfigError, backbone_depth, check_backbone, check_choice, check_int,
+                                 check_tasks, hmnet_default_split, normalize_clusters)
 from hmnet.tasks import TASK_NAMES, get_task, manual_groups, resolve_tasks
 
 log = logging.getLogger(__name__)
 
-PRECISIONS = ("no", "bf16", "fp16", "auto")
-ATTENTION = ("eager", "sdpa", "flash_attention_2")
-# Depths of backbones whose config may not be readable offline (hub ids), for early split checks.
-KNOWN_DEPTHS = {"tiny": 4, "minilm": 6, "random:bert-base": 12, "bert-base-uncased": 12,
-                "bert-base-cased": 12, "google-bert/bert-base-uncased": 12}
 # Fields that label a run without changing it: left out of the cache key. The data directory is
 # identified by the data fingerprint (each split's file, relative path and size), not by its location.
 NOT_IN_KEY = ("name", "data_dir")
@@ -53,97 +49,8 @@ NOT_IN_KEY = ("name", "data_dir")
 TRAINING_SEMANTICS = 1
 
 
-class ConfigError(HmnetError):
-    """An impossible run configuration; the message names the field and the allowed values."""
-
-
 # ---------------------------------------------------------------------------------------------------------
 # helpers
-
-
-def backbone_depth(backbone: str) -> int | None:
-    """Number of encoder layers of a backbone, or None when it cannot be known offline."""
-    from hmnet.backbone import encoder_config, resolve
-
-    name = resolve(backbone)
-    if name in KNOWN_DEPTHS:
-        return KNOWN_DEPTHS[name]
-    if name.startswith("random:") or Path(name).is_dir():
-        return int(encoder_config(name).num_hidden_layers)
-    try:  # a hub id: only the local cache, never the network
-        from transformers import AutoConfig
-
-        return int(AutoConfig.from_pretrained(name, local_files_only=True).num_hidden_layers)
-    except Exception:  # noqa: BLE001 - unknown offline; build_model checks the split later
-        return None
-
-
-def hmnet_default_split(depth: int | None) -> tuple[int, int, int] | None:
-    """:func:`hmnet.choices.default_split` for a known depth (None when unknown offline), as a ConfigError."""
-    if depth is None:
-        return None
-    try:
-        return default_split(depth)
-    except ValueError as err:
-        raise ConfigError(str(err)) from None
-
-
-def _int(name: str, value, minimum: int | None = None, optional: bool = False) -> int | None:
-    if value is None and optional:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
-        else:
-            raise ConfigError(f"{name} must be an integer{' or None' if optional else ''}, got {value!r}")
-    if minimum is not None and value < minimum:
-        raise ConfigError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
-
-
-def _float(name: str, value, low: float | None = None, high: float | None = None, *, low_open=False,
-           high_open=False, optional: bool = False) -> float | None:
-    if value is None and optional:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ConfigError(f"{name} must be a finite number{' or None' if optional else ''}, got {value!r}")
-    v = float(value)
-    if low is not None and (v < low or (low_open and v == low)):
-        raise ConfigError(f"{name} must be {'>' if low_open else '>='} {low}, got {value}")
-    if high is not None and (v > high or (high_open and v == high)):
-        raise ConfigError(f"{name} must be {'<' if high_open else '<='} {high}, got {value}")
-    return v
-
-
-def _choice(name: str, value, allowed: Sequence) -> Any:
-    if value not in allowed:
-        raise ConfigError(f"{name} {value!r} is unknown; known: {', '.join(map(str, allowed))}")
-    return value
-
-
-def normalize_clusters(clusters: Mapping[str, Iterable[str]], tasks: Sequence[str]) -> dict[str, tuple[str, ...]]:
-    """Canonical clusters: name -> tasks in the run's task order; every task in exactly one cluster."""
-    if not isinstance(clusters, Mapping) or not clusters:
-        raise ConfigError(f"clusters must be a non-empty mapping name -> tasks, got {clusters!r}")
-    out: dict[str, tuple[str, ...]] = {}
-    seen: dict[str, str] = {}
-    for name, members in clusters.items():
-        if isinstance(members, str):
-            members = [members]
-        canon = resolve_tasks(list(members)) if members else ()
-        if not canon:
-            raise ConfigError(f"cluster {name!r} is empty")
-        for t in canon:
-            if t not in tasks:
-                raise ConfigError(f"cluster {name!r} holds {t}, which is not one of the run's tasks {list(tasks)}")
-            if t in seen:
-                raise ConfigError(f"task {t} is in two clusters: {seen[t]!r} and {name!r}")
-            seen[t] = str(name)
-        out[str(name)] = tuple(t for t in tasks if t in canon)
-    missing = [t for t in tasks if t not in seen]
-    if missing:
-        raise ConfigError(f"task(s) {missing} are in no cluster; clusters: {out}")
-    return out
 
 
 def data_fingerprint(config: RunConfig) -> dict[str, Any]:
@@ -218,75 +125,45 @@ class RunConfig:
 
     def __post_init__(self):
         s = object.__setattr__
-        s(self, "method", _choice("method", self.method, METHODS))
-        try:
-            tasks = resolve_tasks(list(self.tasks) if not isinstance(self.tasks, str) else self.tasks)
-        except ValueError as err:
-            raise ConfigError(str(err)) from None
-        s(self, "tasks", tasks)
-        from hmnet.backbone import resolve
+        s(self, "method", check_choice("method", self.method, METHODS))
+        s(self, "tasks", check_tasks(self.tasks))
+        s(self, "backbone", check_backbone(self.backbone))
+        self._check_layout()
+        s(self, "source", check_choice("source", self.source, SOURCES))
+        if self.source == "directory" and not self.data_dir:
+            raise ConfigError("source 'directory' needs data_dir (a folder of GLUE/SuperGLUE files)")
+        if self.data_dir is not None:
+            s(self, "data_dir", str(self.data_dir))
+        for name, check in FIELD_CHECKS:
+            s(self, name, check(name, getattr(self, name)))
+        if self.grad_accum > self.batch_size:
+            raise ConfigError(f"grad_accum {self.grad_accum} exceeds batch_size {self.batch_size}: "
+                              "each micro-batch needs at least one row")
+        if self.affinity and len(self.tasks) < 2:
+            raise ConfigError("affinity needs at least two tasks in the run")
 
-        if not isinstance(self.backbone, str) or not self.backbone.strip():
-            raise ConfigError(f"backbone must be a name (tiny, minilm, random:bert-base, a hub id or a path), "
-                              f"got {self.backbone!r}")
-        s(self, "backbone", resolve(self.backbone))
-        if self.method == "hmnet":
-            clusters = self.clusters if self.clusters is not None else manual_groups(tasks)
-            s(self, "clusters", normalize_clusters(clusters, tasks))
-            depth = backbone_depth(self.backbone)
-            split = self.split if self.split is not None else hmnet_default_split(depth)
-            if split is not None:
-                if isinstance(split, str) or len(split) != 3:
-                    raise ConfigError(f"split must be three layer counts (shared, cluster, task), got {split!r}")
-                split = tuple(_int(f"split[{i}]", v, 0) for i, v in enumerate(split))
-                if depth is not None and sum(split) != depth:
-                    raise ConfigError(f"split {split} has {sum(split)} layers but backbone {self.backbone!r} "
-                                      f"has {depth}; shared + cluster + task must equal the depth")
-            s(self, "split", split)
-        else:
+    def _check_layout(self) -> None:
+        """``clusters`` and ``split``: for method "hmnet" normalised (the manual groups and the default split
+        when absent), for any other method absent."""
+        s = object.__setattr__
+        if self.method != "hmnet":
             if self.clusters is not None:
                 raise ConfigError(f"clusters apply to method 'hmnet' only, not {self.method!r}")
             if self.split is not None:
                 raise ConfigError(f"split applies to method 'hmnet' only, not {self.method!r}")
-        s(self, "source", _choice("source", self.source, SOURCES))
-        if self.source == "directory":
-            if not self.data_dir:
-                raise ConfigError("source 'directory' needs data_dir (a folder of GLUE/SuperGLUE files)")
-            s(self, "data_dir", str(self.data_dir))
-        elif self.data_dir is not None:
-            s(self, "data_dir", str(self.data_dir))
-        s(self, "scale", _float("scale", self.scale, 0, low_open=True))
-        s(self, "carve_train", _float("carve_train", self.carve_train, 0, 1, low_open=True, high_open=True,
-                                      optional=True))
-        s(self, "data_seed", _int("data_seed", self.data_seed, 0))
-        s(self, "max_examples", _int("max_examples", self.max_examples, 1, optional=True))
-        s(self, "max_eval_examples", _int("max_eval_examples", self.max_eval_examples, 1, optional=True))
-        s(self, "max_length", _int("max_length", self.max_length, 4))
-        s(self, "batch_size", _int("batch_size", self.batch_size, 1))
-        s(self, "lr", _float("lr", self.lr, 0, low_open=True))
-        s(self, "epochs", _int("epochs", self.epochs, 1))
-        s(self, "seed", _int("seed", self.seed, 0))
-        s(self, "warmup_ratio", _float("warmup_ratio", self.warmup_ratio, 0, 1, high_open=True))
-        s(self, "weight_decay", _float("weight_decay", self.weight_decay, 0))
-        s(self, "grad_clip", _float("grad_clip", self.grad_clip, 0, optional=True))
-        s(self, "grad_accum", _int("grad_accum", self.grad_accum, 1))
-        if self.grad_accum > self.batch_size:
-            raise ConfigError(f"grad_accum {self.grad_accum} exceeds batch_size {self.batch_size}: "
-                              "each micro-batch needs at least one row")
-        s(self, "sampling", _choice("sampling", self.sampling, SAMPLINGS))
-        s(self, "temperature", _float("temperature", self.temperature, 0, low_open=True))
-        s(self, "mixed_precision", _choice("mixed_precision", self.mixed_precision, PRECISIONS))
-        if self.attn_implementation is not None:
-            _choice("attn_implementation", self.attn_implementation, ATTENTION)
-        s(self, "dropout", _float("dropout", self.dropout, 0, 1, high_open=True, optional=True))
-        for flag in ("group_by_length", "eval_every_epoch", "affinity"):
-            if not isinstance(getattr(self, flag), bool):
-                raise ConfigError(f"{flag} must be True or False, got {getattr(self, flag)!r}")
-        s(self, "affinity_every", _int("affinity_every", self.affinity_every, 1))
-        if self.affinity and len(tasks) < 2:
-            raise ConfigError("affinity needs at least two tasks in the run")
-        if not isinstance(self.name, str):
-            raise ConfigError(f"name must be a string, got {self.name!r}")
+            return
+        clusters = self.clusters if self.clusters is not None else manual_groups(self.tasks)
+        s(self, "clusters", normalize_clusters(clusters, self.tasks))
+        depth = backbone_depth(self.backbone)
+        split = self.split if self.split is not None else hmnet_default_split(depth)
+        if split is not None:
+            if isinstance(split, str) or len(split) != 3:
+                raise ConfigError(f"split must be three layer counts (shared, cluster, task), got {split!r}")
+            split = tuple(check_int(f"split[{i}]", v, 0) for i, v in enumerate(split))
+            if depth is not None and sum(split) != depth:
+                raise ConfigError(f"split {split} has {sum(split)} layers but backbone {self.backbone!r} "
+                                  f"has {depth}; shared + cluster + task must equal the depth")
+        s(self, "split", split)
 
     # A dict field makes the generated hash fail; the key identifies the run.
     def __hash__(self) -> int:
@@ -394,7 +271,7 @@ class Profile:
         seeds = (self.seeds,) if isinstance(self.seeds, int) else tuple(self.seeds)
         if not seeds:
             raise ConfigError(f"profile {self.name!r}: seeds must not be empty")
-        s(self, "seeds", tuple(_int("seeds", x, 0) for x in seeds))
+        s(self, "seeds", tuple(check_int("seeds", x, 0) for x in seeds))
         unknown = sorted(set(self.settings) - set(SETTINGS))
         if unknown:
             raise ConfigError(f"profile {self.name!r}: setting(s) {unknown} are unknown; known: {', '.join(SETTINGS)}")
@@ -456,7 +333,7 @@ class Profile:
 
         For HMNet, clusters default to the manual design and the split to the profile's.
         """
-        method = _choice("method", method, METHODS)
+        method = check_choice("method", method, METHODS)
         kwargs = {**self.settings, **overrides}
         if method == "hmnet":
             kwargs["clusters"] = clusters
@@ -530,108 +407,5 @@ def base_config(profile: str | Profile = "smoke", method: str = "multi", **overr
     return prof.run_config(method, **overrides)
 
 
-# ---------------------------------------------------------------------------------------------------------
-# plans
-
-
-def _seeds(profile: Profile, seeds: Iterable[int] | None) -> tuple[int, ...]:
-    out = profile.seeds if seeds is None else ((seeds,) if isinstance(seeds, int) else tuple(seeds))
-    if not out:
-        raise ConfigError("a plan needs at least one seed")
-    return tuple(_int("seed", s, 0) for s in out)
-
-
-def named_groupings(names: Iterable[str], tasks: Sequence[str]) -> dict[str, dict[str, tuple[str, ...]]]:
-    """Groupings the plans know by name, restricted to `tasks` (empty clusters dropped): "manual"
-    (Section 4.1), "planted" (the synthetic suite's), "data" and "model" (the paper's Appendix A)."""
-    from hmnet.synthetic import PLANTED_GROUPS
-
-    out = {}
-    for n in names:
-        if n == "manual":
-            groups = {k: tuple(v) for k, v in manual_groups(tasks).items()}
-        elif n == "planted":
-            groups = dict(PLANTED_GROUPS)
-        elif n in ("data", "model"):
-            from hmnet.analysis.paper import APPENDIX_A_CLUSTERS as APPENDIX_A_GROUPS
-
-            groups = dict(APPENDIX_A_GROUPS[n])
-        else:
-            raise ConfigError(f"grouping {n!r} is unknown; known: manual, planted, data, model "
-                              "(or pass clusters as JSON)")
-        groups = {g: tuple(t for t in tasks if t in ts) for g, ts in groups.items()}
-        out[n] = {g: ts for g, ts in groups.items() if ts}
-    return out
-
-
-def _groupings(profile: Profile, groupings) -> dict[str, Mapping[str, Iterable[str]]]:
-    if groupings is None:
-        return named_groupings(["manual"], profile.tasks)
-    if isinstance(groupings, (list, tuple)):
-        return named_groupings(groupings, profile.tasks)
-    if not isinstance(groupings, Mapping) or not groupings:
-        raise ConfigError(f"groupings must be a non-empty mapping name -> clusters, got {groupings!r}")
-    return dict(groupings)
-
-
-def table1_plan(profile: Profile, groupings: Mapping[str, Mapping[str, Iterable[str]]] | None = None,
-                seeds: Iterable[int] | None = None) -> list[RunConfig]:
-    """Table 1: single-task (one run per task), multi-task, SkillNet-style, and HMNet per grouping, per seed.
-
-    Runs are named "single", "multi", "skillnet" and "hmnet:<grouping>".
-    """
-    groups = _groupings(profile, groupings)
-    plan = []
-    for seed in _seeds(profile, seeds):
-        plan += [profile.run_config("single", tasks=(t,), seed=seed, name="single") for t in profile.tasks]
-        plan.append(profile.run_config("multi", seed=seed, name="multi"))
-        plan.append(profile.run_config("skillnet", seed=seed, name="skillnet"))
-        plan += [profile.run_config("hmnet", clusters=c, seed=seed, name=f"hmnet:{g}") for g, c in groups.items()]
-    return plan
-
-
-def shared_layers_plan(profile: Profile, tasks: Sequence[str] = ("MNLI", "BoolQ"),
-                       seeds: Iterable[int] | None = None) -> list[RunConfig]:
-    """Figure: HMNet on two tasks in clusters of their own, shared layers x = 0..depth, split (x, depth-x, 0)."""
-    tasks = resolve_tasks(tasks)
-    depth = profile.depth
-    if depth is None:
-        raise ConfigError(f"the depth of backbone {profile.backbone!r} is unknown offline")
-    clusters = {t: (t,) for t in tasks}
-    return [profile.run_config("hmnet", tasks=tasks, clusters=clusters, split=(x, depth - x, 0), seed=seed,
-                               name=f"shared={x}")
-            for seed in _seeds(profile, seeds) for x in range(depth + 1)]
-
-
-def layer_grid_plan(profile: Profile, groupings: Mapping[str, Mapping[str, Iterable[str]]] | None,
-                    splits: Iterable[Sequence[int]], seeds: Iterable[int] | None = None) -> list[RunConfig]:
-    """HMNet for every grouping x (shared, cluster, task) split x seed."""
-    groups = _groupings(profile, groupings)
-    splits = [tuple(s) for s in splits]
-    if not splits:
-        raise ConfigError("layer_grid_plan needs at least one split")
-    return [profile.run_config("hmnet", clusters=c, split=sp, seed=seed, name=f"hmnet:{g}:{'-'.join(map(str, sp))}")
-            for seed in _seeds(profile, seeds) for g, c in groups.items() for sp in splits]
-
-
-def pairwise_plan(profile: Profile, tasks: Sequence[str] | None = None,
-                  seeds: Iterable[int] | None = None) -> list[RunConfig]:
-    """Eq. 3-4: every task alone and every unordered pair of tasks as one multi-task run, per seed."""
-    tasks = resolve_tasks(tasks) if tasks is not None else profile.tasks
-    if len(tasks) < 2:
-        raise ConfigError(f"pairwise_plan needs at least two tasks, got {list(tasks)}")
-    plan = []
-    for seed in _seeds(profile, seeds):
-        plan += [profile.run_config("single", tasks=(t,), seed=seed, name="single") for t in tasks]
-        plan += [profile.run_config("multi", tasks=(a, b), seed=seed, name="pair")
-                 for i, a in enumerate(tasks) for b in tasks[i + 1:]]
-    return plan
-
-
-PLANS = {"table1": table1_plan, "shared_layers": shared_layers_plan, "layer_grid": layer_grid_plan,
-         "pairwise": pairwise_plan}
-
-
-__all__ = ["RunConfig", "Profile", "ConfigError", "get_profile", "base_config", "table1_plan",
-           "shared_layers_plan", "layer_grid_plan", "pairwise_plan", "named_groupings", "PROFILES", "PLANS",
-           "METHODS", "default_split", "backbone_depth", "TRAINING_SEMANTICS", "SETTINGS", "runs_dir"]
+__all__ = ["RunConfig", "Profile", "ConfigError", "get_profile", "base_config", "PROFILES", "METHODS",
+           "default_split", "backbone_depth", "TRAINING_SEMANTICS", "SETTINGS", "runs_dir"]

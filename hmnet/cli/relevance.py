@@ -181,7 +181,8 @@ def _vocab(args) -> pd.DataFrame:
 def _model(args) -> pd.DataFrame:
     from hmnet.analysis import relevance as rel
 
-    from hmnet.experiments import get_profile, pairwise_plan
+    from hmnet.experiments import get_profile
+    from hmnet.plans import pairwise_plan
 
     try:
         from hmnet.train import run_plan

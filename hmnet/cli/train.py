@@ -16,7 +16,8 @@ from pathlib import Path
 
 from hmnet.cli.args import parse_split
 from hmnet.errors import HmnetError, UsageError, int_in_range, output_folder, read_text
-from hmnet.experiments import PLANS, PROFILES, ConfigError, RunConfig, get_profile, named_groupings, runs_dir
+from hmnet.experiments import PROFILES, ConfigError, RunConfig, get_profile, runs_dir
+from hmnet.plans import PLANS, named_groupings
 
 SEED_MAX = 2**32 - 1  # NumPy's legacy seeding (seed_everything) takes 0 .. 2**32 - 1
 

@@ -21,7 +21,7 @@ from hmnet.metrics import mean_ci, paper_average
 
 SUPPORTED, CONTRADICTED, UNRESOLVED, NOT_RUN = ("supported", "contradicted", "not resolved at this scale",
                                                 "not run")
-# Table 1's columns by run variant (as hmnet.experiments.table1_plan names them).
+# Table 1's columns by run variant (as hmnet.plans.table1_plan names them).
 TABLE1_VARIANTS = {"single": "Single-task", "multi": "Multi-task", "skillnet": "SkillNet", "hmnet:data": "HMNet_d",
                    "hmnet:manual": "HMNet_md", "hmnet:model": "HMNet_m"}
 

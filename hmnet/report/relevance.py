@@ -102,7 +102,7 @@ def influence_figure(frame: pd.DataFrame, params: RunParameters, task: str = "Bo
 
 
 def pairwise_relevance(params: RunParameters, tasks: Sequence[str]) -> tuple[pd.DataFrame, list]:
-    """Eq. (4) from single-task and pairwise multi-task runs (hmnet.experiments.pairwise_plan)."""
+    """Eq. (4) from single-task and pairwise multi-task runs (hmnet.plans.pairwise_plan)."""
     from hmnet.analysis.relevance import model_relevance_from_results
 
     results = run_plan(pairwise_configs(params, tasks), params, "pairwise relevance")
@@ -110,7 +110,7 @@ def pairwise_relevance(params: RunParameters, tasks: Sequence[str]) -> tuple[pd.
 
 
 def pairwise_configs(params: RunParameters, tasks: Sequence[str]) -> list:
-    from hmnet.experiments import pairwise_plan
+    from hmnet.plans import pairwise_plan
 
     return pairwise_plan(params.experiment_profile(), tasks, params.seeds)
 

@@ -21,7 +21,7 @@ from hmnet.report.runs import run_plan
 def table1_configs(params: RunParameters, groupings: Mapping[str, Sequence[Sequence[str]]],
                    seeds: Sequence[int]) -> list:
     """Table 1's runs as the notebook asks for them (the campaign plans the same configs)."""
-    from hmnet.experiments import table1_plan
+    from hmnet.plans import table1_plan
 
     prof = params.experiment_profile()
     clusters = {name: grouping_dict(g) for name, g in groupings.items()}
@@ -143,7 +143,7 @@ def ci_frame(frame: pd.DataFrame, keys: Sequence[str], value: str = "score") -> 
 
 
 def shared_layers_configs(params: RunParameters, tasks: Sequence[str], seeds: Sequence[int]) -> list:
-    from hmnet.experiments import shared_layers_plan
+    from hmnet.plans import shared_layers_plan
 
     return shared_layers_plan(params.experiment_profile(tasks=tasks), tasks, seeds)
 
@@ -290,7 +290,7 @@ def layer_grid_runs(params: RunParameters, tasks: Sequence[str], groupings: Mapp
 def layer_grid_configs(params: RunParameters, tasks: Sequence[str], groupings: Mapping[str, Sequence[Sequence[str]]],
                        grid: Sequence[tuple[int, int, int]], seeds: Sequence[int]) -> tuple[list, list]:
     from hmnet.analysis.clustering import restrict
-    from hmnet.experiments import layer_grid_plan
+    from hmnet.plans import layer_grid_plan
 
     prof = params.experiment_profile(tasks=tasks)
     clusters = {name: grouping_dict(restrict(g, tasks)) for name, g in groupings.items()}
