@@ -7,7 +7,8 @@ from hmnet.results import RESULT_FORMAT, Result, load_result, load_results, read
 from hmnet.train.callbacks import AffinityCallback
 from hmnet.train.checkpoint import (CHECKPOINT_FORMAT, CheckpointError, latest_checkpoint, list_checkpoints, rng_state,
                                     seed_everything, set_rng_state, verify_checkpoint)
-from hmnet.train.loop import (TrainState, load_trained_model, make_optimizer, make_scheduler, run_plan, train)
+from hmnet.train.loop import TrainState, load_trained_model, run_plan, train
+from hmnet.train.optim import make_optimizer, make_scheduler
 from hmnet.train.runtime import (BatchOutOfMemoryError, TrainingError, cpu_has_native_bf16, load_encoded, predict,
                                  preflight, resolve_precision)
 

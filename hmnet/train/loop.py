@@ -29,9 +29,10 @@ applies the same update, so they stay identical without further communication. E
 over ranks and gathered.
 
 The trainer's other parts live beside it: :mod:`hmnet.results` (the result record and file, the cache,
-the per-run lock, :func:`summarize`), :mod:`hmnet.train.checkpoint` (RNG states, writing, verifying and loading
-checkpoints) and :mod:`hmnet.train.runtime` (errors, the process context, precision and accelerator, the
-run's data, evaluation); :mod:`hmnet.train.callbacks` holds the affinity measurement. The package
+the per-run lock, :func:`summarize`), :mod:`hmnet.train.checkpoint` (RNG states, writing, verifying and
+loading checkpoints), :mod:`hmnet.train.optim` (the optimizer, the schedule, the gradient all-reduce) and
+:mod:`hmnet.train.runtime` (errors, the process context, precision and accelerator, the run's data,
+evaluation); :mod:`hmnet.train.callbacks` holds the affinity measurement. The package
 :mod:`hmnet.train` re-exports their public names.
 """
 
@@ -57,90 +58,18 @@ from hmnet.models import build_model, count_model, save_model
 from hmnet.results import Result, load_result, result_path, run_lock, write_result
 from hmnet.train.callbacks import AffinityCallback
 from hmnet.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint, seed_everything
+from hmnet.train.optim import all_reduce_path, make_optimizer, make_scheduler
 from hmnet.train.runtime import (BatchOutOfMemoryError, RunContext, TrainingError, evaluate, load_encoded,
-                                 make_accelerator,
-                                 preflight, run_environment, scores_of, to_device)
+                                 make_accelerator, oom_message, preflight, run_environment, scores_of,
+                                 to_device)
 
 log = logging.getLogger(__name__)
 
 LOSS_POINTS = 2000  # the stored training-loss curve has at most this many points (bucket means)
-BUCKET_BYTES = 25 * 2**20  # gradient all-reduce bucket size (as DDP's default)
 
 
 # ---------------------------------------------------------------------------------------------------------
-# optimisation helpers
-
-
-def make_optimizer(model: torch.nn.Module, config: RunConfig, device: torch.device) -> torch.optim.AdamW:
-    """AdamW; no weight decay on biases and LayerNorm weights (as BERT); fused kernels on CUDA and CPU
-    (on CPU the fused step is about 5x faster than the default for-each one)."""
-    decay, no_decay = [], []
-    for name, p in model.named_parameters():
-        if not p.requires_grad:
-            continue
-        (no_decay if p.ndim < 2 or "LayerNorm" in name or name.endswith("bias") else decay).append(p)
-    groups = [{"params": decay, "weight_decay": config.weight_decay},
-              {"params": no_decay, "weight_decay": 0.0}]
-    kwargs = {"fused": True} if device.type in ("cuda", "cpu") else {}
-    return torch.optim.AdamW(groups, lr=config.lr, **kwargs)
-
-
-def make_scheduler(optimizer, total_steps: int, warmup_steps: int) -> torch.optim.lr_scheduler.LambdaLR:
-    """Linear warm-up (off by default, as in the paper), then linear decay to 0 at the last step."""
-    def factor(step: int) -> float:
-        if step < warmup_steps:
-            return (step + 1) / warmup_steps
-        return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
-
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-
-
-def _all_reduce_path(params: list[torch.nn.Parameter], extra: list[float], world: int) -> list[float]:
-    """Sum the gradients of one path over processes (flattened into buckets), plus a few scalars.
-
-    Returns the summed scalars. Parameters that no process produced a gradient for keep grad=None.
-    """
-    dist = torch.distributed
-    device = params[0].device
-    flags = [float(p.grad is not None) for p in params] + [float(x) for x in extra]
-    meta = torch.tensor(flags, dtype=torch.float64, device=device)
-    dist.all_reduce(meta)
-    any_grad = meta[:len(params)] > 0
-    with_grad = [p for p, used in zip(params, any_grad.tolist()) if used]
-    for p in with_grad:
-        if p.grad is None:  # another process used it (e.g. this process had no rows): contribute zeros
-            p.grad = torch.zeros_like(p)
-    bucket: list[torch.nn.Parameter] = []
-    size = 0
-    for p in with_grad + [None]:
-        if p is not None:
-            bucket.append(p)
-            size += p.grad.numel() * p.grad.element_size()
-        if bucket and (p is None or size >= BUCKET_BYTES):
-            flat = torch.cat([q.grad.reshape(-1) for q in bucket])
-            dist.all_reduce(flat)
-            offset = 0
-            for q in bucket:
-                n = q.grad.numel()
-                q.grad.copy_(flat[offset:offset + n].view_as(q.grad))
-                offset += n
-            bucket, size = [], 0
-    return meta[len(params):].tolist()
-
-
-def _oom_message(task: str, micro: np.ndarray, width: int, shard: int, config: RunConfig, world: int) -> str:
-    rows = len(micro)
-    suggestion = config.grad_accum
-    while math.ceil(shard / suggestion) > max(1, rows // 2) and suggestion < config.batch_size:
-        suggestion *= 2
-    msg = (f"CUDA out of memory on a {task} batch: {rows} rows x {width} tokens (batch_size "
-           f"{config.batch_size} over {world} process(es), grad_accum={config.grad_accum}). ")
-    if rows > 1:
-        msg += (f"Try grad_accum={suggestion} (micro-batches of about {math.ceil(shard / suggestion)} rows, "
-                "same effective batch)")
-    else:
-        msg += "A single row does not fit: lower max_length"
-    return msg + f"; max_length is {config.max_length}."
+# helpers (the optimisation ones are in hmnet.train.optim)
 
 
 def _set_dropout(model: torch.nn.Module, p: float) -> None:
@@ -285,12 +214,12 @@ def _step(run: Run, task: str, rows: np.ndarray, want_ckpt: bool) -> tuple[float
             optimizer.zero_grad(set_to_none=True)
             with contextlib.suppress(Exception):
                 torch.cuda.empty_cache()
-            raise BatchOutOfMemoryError(_oom_message(task, micro, batch["input_ids"].shape[1], len(shard), config,
+            raise BatchOutOfMemoryError(oom_message(task, micro, batch["input_ids"].shape[1], len(shard), config,
                                                      world)) from err
         loss_acc += loss.detach().float()
     if world > 1:
         # Same task on every process, hence the same path: reduce only its gradients.
-        batch_loss, flag = _all_reduce_path(run.paths[task], [float(loss_acc), float(want_ckpt and rank == 0)], world)
+        batch_loss, flag = all_reduce_path(run.paths[task], [float(loss_acc), float(want_ckpt and rank == 0)], world)
         want_ckpt = flag > 0
     else:
         batch_loss = float(loss_acc)

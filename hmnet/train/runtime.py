@@ -6,6 +6,7 @@ processes, and the environment record of its result. The training loop itself is
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import platform
 from dataclasses import dataclass
@@ -28,6 +29,22 @@ class TrainingError(HmnetError, RuntimeError):
 
 class BatchOutOfMemoryError(TrainingError):
     """CUDA ran out of memory on one batch; the message names the batch and a grad_accum that fits."""
+
+
+def oom_message(task: str, micro: np.ndarray, width: int, shard: int, config: RunConfig, world: int) -> str:
+    """The message of a BatchOutOfMemoryError: the batch's shape and a grad_accum whose micro-batches fit."""
+    rows = len(micro)
+    suggestion = config.grad_accum
+    while math.ceil(shard / suggestion) > max(1, rows // 2) and suggestion < config.batch_size:
+        suggestion *= 2
+    msg = (f"CUDA out of memory on a {task} batch: {rows} rows x {width} tokens (batch_size "
+           f"{config.batch_size} over {world} process(es), grad_accum={config.grad_accum}). ")
+    if rows > 1:
+        msg += (f"Try grad_accum={suggestion} (micro-batches of about {math.ceil(shard / suggestion)} rows, "
+                "same effective batch)")
+    else:
+        msg += "A single row does not fit: lower max_length"
+    return msg + f"; max_length is {config.max_length}."
 
 
 # ---------------------------------------------------------------------------------------------------------
