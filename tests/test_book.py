@@ -12,7 +12,7 @@ import yaml
 
 from _companion import built_book, smoke_run
 from hmnet import report
-from hmnet import book_pages
+from hmnet import book_findings, book_pages
 from hmnet.book import BookError, stage, toc_pages
 from hmnet.store import path_replacements, scrub_paths
 
@@ -89,7 +89,7 @@ def test_narrative_pages(html_dir):
 
 
 def test_performance_page_shows_each_comparison_of_a_benchmark(tmp_path):
-    from hmnet.book_pages import performance_page
+    from hmnet.book_performance import performance_page
 
     results = tmp_path / "benchmarks" / "results"
     results.mkdir(parents=True)
@@ -221,7 +221,7 @@ def test_findings_page_says_the_split_sizes_need_the_files(html_dir, monkeypatch
 
 
 def test_table4_every_number_against_the_files(shared_data_dir):
-    check = book_pages.table4_file_check(shared_data_dir).set_index(["task", "column"])
+    check = book_findings.table4_file_check(shared_data_dir).set_index(["task", "column"])
     assert len(check) == 13 * 4
     # a rounded entry stands for a range; exact ones must match exactly
     assert check.loc[("SST-2", "#Train"), "verdict"] == "matches" and check.loc[("SST-2", "#Train"), "files"] == 67349
@@ -234,14 +234,14 @@ def test_table4_every_number_against_the_files(shared_data_dir):
     assert check.loc[("MNLI", "#Dev"), "verdict"].startswith("partly")  # dev_mismatched is not bundled
     assert check.loc[("QQP", "#Train"), "verdict"] == "not in the bundle"
     assert check.loc[("RTE", "#Test"), "verdict"].startswith("not in the bundle")
-    page = book_pages.table4_section(shared_data_dir, files := {})
+    page = book_findings.table4_section(shared_data_dir, files := {})
     assert "QNLI #Dev" in page and "findings/table4_check.csv" in files
 
 
 def test_printed_range():
-    assert book_pages.printed_range("5.7k") == (5650, 5750)
-    assert book_pages.printed_range("393K") == (392500, 393500)
-    assert book_pages.printed_range("276") == (276, 276)
+    assert book_findings.printed_range("5.7k") == (5650, 5750)
+    assert book_findings.printed_range("393K") == (392500, 393500)
+    assert book_findings.printed_range("276") == (276, 276)
 
 
 def test_tag_cells_and_scrub_paths(tmp_path):
