@@ -76,6 +76,7 @@ def train_with_hf(config: RunConfig, encoded=None, bf16: bool | None = None) -> 
             learning_rate=config.lr, lr_scheduler_type="linear", warmup_steps=round(config.warmup_ratio * steps),
             weight_decay=config.weight_decay, max_grad_norm=config.grad_clip or 0.0, seed=config.seed,
             report_to="none", save_strategy="no", eval_strategy="no", logging_strategy="no", disable_tqdm=True,
+            use_cpu=not torch.cuda.is_available(),
             dataloader_num_workers=0, dataloader_pin_memory=False, bf16=bf16,
             train_sampling_strategy="group_by_length" if config.group_by_length else "random")
         trainer = Trainer(model=model, args=args, train_dataset=hf_dataset(enc["train"]),

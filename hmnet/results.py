@@ -181,11 +181,14 @@ def run_lock(results_dir: Path, config: RunConfig, enabled: bool = True):
 
 
 def _entries(result: Result) -> dict[str, float]:
-    """Table-1 entries of one result: MNLI-m and MNLI-mm separately, other tasks by name."""
+    """Table-1 entries of one result: MNLI-m and MNLI-mm separately (MNLI-m alone where the data has no
+    mismatched split, as the local bundle), other tasks by name."""
     out = {}
     for t, s in result.scores.items():
         if isinstance(s, tuple):
             out[f"{t}-m"], out[f"{t}-mm"] = s
+        elif len(get_task(t).table1_metrics) > 1 and len(get_task(t).eval_splits) > 1:
+            out[f"{t}-m"] = s  # a task printed as two entries, of which only the first split was evaluated
         else:
             out[t] = s
     return out

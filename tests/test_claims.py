@@ -122,3 +122,16 @@ def test_single_task_column_against_the_majority_class():
     assert frame.loc["BoolQ", "above the majority class"] == "not above"  # CI [58.5, 65.5] includes 62.2
     assert frame.loc["WNLI", "above the majority class"] == "exempt"
     assert frame.loc["CB", "above the majority class"] == "one seed: no interval"
+
+
+def test_mnli_without_its_mismatched_split_is_the_matched_entry():
+    from hmnet.results import summarize
+
+    def run(seed, mnli):
+        return SimpleNamespace(config=SimpleNamespace(variant="multi", method="multi", seed=seed),
+                               scores={"MNLI": mnli, "RTE": 60.0})
+
+    summary = summarize([run(0, 50.0), run(1, 52.0)])
+    assert set(summary["task"]) == {"MNLI-m", "RTE", "Average"}  # the bundle has no dev_mismatched
+    both = summarize([run(0, (50.0, 51.0))])
+    assert {"MNLI-m", "MNLI-mm"} <= set(both["task"])

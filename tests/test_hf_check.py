@@ -1,0 +1,32 @@
+"""The Hugging Face Trainer cross-check (hmnet.hf_check) on the tiny backbone: both precisions on CPU, a
+regression task, the stored record and its reuse."""
+
+from __future__ import annotations
+
+import pytest
+
+from hmnet.experiments import get_profile
+from hmnet.hf_check import read_record, record_path, run_and_store, train_with_hf
+
+
+@pytest.mark.parametrize("task, bf16", [("RTE", True), ("STS-B", False)])
+def test_train_with_hf_on_cpu(task, bf16):
+    config = get_profile("smoke", tasks=(task,), max_examples=32, max_eval_examples=32, epochs=1).run_config(
+        "single", tasks=(task,))
+    out = train_with_hf(config, bf16=bf16)
+    assert out["task"] == task and out["precision"] == ("bf16" if bf16 else "no")
+    assert out["examples_per_second"] > 0 and set(out["metrics"]) == {"dev"}
+    assert ("pearson" if task == "STS-B" else "accuracy") in out["metrics"]["dev"]
+
+
+def test_records_are_stored_once_and_refuse_other_configs(tmp_path, monkeypatch):
+    prof = get_profile("smoke", tasks=("RTE",), max_examples=32, max_eval_examples=32, epochs=1)
+    config = prof.run_config("single", tasks=("RTE",))
+    first = run_and_store(config, tmp_path)
+    assert read_record(record_path(tmp_path, config), config)["score"] == first["score"]
+    monkeypatch.setattr("hmnet.hf_check.train_with_hf", lambda *a, **k: pytest.fail("trained twice"))
+    assert run_and_store(config, tmp_path)["score"] == first["score"]
+    other = prof.run_config("single", tasks=("RTE",), seed=1)
+    assert read_record(record_path(tmp_path, config), other) is None
+    with pytest.raises(ValueError, match="mirrors single-task runs"):
+        train_with_hf(prof.run_config("multi"))
