@@ -26,6 +26,8 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "hf_trainer": ("Our trainer against the Hugging Face Trainer on the same model and data",
                    "python benchmarks/hf_trainer_compare.py --threads 1 --repeats 2"),
     "gpu_step": ("GPU step time and memory (bert-base, batch 32)", "python benchmarks/gpu_step.py"),
+    "local_throughput": ("The local profile's training throughput on the whole real task mix, and the HF Trainer",
+                         "python benchmarks/local_throughput.py"),
 }
 
 
@@ -233,7 +235,30 @@ def _gpu_step(data: dict) -> tuple[Any, pd.DataFrame, str]:
     return fig, pd.DataFrame(rows), text
 
 
-SUMMARIES = {"padding": _padding, "step_time": _step_time, "hf_trainer": _hf_trainer, "gpu_step": _gpu_step}
+def _local_throughput(data: dict) -> tuple[Any, pd.DataFrame, str]:
+    variants = {k: v for k, v in (data.get("variants") or {}).items() if isinstance(v, dict)}
+    fig = None
+    if variants:
+        fig, (ax,) = _figure(6, 2.4)
+        ax.barh(range(len(variants)), [v["machine_examples_per_second"] for v in variants.values()], color="#1f77b4")
+        ax.set_yticks(range(len(variants)), list(variants))
+        ax.set_xlabel("training examples / s, the whole machine")
+        ax.set_title("Local profile, 12-task mix: length grouping x processes x threads", fontsize=9)
+    rows = [{"setting": k, "examples / s": _num(v.get("machine_examples_per_second")),
+             "end to end": _num(v.get("end_to_end_examples_per_second")), "precision": v.get("precision")}
+            for k, v in variants.items()]
+    tc = data.get("trainer_comparison") or {}
+    text = (f"Fastest: **{data.get('fastest', '?')}**, the local profile's default (`group_by_length`, 2 workers "
+            "x 1 thread).")
+    if tc.get("ours") and tc.get("hf"):
+        text += (f" On {tc.get('task', 'RTE')} ({tc.get('rows', '?')} rows, bf16, length grouping, 2 threads): ours "
+                 f"{_num(tc['ours'].get('examples_per_second'))}, the HF Trainer "
+                 f"{_num(tc['hf'].get('examples_per_second'))} examples/s ({_num(tc.get('speed_ratio'))}x).")
+    return fig, pd.DataFrame(rows), text
+
+
+SUMMARIES = {"padding": _padding, "step_time": _step_time, "hf_trainer": _hf_trainer, "gpu_step": _gpu_step,
+             "local_throughput": _local_throughput}
 
 
 def _generic(data: dict) -> tuple[Any, pd.DataFrame, str]:
