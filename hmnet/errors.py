@@ -57,6 +57,21 @@ def decode_text(data: bytes, where: str | os.PathLike) -> str:
     return text[1:] if text.startswith(BOM) else text
 
 
+def parse_json(text: str, where: str | os.PathLike, line: int | None = None):
+    """`text` as JSON; a syntax error is a DataError naming `where` and the line (`line` for one line of a
+    JSON-lines file, else the error's own line)."""
+    import json
+
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        at = f"line {line}: invalid JSON ({err.msg} at column {err.colno})" if line else \
+            f"line {err.lineno}: invalid JSON ({err.msg})"
+        raise DataError(f"{where} {at}") from None
+    except RecursionError:
+        raise DataError(f"{where}{f' line {line}' if line else ''}: invalid JSON (nested too deeply)") from None
+
+
 def read_bytes(path: str | os.PathLike, what: str = "file") -> bytes:
     """The bytes of a file, or a DataError saying why they cannot be read (missing, a folder, no access)."""
     path = Path(path)

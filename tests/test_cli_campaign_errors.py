@@ -14,7 +14,8 @@ DATA_CMDS = [["campaign", "status", "--profile", "local"], ["campaign", "run", "
 @pytest.mark.parametrize("kind", ["missing", "file", "binary", "empty"])
 def test_data_dir_that_is_not_a_folder(capsys, paths, cmd, kind, monkeypatch):  # noqa: F811
     monkeypatch.delenv("HMNET_DATA_DIR", raising=False)
-    assert_refused(capsys, [*cmd, "--data-dir", paths[kind]], "--data-dir", "is not a folder")
+    assert_refused(capsys, [*cmd, "--data-dir", paths[kind]], "--data-dir",
+                   "no such folder" if kind == "missing" else "expected a folder")
 
 
 def test_data_dir_absent(capsys, monkeypatch):

@@ -78,14 +78,12 @@ def _store(args, must_exist: bool = False) -> Path:
 
 
 def _data_dir(args) -> str:
-    from hmnet.errors import UsageError
+    from hmnet.errors import UsageError, input_folder
 
     if not args.data_dir:
         raise UsageError(f"the {getattr(args, 'profile', 'local')} profile reads the data files: pass --data-dir DIR "
                          "(or set HMNET_DATA_DIR)")
-    if not Path(args.data_dir).is_dir():
-        raise UsageError(f"--data-dir {args.data_dir!r} is not a folder")
-    return args.data_dir
+    return str(input_folder(args.data_dir, "--data-dir"))
 
 
 def _positive(name: str, value, integer: bool = True):

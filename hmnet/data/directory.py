@@ -34,7 +34,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path, PurePosixPath
 
 from hmnet.data.examples import Example, parse_label
-from hmnet.errors import DataError, decode_text, read_text
+from hmnet.errors import DataError, decode_text, parse_json, read_text
 from hmnet.tasks import TaskSpec, get_task
 
 log = logging.getLogger(__name__)
@@ -111,12 +111,7 @@ def _json_lines(path: Path) -> Iterator[tuple[int, dict]]:
     if not lines:
         raise DataError(f"{path}: the file is empty; expected one JSON object per line")
     for no, line in lines:
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise DataError(f"{path} line {no}: invalid JSON ({err.msg} at column {err.colno})") from None
-        except RecursionError:
-            raise DataError(f"{path} line {no}: invalid JSON (nested too deeply)") from None
+        row = parse_json(line, path, no)
         if not isinstance(row, dict):
             raise DataError(f"{path} line {no}: expected a JSON object, got {type(row).__name__}")
         yield no, row

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hmnet.errors import DataError, read_text
+from hmnet.errors import DataError, parse_json, read_text
 from hmnet.files import atomic_write
 
 log = logging.getLogger(__name__)
@@ -80,12 +80,7 @@ def _matrix_value(value: Any, where: str, text: bool = False) -> float:
 
 
 def _matrix_json(text: str, path: Path) -> tuple[list[list[float]], list[str], list[str]]:
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise DataError(f"{path} line {err.lineno}: invalid JSON ({err.msg})") from None
-    except RecursionError:
-        raise DataError(f"{path}: invalid JSON (nested too deeply)") from None
+    data = parse_json(text, path)
     if not isinstance(data, dict) or "tasks" not in data or "values" not in data:
         raise DataError(f"{path}: expected a JSON object with 'tasks' and 'values' (as save_matrix writes)")
     tasks, values = data["tasks"], data["values"]
