@@ -18,7 +18,7 @@ cd "$(dirname "$0")/.."
 PACK=$(cd "${PACK:-.gpu}" && pwd)
 STORE=${STORE:-reference/local-gpu}
 BUDGET=${BUDGET:-8m}
-OUT=${OUT:-/tmp/hmnet-out}
+OUT=${OUT:-_build/gpu-results}  # on the device machine its $OUT, whose files come back
 PY=${PYTHON:-python3}
 DATA=$(mktemp -d)
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" HMNET_MINILM_DIR="$PACK/minilm" PYTHONUNBUFFERED=1
