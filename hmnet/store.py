@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 import pandas as pd
@@ -65,7 +65,7 @@ def machine_paths(text: str) -> list[str]:
     return sorted(set(_PATH_PATTERN.findall(text)))
 
 
-def scrub_file(path: Path, replacements: Iterable[tuple[str, str]]) -> None:
+def scrub_file(path: Path, replacements: Mapping[str, str]) -> None:
     text = path.read_text(encoding="utf-8")
     clean = scrub_paths(text, replacements)
     if clean != text:
