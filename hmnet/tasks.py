@@ -88,6 +88,18 @@ def _glue(config: str, a: str, b: str | None, splits: dict[str, str] | None = No
 _TSV = {"train": ("train.tsv",), "dev": ("dev.tsv",)}
 _JSONL = {"train": ("train.jsonl",), "dev": ("val.jsonl", "dev.jsonl")}
 
+
+def _glue_tsv(name: str, category: str, labels: tuple[str, ...], hub_config: str, hub_columns: tuple[str, ...],
+              file_columns: tuple[str, ...], metrics: tuple[str, ...] = ("accuracy",), **extra) -> TaskSpec:
+    """A GLUE task with a train.tsv and a dev.tsv: one or two texts (``hub_columns`` on the hub; ``file_columns``
+    in the TSV header, the label's last); Table 1 prints its first metric."""
+    a, b = (*hub_columns, None)[:2]
+    ours = ("text_a", "text_b")[:len(file_columns) - 1] + ("label",)
+    return TaskSpec(name, category, PAIR if b else SINGLE, labels, metrics=metrics, table1_metrics=metrics[:1],
+                    hub=_glue(hub_config, a, b), layout=FileLayout(name, _TSV, dict(zip(ours, file_columns))),
+                    **extra)
+
+
 _SPECS: list[TaskSpec] = [
     TaskSpec(
         "MNLI", NLI, PAIR, ("entailment", "neutral", "contradiction"),
@@ -102,24 +114,11 @@ _SPECS: list[TaskSpec] = [
         }, {"text_a": "sentence1", "text_b": "sentence2", "label": "gold_label"}),
         eval_splits=("dev_matched", "dev_mismatched"),
     ),
-    TaskSpec(
-        "QNLI", NLI, PAIR, ("entailment", "not_entailment"),
-        metrics=("accuracy",), table1_metrics=("accuracy",),
-        hub=_glue("qnli", "question", "sentence"),
-        layout=FileLayout("QNLI", _TSV, {"text_a": "question", "text_b": "sentence", "label": "label"}),
-    ),
-    TaskSpec(
-        "RTE", NLI, PAIR, ("entailment", "not_entailment"),
-        metrics=("accuracy",), table1_metrics=("accuracy",),
-        hub=_glue("rte", "sentence1", "sentence2"),
-        layout=FileLayout("RTE", _TSV, {"text_a": "sentence1", "text_b": "sentence2", "label": "label"}),
-    ),
-    TaskSpec(
-        "WNLI", NLI, PAIR, ("0", "1"),
-        metrics=("accuracy",), table1_metrics=("accuracy",),
-        hub=_glue("wnli", "sentence1", "sentence2"),
-        layout=FileLayout("WNLI", _TSV, {"text_a": "sentence1", "text_b": "sentence2", "label": "label"}),
-    ),
+    _glue_tsv("QNLI", NLI, ("entailment", "not_entailment"), "qnli", ("question", "sentence"),
+              ("question", "sentence", "label")),
+    _glue_tsv("RTE", NLI, ("entailment", "not_entailment"), "rte", ("sentence1", "sentence2"),
+              ("sentence1", "sentence2", "label")),
+    _glue_tsv("WNLI", NLI, ("0", "1"), "wnli", ("sentence1", "sentence2"), ("sentence1", "sentence2", "label")),
     TaskSpec(
         # SuperGLUE CB has three classes; the paper's Table 4 says 2.
         "CB", NLI, PAIR, ("entailment", "contradiction", "neutral"),
@@ -150,32 +149,13 @@ _SPECS: list[TaskSpec] = [
         }, {"text_a": "text", "label": "label"}),
         eval_splits=("test",),
     ),
-    TaskSpec(
-        "SST-2", SENTIMENT, SINGLE, ("0", "1"),
-        metrics=("accuracy",), table1_metrics=("accuracy",),
-        hub=_glue("sst2", "sentence", None),
-        layout=FileLayout("SST-2", _TSV, {"text_a": "sentence", "label": "label"}),
-        aliases=("SST2",),
-    ),
-    TaskSpec(
-        "QQP", SIMILARITY, PAIR, ("0", "1"),
-        metrics=("accuracy", "f1"), table1_metrics=("accuracy",),
-        hub=_glue("qqp", "question1", "question2"),
-        layout=FileLayout("QQP", _TSV, {"text_a": "question1", "text_b": "question2", "label": "is_duplicate"}),
-    ),
-    TaskSpec(
-        "STS-B", SIMILARITY, PAIR, (),
-        metrics=("pearson", "spearman"), table1_metrics=("pearson",),
-        hub=_glue("stsb", "sentence1", "sentence2"),
-        layout=FileLayout("STS-B", _TSV, {"text_a": "sentence1", "text_b": "sentence2", "label": "score"}),
-        regression=True, aliases=("STSB",),
-    ),
-    TaskSpec(
-        "MRPC", SIMILARITY, PAIR, ("0", "1"),
-        metrics=("accuracy", "f1"), table1_metrics=("accuracy",),
-        hub=_glue("mrpc", "sentence1", "sentence2"),
-        layout=FileLayout("MRPC", _TSV, {"text_a": "#1 String", "text_b": "#2 String", "label": "Quality"}),
-    ),
+    _glue_tsv("SST-2", SENTIMENT, ("0", "1"), "sst2", ("sentence",), ("sentence", "label"), aliases=("SST2",)),
+    _glue_tsv("QQP", SIMILARITY, ("0", "1"), "qqp", ("question1", "question2"),
+              ("question1", "question2", "is_duplicate"), metrics=("accuracy", "f1")),
+    _glue_tsv("STS-B", SIMILARITY, (), "stsb", ("sentence1", "sentence2"), ("sentence1", "sentence2", "score"),
+              metrics=("pearson", "spearman"), regression=True, aliases=("STSB",)),
+    _glue_tsv("MRPC", SIMILARITY, ("0", "1"), "mrpc", ("sentence1", "sentence2"),
+              ("#1 String", "#2 String", "Quality"), metrics=("accuracy", "f1")),
     TaskSpec(
         "BoolQ", QA, QA_TRIPLE, ("False", "True"),
         metrics=("accuracy",), table1_metrics=("accuracy",),

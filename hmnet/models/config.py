@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
 from torch import nn
@@ -92,8 +92,29 @@ def task_tuple(tasks: Iterable[str] | str, where: str) -> tuple[str, ...]:
     return names
 
 
+class JsonConfig:
+    """``to_dict`` / ``from_dict`` for a config dataclass: tuples become lists (also inside mappings) and back;
+    fields with ``init=False`` are derived, so they are neither written nor read."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: _sequences_as(getattr(self, f.name), list) for f in fields(self) if f.init}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]):
+        return cls(**{f.name: _sequences_as(data[f.name], tuple) for f in fields(cls) if f.init and f.name in data})
+
+
+def _sequences_as(value: Any, kind: type) -> Any:
+    """`value` with its lists and tuples (also inside mappings) as `kind`: list for JSON, tuple for a config."""
+    if isinstance(value, (list, tuple)):
+        return kind(value)
+    if isinstance(value, Mapping):
+        return {k: _sequences_as(v, kind) for k, v in value.items()}
+    return value
+
+
 @dataclass
-class HMNetConfig:
+class HMNetConfig(JsonConfig):
     """What HMNet shares: the split ``{x, y, z}`` of the encoder's layers and the task-to-cluster map.
 
     ``clusters`` maps a cluster name to its tasks; every task is in exactly one cluster and every cluster
@@ -157,18 +178,9 @@ class HMNetConfig:
             raise ValueError(f"HMNetConfig.split {{{x}, {y}, {z}}} has x+y+z = {x + y + z} layers, but the "
                              f"encoder has {depth}; the split must use every layer exactly once")
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"tasks": list(self.tasks), "clusters": {k: list(v) for k, v in self.clusters.items()},
-                "split": list(self.split), "num_labels": dict(self.num_labels), "dropout": self.dropout}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> HMNetConfig:
-        return cls(tasks=tuple(data["tasks"]), clusters={k: tuple(v) for k, v in data["clusters"].items()},
-                   split=tuple(data["split"]), num_labels=data.get("num_labels"), dropout=data.get("dropout"))
-
 
 @dataclass
-class SkillNetConfig:
+class SkillNetConfig(JsonConfig):
     """The SkillNet-style baseline: which skills every layer holds and which ones each task activates."""
 
     tasks: tuple[str, ...]
@@ -202,11 +214,3 @@ class SkillNetConfig:
         self.num_labels = num_labels_for(self.tasks, self.num_labels, "SkillNetConfig")
         self.dropout = check_dropout(self.dropout, "SkillNetConfig")
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"tasks": list(self.tasks), "task_skills": {k: list(v) for k, v in self.task_skills.items()},
-                "skills": list(self.skills), "num_labels": dict(self.num_labels), "dropout": self.dropout}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> SkillNetConfig:
-        return cls(tasks=tuple(data["tasks"]), task_skills={k: tuple(v) for k, v in data["task_skills"].items()},
-                   skills=tuple(data["skills"]), num_labels=data.get("num_labels"), dropout=data.get("dropout"))
