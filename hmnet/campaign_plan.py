@@ -45,9 +45,6 @@ class PlannedRun:
     config: RunConfig
 
 
-_NOTEBOOK_KEYS = ("tasks", "seeds", "backbone", "max_train_examples", "max_eval_examples")
-
-
 def notebook_parameters(profile: str, notebook: str, data_dir: str | None, out_dir: str | Path,
                         overrides: Mapping[str, Any] | None = None):
     """The checked parameters (``hmnet.report.RunParameters``) a notebook of the reference build runs with,
@@ -56,9 +53,7 @@ def notebook_parameters(profile: str, notebook: str, data_dir: str | None, out_d
     from hmnet import report
 
     extra = {**REFERENCE_PARAMETERS.get(notebook, {}), **(overrides or {})}
-    common = {k: extra.pop(k) for k in list(extra) if k in _NOTEBOOK_KEYS}
-    if notebook in ("03", "04"):  # these notebooks run several cheap seeds on the smoke profile
-        common.setdefault("smoke_seeds", report.SMOKE_SEEDS)
+    common = {k: extra.pop(k) for k in list(extra) if k in report.NOTEBOOK_FIELDS and k != "data_dir"}
     P = report.check_parameters(profile=profile, data_dir=data_dir, out_dir=str(out_dir), **common)
     return P, extra
 

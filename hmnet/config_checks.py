@@ -115,6 +115,17 @@ def check_tasks(tasks) -> tuple[str, ...]:
         raise ConfigError(str(err)) from None
 
 
+def check_seeds(seeds) -> tuple[int, ...]:
+    """Training seeds: one integer >= 0 or a non-empty sequence of them."""
+    seeds = (seeds,) if isinstance(seeds, int) and not isinstance(seeds, bool) else seeds
+    if isinstance(seeds, str) or not isinstance(seeds, Iterable):
+        raise ConfigError(f"seeds must be a list of integers, got {seeds!r}")
+    seeds = tuple(seeds)
+    if not seeds:
+        raise ConfigError("seeds must not be empty")
+    return tuple(check_int("seeds", x, 0) for x in seeds)
+
+
 def check_backbone(backbone) -> str:
     from hmnet.backbone import resolve
 

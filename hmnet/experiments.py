@@ -34,9 +34,10 @@ from pathlib import Path
 from typing import Any
 from collections.abc import Iterable, Mapping, Sequence
 
-from hmnet.choices import METHODS, SOURCES, default_split
-from hmnet.config_checks import (FIELD_CHECKS, ConfigError, backbone_depth, check_backbone, check_choice, check_int,
-                                 check_tasks, hmnet_default_split, normalize_clusters)
+from hmnet.choices import METHODS, SAMPLINGS, SOURCES, default_split
+from hmnet.config_checks import (ATTENTION, FIELD_CHECKS, PRECISIONS, ConfigError, backbone_depth, check_backbone,
+                                 check_choice, check_int, check_seeds, check_tasks, hmnet_default_split,
+                                 normalize_clusters)
 from hmnet.tasks import TASK_NAMES, get_task, manual_groups, resolve_tasks
 
 log = logging.getLogger(__name__)
@@ -81,6 +82,12 @@ def data_fingerprint(config: RunConfig) -> dict[str, Any]:
 # one run
 
 
+def _setting(default: Any, help: str, choices: Sequence[str] | None = None) -> Any:
+    """A run setting: its default, and the help text and choices the command line shows (``hmnet.cli`` builds
+    one option per setting from these)."""
+    return field(default=default, metadata={"help": help, "choices": choices})
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """Everything that determines one training run (Algorithm 1 with one method on a set of tasks).
@@ -95,32 +102,33 @@ class RunConfig:
     tasks: tuple[str, ...]
     clusters: dict[str, tuple[str, ...]] | None = None
     split: tuple[int, int, int] | None = None
-    backbone: str = "tiny"
-    source: str = "synthetic"
-    data_dir: str | None = None
-    scale: float = 1.0  # synthetic suite size factor
-    carve_train: float | None = None  # directory source: carve a train split for tasks without one
-    data_seed: int = 0  # subsampling and carving; fixed across training seeds
-    max_examples: int | None = None  # cap on training rows per task
-    max_eval_examples: int | None = None  # cap on rows per eval split
-    max_length: int = 128
-    batch_size: int = 32
-    lr: float = 2e-5
-    epochs: int = 3
+    backbone: str = _setting("tiny", "encoder: tiny, minilm, random:bert-base, a hub id or a local path")
+    source: str = _setting("synthetic", "where the data comes from", SOURCES)
+    data_dir: str | None = _setting(None, "folder of GLUE/SuperGLUE/aclImdb files (source 'directory')")
+    scale: float = _setting(1.0, "synthetic suite size factor")
+    carve_train: float | None = _setting(None, "directory source: share of a labelled split carved into a train "
+                                               "split for tasks without one")
+    data_seed: int = _setting(0, "seed of subsampling and carving; fixed across training seeds")
+    max_examples: int | None = _setting(None, "cap on training rows per task")
+    max_eval_examples: int | None = _setting(None, "cap on rows per eval split")
+    max_length: int = _setting(128, "tokens per example (longer inputs are truncated)")
+    batch_size: int = _setting(32, "rows per optimizer step")
+    lr: float = _setting(2e-5, "peak learning rate of AdamW (linear decay)")
+    epochs: int = _setting(3, "passes over the task mix")
     seed: int = 0
-    warmup_ratio: float = 0.0
-    weight_decay: float = 0.01
-    grad_clip: float | None = 1.0
-    grad_accum: int = 1
-    sampling: str = "proportional"
-    temperature: float = 2.0
-    group_by_length: bool = False
-    mixed_precision: str = "no"
-    attn_implementation: str | None = None
-    dropout: float | None = None
-    eval_every_epoch: bool = False
+    warmup_ratio: float = _setting(0.0, "share of the steps spent warming the learning rate up")
+    weight_decay: float = _setting(0.01, "AdamW weight decay")
+    grad_clip: float | None = _setting(1.0, "gradient norm clip (None: no clipping)")
+    grad_accum: int = _setting(1, "micro-batches per batch (same effective batch)")
+    sampling: str = _setting("proportional", "how the next batch's task is drawn", SAMPLINGS)
+    temperature: float = _setting(2.0, "temperature of 'temperature' sampling")
+    group_by_length: bool = _setting(False, "batch rows of similar length together (less padding)")
+    mixed_precision: str = _setting("no", "autocast precision ('auto': bf16 where the device has it)", PRECISIONS)
+    attn_implementation: str | None = _setting(None, "attention kernel (None: the backbone's)", ATTENTION)
+    dropout: float | None = _setting(None, "every dropout probability of the model (None: the backbone's)")
+    eval_every_epoch: bool = _setting(False, "also evaluate after each epoch")
     affinity: bool = False
-    affinity_every: int = 10
+    affinity_every: int = _setting(10, "steps between lookahead affinity measurements (affinity runs)")
     name: str = ""  # a display label (e.g. "hmnet:manual"); not part of the cache key
 
     def __post_init__(self):
@@ -268,10 +276,10 @@ class Profile:
             s(self, "tasks", resolve_tasks(self.tasks))
         except ValueError as err:
             raise ConfigError(f"profile {self.name!r}: {err}") from None
-        seeds = (self.seeds,) if isinstance(self.seeds, int) else tuple(self.seeds)
-        if not seeds:
-            raise ConfigError(f"profile {self.name!r}: seeds must not be empty")
-        s(self, "seeds", tuple(check_int("seeds", x, 0) for x in seeds))
+        try:
+            s(self, "seeds", check_seeds(self.seeds))
+        except ConfigError as err:
+            raise ConfigError(f"profile {self.name!r}: {err}") from None
         unknown = sorted(set(self.settings) - set(SETTINGS))
         if unknown:
             raise ConfigError(f"profile {self.name!r}: setting(s) {unknown} are unknown; known: {', '.join(SETTINGS)}")
@@ -313,9 +321,10 @@ class Profile:
             return self.settings.get(name, _SETTING_DEFAULTS[name])
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
-    @property
-    def max_train_examples(self) -> int | None:  # the name notebooks use
-        return self.max_examples
+    def replace(self, **changes) -> Profile:
+        """This profile with some fields changed (settings, tasks, seeds or split), checked anew."""
+        own = {k: changes.pop(k, getattr(self, k)) for k in ("tasks", "seeds", "split")}
+        return Profile(name=self.name, settings={**self.settings, **changes}, **own)
 
     @property
     def depth(self) -> int | None:
@@ -345,11 +354,12 @@ class Profile:
 
 
 def _smoke() -> dict[str, Any]:
-    # Synthetic suite, tiny random BERT: the whole Table 1 plan in minutes on 2 CPU cores. A random encoder
-    # learns from scratch, so it needs more and larger steps than fine-tuning: lr 2e-3 and batch 16 (with
-    # lr 1e-3 and batch 32 single-task runs stay at chance on this suite). Otherwise the paper's recipe.
-    return dict(source="synthetic", backbone="tiny", scale=0.5, max_length=64, batch_size=16, lr=2e-3,
-                epochs=3, max_eval_examples=None)
+    # Synthetic suite, tiny random BERT: the whole book in minutes on 2 CPU cores (64 training rows a task,
+    # two seeds so that every section shows a spread). A random encoder learns from scratch, so it needs more
+    # and larger steps than fine-tuning: lr 2e-3 and batch 16 (with lr 1e-3 and batch 32 single-task runs stay
+    # at chance on this suite). Otherwise the paper's recipe.
+    return dict(source="synthetic", backbone="tiny", scale=0.5, max_examples=64, max_length=64, batch_size=16,
+                lr=2e-3, epochs=3, max_eval_examples=None, seeds=(0, 1))
 
 
 def _local() -> dict[str, Any]:
@@ -396,6 +406,26 @@ def get_profile(name: str, **overrides) -> Profile:
     return Profile(name=name, settings=values, **own)
 
 
+def profile_default(name: str, setting: str) -> Any:
+    """What a named profile uses for one setting when nothing overrides it (e.g. its data source)."""
+    if name not in PROFILES:
+        raise ConfigError(f"profile {name!r} is unknown; known: {', '.join(PROFILES)}")
+    if setting not in SETTINGS:
+        raise ConfigError(f"{setting!r} is not a profile setting; known: {', '.join(SETTINGS)}")
+    return PROFILES[name]().get(setting, _SETTING_DEFAULTS[setting])
+
+
+def check_profile_field(name: str, value: Any) -> Any:
+    """One field of a profile checked as the profile checks it: tasks, seeds, or a setting with the check
+    :class:`RunConfig` applies to that field. Returns the value to keep."""
+    checks = {"tasks": lambda n, v: check_tasks(v), "seeds": lambda n, v: check_seeds(v),
+              "backbone": lambda n, v: check_backbone(v), **dict(FIELD_CHECKS),
+              "source": lambda n, v: check_choice(n, v, SOURCES)}
+    if name not in (*SETTINGS, "tasks", "seeds"):
+        raise ConfigError(f"{name!r} is not a profile field; known: tasks, seeds, {', '.join(SETTINGS)}")
+    return checks[name](name, value) if name in checks else value
+
+
 def runs_dir(profile: str) -> Path:
     """A profile's output root when none is given: ``_build/runs/<profile>`` (notebooks, results, tables)."""
     return Path("_build") / "runs" / profile
@@ -408,4 +438,5 @@ def base_config(profile: str | Profile = "smoke", method: str = "multi", **overr
 
 
 __all__ = ["RunConfig", "Profile", "ConfigError", "get_profile", "base_config", "PROFILES", "METHODS",
-           "default_split", "backbone_depth", "TRAINING_SEMANTICS", "SETTINGS", "runs_dir"]
+           "default_split", "backbone_depth", "TRAINING_SEMANTICS", "SETTINGS", "runs_dir", "profile_default",
+           "check_profile_field", "check_seeds"]

@@ -43,7 +43,7 @@ def planned(store_dir: Path) -> list:
 def test_the_campaign_plans_exactly_the_runs_the_notebooks_ask_for(tmp_path):
     from hmnet import report
 
-    P = report.check_parameters(profile="smoke", out_dir=str(tmp_path), smoke_seeds=report.SMOKE_SEEDS)
+    P = report.check_parameters(profile="smoke", out_dir=str(tmp_path))
     groupings, _ = report.load_groupings(P, "paper")
     notebook = {c.key() for c in report.table1_configs(P, groupings, P.seeds)}
     plan = campaign.campaign_plan("smoke", None, tmp_path, ["table1"])

@@ -111,7 +111,7 @@ def test_profiles_and_overrides():
     assert paper.warmup_ratio == 0.0 and paper.max_examples is None and paper.hmnet_split() == (8, 2, 2)
     assert paper.mixed_precision == "auto" and paper.attn_implementation == "sdpa" and paper.group_by_length
     over = get_profile("smoke", tasks="RTE,MRPC", seeds=(1, 2), max_train_examples=10)
-    assert over.tasks == ("RTE", "MRPC") and over.seeds == (1, 2) and over.max_train_examples == 10
+    assert over.tasks == ("RTE", "MRPC") and over.seeds == (1, 2) and over.max_examples == 10
     c = over.run_config("hmnet", seed=2)
     assert (c.seed, c.max_examples, c.backbone, c.split) == (2, 10, "tiny", (2, 1, 1))
     assert base_config("smoke").method == "multi"
@@ -169,7 +169,7 @@ def test_shared_layers_layer_grid_and_pairwise_plans():
     assert all(c.clusters == {"MNLI": ("MNLI",), "BoolQ": ("BoolQ",)} for c in shared)
     grid = layer_grid_plan(get_profile("smoke", tasks=("RTE", "MRPC")), ["manual"], [(2, 1, 1), (1, 2, 1)], [0, 1])
     assert len(grid) == 4 and grid[1].split == (1, 2, 1) and grid[1].name == "hmnet:manual:1-2-1"
-    pairs = pairwise_plan(prof, tasks=("RTE", "MRPC", "CB", "WNLI"))
+    pairs = pairwise_plan(prof, tasks=("RTE", "MRPC", "CB", "WNLI"), seeds=[0])
     assert sum(c.method == "single" for c in pairs) == 4 and sum(c.method == "multi" for c in pairs) == 6
     assert {c.tasks for c in pairs if c.method == "multi"} == {
         ("RTE", "MRPC"), ("RTE", "CB"), ("RTE", "WNLI"), ("MRPC", "CB"), ("MRPC", "WNLI"), ("CB", "WNLI")}
@@ -220,7 +220,7 @@ def test_summarize_gives_mean_std_and_ci_over_seeds():
 
 def test_plan_export_prints_one_train_command_per_run(capsys, tmp_path):
     assert cli_main(["plan", "export", "pairwise", "--tasks", "RTE,MRPC,CB", "--results", str(tmp_path),
-                     "--set", "scale=0.3"]) == 0
+                     "--set", "scale=0.3", "--seeds", "0"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 3 + 3
     argv = shlex.split(lines[0])
@@ -252,7 +252,7 @@ def _train_and_list(capsys, tmp_path):
     assert "multi seed 0: average" in out and "RTE" in out and config.result_name() in out
     assert (tmp_path / config.result_name()).exists()
     assert cli_main(["plan", "list", "pairwise", "--tasks", "RTE,CB", "--results", str(tmp_path),
-                     "--set", "scale=0.3", "--set", "epochs=1"]) == 0
+                     "--set", "scale=0.3", "--set", "epochs=1", "--seeds", "0"]) == 0
     listing = capsys.readouterr().out
     # The pair run is the same config as the multi run above (names are labels, not part of the key): cached.
     assert "3 runs, 1 with a stored result" in listing

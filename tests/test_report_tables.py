@@ -70,8 +70,8 @@ def test_setup_checks_everything_and_displays_the_banner(tmp_path, shown):
     findings = tmp_path / "findings" / "04.json"
     findings.parent.mkdir(parents=True)
     findings.write_text("[]")
-    p = report.setup("04", out_dir=str(tmp_path), smoke_seeds=report.SMOKE_SEEDS, k=3)
-    assert p.seeds == report.SMOKE_SEEDS and p.extra == {"k": 3} and not findings.exists()
+    p = report.setup("04", out_dir=str(tmp_path), k=3)
+    assert p.seeds == (0, 1) and p.extra == {"k": 3} and not findings.exists()
     assert len(shown) == 1 and 'class="hmnet-banner hmnet-profile-smoke"' in shown[0].data
     with pytest.raises(report.ParameterError, match="parameter 'k' must be >= 2, got 1"):
         report.setup("02", out_dir=str(tmp_path), k=1)

@@ -53,7 +53,7 @@ def test_seeds_and_caps_must_be_integers(tmp_path):
     assert report.check_parameters(seeds=3, out_dir=tmp_path).seeds == (3,)
 
 
-def test_data_dir_missing_or_without_task_files(tmp_path):
+def test_data_dir_missing_or_without_task_files(tmp_path, monkeypatch):
     with pytest.raises(report.ParameterError, match="'data_dir'.*does not exist"):
         report.check_parameters(profile="local", data_dir=tmp_path / "nope", out_dir=tmp_path)
     empty = tmp_path / "empty"
@@ -61,7 +61,8 @@ def test_data_dir_missing_or_without_task_files(tmp_path):
     (empty / "RTE" / "notes.txt").write_text("nothing here")
     with pytest.raises(report.ParameterError, match="'data_dir'.*no recognisable task files"):
         report.check_parameters(profile="local", data_dir=empty, out_dir=tmp_path)
-    with pytest.raises(report.ParameterError, match="'data_dir' is required by the local profile"):
+    monkeypatch.delenv("HMNET_DATA_DIR", raising=False)
+    with pytest.raises(report.ParameterError, match="valid local profile.*pass data_dir=... or set HMNET_DATA_DIR"):
         report.check_parameters(profile="local", out_dir=tmp_path)
 
 

@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+from hmnet.cli.args import add_profile_option
 from hmnet.reproduce import SECTIONS, default_out
 
 # The reference build's profile: its notebooks render the committed results store (reference/local) and
@@ -32,7 +33,7 @@ def parse_params(items: list[str] | None) -> dict:
 def add_parsers(sub) -> None:
     sections = ", ".join(f"{k}={v}" for k, v in SECTIONS.items())
     p = sub.add_parser("reproduce", help="run the notebooks with papermill into an output folder (resumable)")
-    p.add_argument("--profile", default="smoke", help="smoke | local | paper (default smoke)")
+    add_profile_option(p, "smoke")
     p.add_argument("--sections", nargs="+", default=None, help=f"which notebooks (default all): {sections}")
     p.add_argument("--data-dir", default=None, help="GLUE/SuperGLUE files (required by the local profile)")
     p.add_argument("--out", default=None, help="output folder (default _build/runs/<profile>)")
@@ -45,7 +46,7 @@ def add_parsers(sub) -> None:
     p.set_defaults(func=cmd_reproduce)
 
     b = sub.add_parser("book", help="run the notebooks (resumably) and build the Jupyter Book")
-    b.add_argument("--profile", default="smoke", help="smoke | local | paper (default smoke)")
+    add_profile_option(b, "smoke")
     b.add_argument("--data-dir", default=None, help="GLUE/SuperGLUE files (required by the local profile)")
     b.add_argument("--out", default=None,
                    help="the runs' output folder (default: reference/local for local, else _build/runs/<profile>)")

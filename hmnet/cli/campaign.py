@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-
+from hmnet.cli.args import add_profile_option
 from hmnet.cli.book import parse_params
 
 
@@ -21,7 +21,7 @@ def add_parsers(sub) -> None:
                            ("export", "print the pending runs as `hmnet train` commands or a SLURM array script "
                                       "that trains them into the same store")):
         p = csub.add_parser(name, help=helptext)
-        p.add_argument("--profile", default="local", help="smoke | local | paper (default local)")
+        add_profile_option(p, "local")
         p.add_argument("--data-dir", default=os.environ.get("HMNET_DATA_DIR"),
                        help="the GLUE/SuperGLUE files (default $HMNET_DATA_DIR)")
         p.add_argument("--store", default=None, help="the results store (default reference/<profile>)")

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from hmnet.cli.args import add_profile_option
 from hmnet.errors import DataError, UsageError, input_folder, int_in_range, output_file, output_folder
 
 SEED_MAX = 2**32 - 1  # what sklearn's and NumPy's seeding accept
@@ -39,7 +40,7 @@ def add_parsers(sub) -> None:
     p.add_argument("--normalize", choices=("target", "source"), default="target",
                    help="divide by |V_t| (Eq. 2, Table 2) or |V_s| (Eq. 1)")
     p.add_argument("--no-candidates", action="store_true", help="skip the comparison of word definitions")
-    p.add_argument("--profile", default="smoke", help="model: the profile of the single and pairwise runs")
+    add_profile_option(p, "smoke")  # model: the profile of the single and pairwise runs
     p.add_argument("--results-dir", default="_build/runs/relevance", help="model: where run results are cached")
     p.add_argument("--seeds", default="0", help="model: comma-separated training seeds")
     p.add_argument("--k", type=int, default=None,

@@ -14,9 +14,10 @@ import shlex
 import sys
 from pathlib import Path
 
-from hmnet.cli.args import parse_split
+from hmnet.choices import METHODS
+from hmnet.cli.args import add_profile_option, add_setting_options, parse_split, setting_overrides
 from hmnet.errors import HmnetError, UsageError, int_in_range, output_folder, read_text
-from hmnet.experiments import PROFILES, ConfigError, RunConfig, get_profile, runs_dir
+from hmnet.experiments import ConfigError, RunConfig, get_profile, runs_dir
 from hmnet.plans import PLANS, named_groupings
 
 SEED_MAX = 2**32 - 1  # NumPy's legacy seeding (seed_everything) takes 0 .. 2**32 - 1
@@ -42,6 +43,11 @@ def _overrides(pairs: list[str] | None) -> dict:
     return out
 
 
+def _profile(args):
+    """The profile the arguments name, with --set overrides and then the generated setting options."""
+    return get_profile(args.profile, **{**_overrides(args.set), **setting_overrides(args)})
+
+
 def _tasks(text: str | None):
     return None if text is None else tuple(t for t in text.replace(",", " ").split() if t)
 
@@ -63,14 +69,16 @@ def _json_arg(text: str | None, option: str = "JSON"):
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--profile", default="smoke", help=f"run defaults: {', '.join(PROFILES)} (default smoke)")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a profile field (repeatable)")
+    add_profile_option(p, "smoke")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override any profile field, e.g. tasks=[\"RTE\",\"CB\"] (repeatable; JSON values)")
     p.add_argument("--results", help="results folder, shared by all runs (default _build/runs/<profile>/results)")
     p.add_argument("--cpu", action="store_true", help="train on the CPU even when a GPU is present")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--checkpoint-every", type=int, help="also checkpoint every N optimizer steps")
     p.add_argument("--checkpoint-minutes", type=float, default=15.0, help="checkpoint every M minutes (15)")
     p.add_argument("--keep-model", action="store_true", help="save each final model under <results>/models")
+    add_setting_options(p)
 
 
 def add_parsers(sub) -> None:
@@ -79,7 +87,7 @@ def add_parsers(sub) -> None:
                                    "profile plus --method/--tasks/--seed. Prints the Table-1 scores.")
     p.add_argument("--config-json", help="a run config as JSON (what `hmnet plan export` writes)")
     p.add_argument("--config", help="a JSON file holding a run config")
-    p.add_argument("--method", choices=("single", "multi", "skillnet", "hmnet"), default="multi")
+    p.add_argument("--method", choices=METHODS, default="multi")
     p.add_argument("--tasks", help="comma-separated tasks (default: the profile's)")
     p.add_argument("--clusters-json", help='HMNet clusters, e.g. \'{"a": ["RTE", "MNLI"], "b": ["MRPC"]}\'')
     p.add_argument("--split", help="HMNet split shared,cluster,task, e.g. 8,2,2")
@@ -118,7 +126,7 @@ def config_from_args(args) -> RunConfig:
         if not isinstance(data, dict):
             raise ConfigError(f"{option}: a run config must be a JSON object, got {type(data).__name__}")
         return RunConfig.from_dict(data)
-    profile = get_profile(args.profile, **_overrides(args.set))
+    profile = _profile(args)
     clusters = _json_arg(args.clusters_json, "--clusters-json")
     return profile.run_config(args.method, tasks=_tasks(args.tasks), clusters=clusters, split=parse_split(args.split),
                               seed=args.seed, name=args.name)
@@ -170,7 +178,7 @@ def cmd_train(args) -> int:
 
 
 def build_plan(args) -> list[RunConfig]:
-    profile = get_profile(args.profile, **_overrides(args.set))
+    profile = _profile(args)
     seeds = args.seeds
     groupings = _json_arg(args.groupings_json, "--groupings-json")
     if groupings is None:

@@ -85,15 +85,14 @@ from hmnet.report.groupings import (
     stability_summary,
 )
 from hmnet.report.parameters import (
+    NOTEBOOK_FIELDS,
     PROFILES,
-    SMOKE_MAX_TRAIN,
     ParameterError,
     RunParameters,
     check_data_dir,
     check_int,
     check_parameters,
     check_tasks,
-    profile_defaults,
 )
 from hmnet.report.relevance import (
     affinity_comparison,
@@ -170,7 +169,6 @@ from hmnet.report.page import SECTION_MINIMUMS, check_section_parameters, plan_t
 from hmnet.report.runs import (
     SMOKE_GRID_TASKS,
     SMOKE_RELEVANCE_TASKS,
-    SMOKE_SEEDS,
     run_plan,
     run_seconds,
     section_tasks,
@@ -181,8 +179,8 @@ warnings.filterwarnings("ignore", message="IProgress not found")
 
 __all__ = [
     # parameters
-    "PROFILES", "SMOKE_MAX_TRAIN", "ParameterError", "RunParameters", "check_data_dir", "check_int",
-    "check_parameters", "check_tasks", "profile_defaults",
+    "NOTEBOOK_FIELDS", "PROFILES", "ParameterError", "RunParameters", "check_data_dir", "check_int",
+    "check_parameters", "check_tasks",
     # the page: one setup call, prose, what a section runs
     "SECTION_MINIMUMS", "check_section_parameters", "plan_text", "setup", "show_text",
     # banner, Colab, side-by-side tables
@@ -197,7 +195,7 @@ __all__ = [
     "show_parameter_table", "show_table", "show_table1",
     "table1_difference_figure", "table1_html", "table1_long",
     # what the sections share
-    "SMOKE_GRID_TASKS", "SMOKE_RELEVANCE_TASKS", "SMOKE_SEEDS", "run_plan", "run_seconds", "section_tasks",
+    "SMOKE_GRID_TASKS", "SMOKE_RELEVANCE_TASKS", "run_plan", "run_seconds", "section_tasks",
     # 01: relevance
     "affinity_comparison", "affinity_scatter", "agreement_finding", "data_relevance", "data_relevance_comparison",
     "figure2", "influence_figure", "influence_finding", "influence_frame", "influence_pivot", "influence_signs",

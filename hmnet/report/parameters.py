@@ -1,30 +1,28 @@
 """Notebook parameters: every notebook calls :func:`check_parameters` right after its ``parameters`` cell.
 
-A papermill parameter of the wrong type or value fails in the first code cell with a :class:`ParameterError`
-that names the parameter and the allowed values; the profile's defaults fill in what was left at None.
+The parameters are overrides of a profile (:class:`hmnet.experiments.Profile`), checked by the profile's own
+checks: a papermill parameter of the wrong type or value fails in the first code cell with a
+:class:`ParameterError` that names the parameter and the allowed values; the profile fills in what was left
+at None. :data:`NOTEBOOK_FIELDS` says which profile field each parameter sets.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 from collections.abc import Sequence
 
 import numpy as np
 
 from hmnet.errors import HmnetError
+from hmnet.experiments import (PROFILES, ConfigError, Profile, check_profile_field, get_profile, profile_default,
+                               runs_dir)
 from hmnet.tasks import TASK_NAMES, UnknownTaskError, get_task
 
-PROFILES: tuple[str, ...] = ("smoke", "local", "paper")
-
-# The notebooks' cap on training rows per task on the smoke profile, so `make book` stays within minutes.
-SMOKE_MAX_TRAIN = 64
-
-# What each profile uses when a notebook parameter is left at None (the profile's own choice).
-_PROFILE_DATA = {"smoke": "synthetic", "local": "directory", "paper": "hub"}
-_PROFILE_BACKBONE = {"smoke": "tiny", "local": "minilm", "paper": "bert-base-uncased"}
+# A notebook parameter and the profile field it sets (hmnet.experiments.Profile): the one place they meet.
+NOTEBOOK_FIELDS = {"tasks": "tasks", "seeds": "seeds", "backbone": "backbone", "data_dir": "data_dir",
+                   "max_train_examples": "max_examples", "max_eval_examples": "max_eval_examples"}
 
 
 class ParameterError(HmnetError):
@@ -33,18 +31,44 @@ class ParameterError(HmnetError):
 
 @dataclass(frozen=True)
 class RunParameters:
-    """The resolved parameters of one notebook run (after the profile's defaults are filled in)."""
+    """A notebook's checked parameters: the :class:`hmnet.experiments.Profile` they make (its tasks, seeds and
+    settings), where the section writes, and the section's own parameters (``extra``)."""
 
-    profile: str
-    tasks: tuple[str, ...]
-    seeds: tuple[int, ...]
-    backbone: str
-    data_source: str
-    data_dir: str | None
+    run_profile: Profile
     out_dir: str
-    max_train_examples: int | None = None
-    max_eval_examples: int | None = None
     extra: dict = field(default_factory=dict)
+
+    @property
+    def profile(self) -> str:
+        return self.run_profile.name
+
+    @property
+    def tasks(self) -> tuple[str, ...]:
+        return self.run_profile.tasks
+
+    @property
+    def seeds(self) -> tuple[int, ...]:
+        return self.run_profile.seeds
+
+    @property
+    def backbone(self) -> str:
+        return self.run_profile.backbone
+
+    @property
+    def data_source(self) -> str:
+        return self.run_profile.source
+
+    @property
+    def data_dir(self) -> str | None:
+        return self.run_profile.data_dir if self.data_source == "directory" else None
+
+    @property
+    def max_train_examples(self) -> int | None:
+        return self.run_profile.max_examples
+
+    @property
+    def max_eval_examples(self) -> int | None:
+        return self.run_profile.max_eval_examples
 
     @property
     def results_dir(self) -> Path:
@@ -58,35 +82,12 @@ class RunParameters:
     def tables_dir(self) -> Path:
         return Path(self.out_dir) / "tables"
 
-    def overrides(self) -> dict[str, Any]:
-        """Keyword overrides for ``experiments.get_profile`` (only what the notebook set explicitly)."""
-        out: dict[str, Any] = {"backbone": self.backbone}
-        if self.data_dir is not None:
-            out["data_dir"] = self.data_dir
-        if self.max_train_examples is not None:
-            out["max_train_examples"] = self.max_train_examples
-        if self.max_eval_examples is not None:
-            out["max_eval_examples"] = self.max_eval_examples
-        return out
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def experiment_profile(self, tasks: Sequence[str] | None = None, **overrides):
-        """The ``hmnet.experiments.Profile`` these parameters stand for (optionally for other tasks)."""
-        from hmnet.experiments import ConfigError, get_profile
-
-        values: dict[str, Any] = {"tasks": tuple(tasks) if tasks is not None else self.tasks,
-                                  "seeds": self.seeds, "backbone": self.backbone,
-                                  "max_examples": self.max_train_examples,
-                                  "max_eval_examples": self.max_eval_examples}
-        if self.data_dir is not None:
-            values.update(source="directory", data_dir=self.data_dir)
-            if self.profile != "local":
-                values["carve_train"] = 0.8
-        values.update(overrides)
+    def experiment_profile(self, tasks: Sequence[str] | None = None) -> Profile:
+        """The profile these parameters make, optionally for other tasks."""
+        if tasks is None:
+            return self.run_profile
         try:
-            return get_profile(self.profile, **values)
+            return self.run_profile.replace(tasks=tuple(tasks))
         except ConfigError as err:
             raise ParameterError(f"the parameters do not make a valid {self.profile} profile: {err}") from None
 
@@ -153,72 +154,60 @@ def check_data_dir(data_dir, tasks: Sequence[str] | None = None, name: str = "da
     return str(path.resolve())
 
 
-def profile_defaults(profile: str, data_dir: str | None = None) -> dict[str, Any]:
-    """The profile's default tasks, seeds, backbone and caps (from ``hmnet.experiments.get_profile``)."""
-    from hmnet.experiments import ConfigError, get_profile
-
-    overrides = {"data_dir": data_dir} if data_dir is not None and profile == "local" else {}
-    try:
-        prof = get_profile(profile, **overrides)
-    except ConfigError as err:
-        raise ParameterError(f"profile {profile!r}: {err}") from None
-    return {"tasks": tuple(prof.tasks), "seeds": tuple(prof.seeds), "backbone": prof.backbone,
-            "max_train_examples": prof.max_examples, "max_eval_examples": prof.max_eval_examples}
-
-
 def check_parameters(profile: str = "smoke", tasks=None, seeds=None, backbone=None, data_dir=None,
                      out_dir=None, max_train_examples=None, max_eval_examples=None,
-                     min_tasks: int = 1, smoke_seeds: Sequence[int] | None = None, **extra) -> RunParameters:
-    """Validate a notebook's parameters and fill in the profile's defaults for those left at None.
+                     min_tasks: int = 1, **extra) -> RunParameters:
+    """Validate a notebook's parameters as overrides of a profile (:func:`hmnet.experiments.get_profile`:
+    every setting goes through the checks a run config applies); a parameter left at None is the profile's.
 
     Raises :class:`ParameterError` naming the parameter and the allowed values: an unknown profile, an
     unknown task, seeds that are not integers, a missing data directory or one without task files.
-    `out_dir` None means ``$HMNET_OUT_DIR`` if set, else ``_build/runs/<profile>`` (relative to the
-    working directory). `smoke_seeds` replaces the profile's seeds on the smoke profile when `seeds` is None
-    (sections that show confidence intervals run several cheap seeds there). On the smoke profile the
-    notebooks cap each task's training rows at SMOKE_MAX_TRAIN unless max_train_examples is given.
+    A `data_dir` on a profile that reads no files (smoke, paper) runs it on those files, carving a train split
+    from the labelled one where a task has none. `out_dir` None means ``$HMNET_OUT_DIR`` if set, else
+    ``_build/runs/<profile>`` (relative to the working directory).
     """
     if not isinstance(profile, str) or profile not in PROFILES:
         raise ParameterError(f"parameter 'profile' must be one of {', '.join(PROFILES)}; got {profile!r}")
-    source = _PROFILE_DATA[profile]
-    if data_dir is not None and data_dir != "":
-        data_dir = check_data_dir(data_dir)
-        source = "directory"
-    else:
-        data_dir = None
-        if profile == "local":
-            raise ParameterError("parameter 'data_dir' is required by the local profile: a directory with the "
-                                 "GLUE/SuperGLUE files (see book/reproduce.md)")
-    defaults = profile_defaults(profile, data_dir)
-    tasks = check_tasks(defaults["tasks"] if tasks is None else tasks, minimum=min_tasks)
-    if data_dir is not None:
-        check_data_dir(data_dir, tasks)
-    if seeds is None:
-        seeds = tuple(smoke_seeds) if smoke_seeds and profile == "smoke" else defaults["seeds"]
-    if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
-        seeds = [seeds]
-    if not isinstance(seeds, (list, tuple)) or not seeds:
-        raise ParameterError(f"parameter 'seeds' must be a non-empty list of integers, got {seeds!r}")
-    seeds = tuple(check_int("seeds", s, allow_none=False) for s in seeds)
-    if backbone is None:
-        backbone = defaults["backbone"]
-    if not isinstance(backbone, str) or not backbone:
-        raise ParameterError(f"parameter 'backbone' must be a backbone name (tiny, minilm, random:bert-base, "
-                             f"a hub id or a local path), got {backbone!r}")
-    if max_train_examples is None:
-        max_train_examples = SMOKE_MAX_TRAIN if profile == "smoke" else defaults["max_train_examples"]
-    max_train = check_int("max_train_examples", max_train_examples, 1)
-    max_eval = check_int("max_eval_examples", defaults["max_eval_examples"]
-                          if max_eval_examples is None else max_eval_examples, 1)
+    given = {"tasks": tasks, "seeds": seeds, "backbone": backbone, "data_dir": data_dir or None,
+             "max_train_examples": max_train_examples, "max_eval_examples": max_eval_examples}
+    overrides = {}
+    for name, value in given.items():
+        if value is not None:
+            overrides[NOTEBOOK_FIELDS[name]] = _check_parameter(name, value, min_tasks)
+    if "data_dir" in overrides:
+        check_data_dir(overrides["data_dir"], overrides.get("tasks"))
+        if profile_default(profile, "source") != "directory":
+            overrides.update(source="directory", carve_train=0.8)
+    try:
+        prof = get_profile(profile, **overrides)
+    except ConfigError as err:
+        raise ParameterError(f"the parameters do not make a valid {profile} profile: {err}") from None
+    check_tasks(prof.tasks, minimum=min_tasks)
+    return RunParameters(run_profile=prof, out_dir=str(_output_folder(out_dir, profile)), extra=dict(extra))
+
+
+def _check_parameter(name: str, value, min_tasks: int):
+    """One notebook parameter, checked as the profile field it sets (a ParameterError names the parameter)."""
+    if name == "tasks":
+        return check_tasks(value, minimum=min_tasks)
+    if name == "data_dir":
+        return check_data_dir(value)
+    if name == "seeds" and isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        value = [value]
+    if name == "seeds" and (not isinstance(value, (list, tuple)) or not value):
+        raise ParameterError(f"parameter 'seeds' must be a non-empty list of integers, got {value!r}")
+    try:
+        return check_profile_field(NOTEBOOK_FIELDS[name], value)
+    except ConfigError as err:
+        raise ParameterError(f"parameter {name!r}: {err}") from None
+
+
+def _output_folder(out_dir, profile: str) -> Path:
     if out_dir is None:
-        out_dir = os.environ.get("HMNET_OUT_DIR") or str(Path("_build") / "runs" / profile)
+        out_dir = os.environ.get("HMNET_OUT_DIR") or str(runs_dir(profile))
     if not isinstance(out_dir, (str, os.PathLike)):
         raise ParameterError(f"parameter 'out_dir' must be a directory path, got {out_dir!r}")
     out = Path(out_dir).expanduser().resolve()
     for sub in ("figures", "tables", "results"):
         (out / sub).mkdir(parents=True, exist_ok=True)
-    params = RunParameters(profile=profile, tasks=tasks, seeds=seeds, backbone=backbone, data_source=source,
-                           data_dir=data_dir, out_dir=str(out), max_train_examples=max_train,
-                           max_eval_examples=max_eval, extra=dict(extra))
-    params.experiment_profile()  # every field checked where the trainer checks it, before any run
-    return params
+    return out

@@ -18,8 +18,6 @@ log = logging.getLogger(__name__)
 SMOKE_RELEVANCE_TASKS = ("MNLI", "RTE", "SST-2", "MRPC", "BoolQ")
 SMOKE_GRID_TASKS = ("RTE", "SST-2", "MRPC", "BoolQ")  # the layer grid's tasks on the smoke profile (05)
 
-SMOKE_SEEDS = (0, 1)  # the smoke seeds of the sections that show confidence intervals (03, 04)
-
 
 def section_tasks(params: RunParameters, requested, smoke_default: Sequence[str], name: str,
                   minimum: int = 2) -> tuple[str, ...]:
