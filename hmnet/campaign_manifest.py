@@ -21,7 +21,9 @@ def write_manifest(profile: str, data_dir: str | None, store: Path, plan: Sequen
                    overrides: Mapping[str, Any] | None = None) -> dict:
     """Planned and complete runs per section, with the date, commit and data files, into the store.
 
-    Nothing in it names a path of this machine: data files appear relative to the data directory.
+    Sections the plan does not cover (a runner given some sections) keep their entries from the manifest
+    before, as that last counted them. Nothing in it names a path of this machine: data files appear
+    relative to the data directory.
     """
     from hmnet.data import find_file
 
@@ -34,6 +36,7 @@ def write_manifest(profile: str, data_dir: str | None, store: Path, plan: Sequen
         s["complete"] += int(done)
         s["runs"].append({"name": p.config.result_name(), "variant": p.config.variant,
                           "tasks": list(p.config.tasks), "seed": p.config.seed, "complete": done})
+    sections = _with_earlier_sections(sections, store, profile, overrides)
     prof = get_profile(profile, **({"data_dir": data_dir} if data_dir else {}))
     cfg = prof.run_config("multi")
     carved = [t for t in prof.tasks if prof.source == "directory" and prof.carve_train
@@ -48,6 +51,22 @@ def write_manifest(profile: str, data_dir: str | None, store: Path, plan: Sequen
                 "sections": sections}
     atomic_write_bytes(Path(store) / MANIFEST, (json.dumps(manifest, indent=1) + "\n").encode())
     return manifest
+
+
+def _with_earlier_sections(sections: dict[str, dict], store: Path, profile: str,
+                           overrides: Mapping[str, Any] | None) -> dict[str, dict]:
+    """`sections`, plus the earlier manifest's entries for the other sections of the same plan, in the
+    campaign's order."""
+    from hmnet.campaign_plan import SECTION_ORDER
+    from hmnet.errors import DataError
+
+    try:
+        before = read_manifest(store) or {}
+    except DataError:
+        before = {}
+    if before.get("profile") == profile and before.get("overrides", {}) == dict(overrides or {}):
+        sections = {**{k: v for k, v in before["sections"].items() if k in SECTION_ORDER}, **sections}
+    return {k: sections[k] for k in SECTION_ORDER if k in sections}
 
 
 _MAJORITY: dict[str, dict[str, float]] = {}

@@ -106,6 +106,16 @@ def test_store_round_trip_names_no_machine_path_and_prints_from_the_store(tmp_pa
     report = campaign.run_campaign("smoke", None, s, ["table1"], {"tasks": ["RTE", "MRPC"], "seeds": [0]},
                                    workers=1, threads=1, progress=False, echo=lambda m: None)
     assert report.stopped_by == "done" and not report.failed
+    manifest = json.loads((s / "manifest.json").read_text())
+    assert list(manifest["sections"]) == ["table1"] and manifest["sections"]["table1"]["complete"] == len(
+        load_results(s / "results"))
+    # A later runner on another section keeps table1's entry in the manifest.
+    manifest["sections"]["table1"]["note"] = "kept"
+    (s / "manifest.json").write_text(json.dumps(manifest))
+    campaign.run_campaign("smoke", None, s, ["hf_check"], {"tasks": ["RTE", "MRPC"], "seeds": [0]}, budget=0.0,
+                          workers=1, threads=1, progress=False, echo=lambda m: None)
+    manifest = json.loads((s / "manifest.json").read_text())
+    assert list(manifest["sections"]) == ["table1", "hf_check"] and manifest["sections"]["table1"]["note"] == "kept"
     for path in s.rglob("*.json"):
         assert not store.machine_paths(path.read_text()), path
     runs = load_results(s / "results")
