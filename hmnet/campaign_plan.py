@@ -25,10 +25,14 @@ SECTION_NOTEBOOK = {"table1": "03", "hf_check": "03", "pairwise": "01", "affinit
                     "layer_grid": "05"}
 # Eq. (4) on six tasks spanning the three Appendix-A groups.
 PAIRWISE_TASKS = ("MNLI", "RTE", "SST-2", "IMDB", "MRPC", "BoolQ")
+# The one-run affinity estimate measures every 50 steps on the local profile: with 12 tasks one measurement
+# costs about 12 forward-backward and 156 forward passes, some 64 training steps' worth, so every 50 steps
+# adds about 1.3x the run's training (every 10, the default, would add 6x).
+AFFINITY_EVERY = 50
 # The notebook parameters of a reference build, per notebook (beyond profile, data_dir and out_dir). The
 # campaign plans exactly the runs these notebooks ask for, so the keys agree by construction.
 REFERENCE_PARAMETERS: dict[str, dict[str, Any]] = {
-    "01": {"relevance_tasks": list(PAIRWISE_TASKS)},
+    "01": {"relevance_tasks": list(PAIRWISE_TASKS), "affinity_every": AFFINITY_EVERY},
     "04": {"pair": ["MNLI", "BoolQ"]},
     "05": {"seeds": [0], "grid_tasks": list(PAIRWISE_TASKS)},
 }
@@ -74,10 +78,13 @@ def section_plan(section: str, profile: str, data_dir: str | None, out_dir: str 
     elif section == "table1":
         groupings, _ = report.load_groupings(P, "paper")
         plan = report.table1_configs(P, groupings, P.seeds)
-    elif section in ("pairwise", "affinity"):
+    elif section == "pairwise":
         tasks = report.section_tasks(P, extra.get("relevance_tasks"), report.SMOKE_RELEVANCE_TASKS,
                                      "relevance_tasks")
-        plan = report.pairwise_configs(P, tasks) if section == "pairwise" else report.lookahead_configs(P, tasks)
+        plan = report.pairwise_configs(P, tasks)
+    elif section == "affinity":
+        tasks = report.section_tasks(P, extra.get("affinity_tasks"), report.SMOKE_RELEVANCE_TASKS, "affinity_tasks")
+        plan = report.lookahead_configs(P, tasks, extra.get("affinity_seeds"), extra.get("affinity_every"))
     elif section == "shared_layers":
         plan = report.shared_layers_configs(P, report.check_tasks(extra["pair"], name="pair", minimum=2), P.seeds)
     else:

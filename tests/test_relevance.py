@@ -301,10 +301,24 @@ def test_compare_affinity_and_cost():
     t3.iloc[3:, 3:] -= 5
     same = rel.compare_affinity(t3 + 0.01, t3, k=2)
     assert same["spearman"] > 0.99 and same["ari"] == 1.0
+    assert same["spearman_ci"][0] > 0.95 and same["spearman_ci"][1] <= 1.0
     shuffled = t3.copy()
     shuffled.iloc[:, :] = np.random.default_rng(1).permutation(t3.to_numpy().ravel()).reshape(6, 6)
     assert rel.compare_affinity(shuffled, t3, k=2)["spearman"] < 0.9
+    lo, hi = rel.compare_affinity(shuffled, t3, k=2)["spearman_ci"]
+    assert lo < rel.compare_affinity(shuffled, t3, k=2)["spearman"] < hi and hi - lo > 0.2
     assert rel.cost_fraction(3.0, 120.0) == pytest.approx(0.025)
+
+
+def test_spearman_bootstrap_interval_covers_the_truth_and_narrows_with_more_pairs():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=200)
+    y = x + rng.normal(scale=1.0, size=200)
+    lo, hi = rel.spearman_bootstrap_ci(x, y)
+    assert lo < 0.68 < hi  # rho of X and X + N(0, 1) is about 0.68
+    lo_small, hi_small = rel.spearman_bootstrap_ci(x[:20], y[:20])
+    assert hi_small - lo_small > hi - lo
+    assert np.isnan(rel.spearman_bootstrap_ci(np.ones(5), np.arange(5.0))[0])  # constant ranks: no interval
     with pytest.raises(ValueError, match="positive"):
         rel.cost_fraction(1.0, 0.0)
 

@@ -214,12 +214,33 @@ def test_affinity_scatter_and_comparison(params):
     runs = [SimpleNamespace(wall_time=2.0), SimpleNamespace(seconds=3.5)]
     table, groups = report.affinity_comparison(params, OURS, PAPER, runs[:1], runs)
     values = table["value"].to_dict()
-    assert values["tasks"] == 4 and values["Spearman (off-diagonal)"] == 1.0 and values["runs (pairwise)"] == 2
+    assert values["tasks compared (both matrices)"] == 4 and values["Spearman (off-diagonal)"] == 1.0
+    assert values["runs (pairwise)"] == 2 and values["Spearman 95% CI (bootstrap over pairs)"] == "[1.00, 1.00]"
     assert values["cost, seconds (cheap / pairwise)"] == "2.0 / 5.5"
+    assert values["cost ratio (cheap / pairwise)"] == round(2.0 / 5.5, 3)
     assert list(groups["grouping"]) == ["cheap", "pairwise"]
-    assert "Spearman 1.00" in _findings(params, "01")["Lookahead affinity against pairwise Eq. 4"]
+    assert "Spearman 1.00 (95% CI 1.00 to 1.00)" in _findings(params, "01")["Lookahead affinity against pairwise Eq. 4"]
+    # The estimate covers more tasks than the pairwise runs: compared on the overlap, grouped on all its tasks.
+    wide = pd.DataFrame(np.arange(36.0).reshape(6, 6) % 7, index=[*TASKS, "E", "F"], columns=[*TASKS, "E", "F"])
+    wide.loc[TASKS, TASKS] = OURS
+    table, groups = report.affinity_comparison(params, wide, PAPER, runs[:1], runs)
+    assert table["value"]["tasks compared (both matrices)"] == 4 and table["value"]["tasks of the cheap estimate"] == 6
+    assert list(groups["grouping"]) == ["cheap", "pairwise", "cheap, all 6 tasks"]
     table, groups = report.affinity_comparison(params, OURS.iloc[:2, :2], PAPER, [], [])
     assert groups is None and table["value"]["Spearman (off-diagonal)"] is None
+    assert table["value"]["cost ratio (cheap / pairwise)"] is None
+
+
+def test_lookahead_configs_default_to_one_run_on_the_first_seed(params):
+    configs = report.lookahead_configs(params, ["RTE", "MRPC", "CB"])
+    assert [c.seed for c in configs] == [params.seeds[0]] and configs[0].affinity
+    assert configs[0].affinity_every == params.run_profile.affinity_every
+    configs = report.lookahead_configs(params, ["RTE", "MRPC"], seeds=[0, 1], every=50)
+    assert [c.seed for c in configs] == [0, 1] and {c.affinity_every for c in configs} == {50}
+    with pytest.raises(report.ParameterError, match="'affinity_every' must be >= 1"):
+        report.lookahead_configs(params, ["RTE", "MRPC"], every=0)
+    with pytest.raises(report.ParameterError, match="'affinity_seeds'"):
+        report.lookahead_configs(params, ["RTE", "MRPC"], seeds="0")
 
 
 def test_save_and_load_relevance(params):

@@ -192,12 +192,22 @@ def _check_parameter(name: str, value, min_tasks: int):
         return check_tasks(value, minimum=min_tasks)
     if name == "data_dir":
         return check_data_dir(value)
-    if name == "seeds" and isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        value = [value]
-    if name == "seeds" and (not isinstance(value, (list, tuple)) or not value):
-        raise ParameterError(f"parameter 'seeds' must be a non-empty list of integers, got {value!r}")
+    if name == "seeds":
+        return check_seed_list(value)
     try:
         return check_profile_field(NOTEBOOK_FIELDS[name], value)
+    except ConfigError as err:
+        raise ParameterError(f"parameter {name!r}: {err}") from None
+
+
+def check_seed_list(value, name: str = "seeds") -> tuple[int, ...]:
+    """Training seeds (one integer or a non-empty list of them), checked as a profile checks its seeds."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        value = [int(value)]
+    if not isinstance(value, (list, tuple)) or not value:
+        raise ParameterError(f"parameter {name!r} must be a non-empty list of integers, got {value!r}")
+    try:
+        return check_profile_field("seeds", tuple(value))
     except ConfigError as err:
         raise ParameterError(f"parameter {name!r}: {err}") from None
 

@@ -11,7 +11,7 @@ import pandas as pd
 
 from hmnet.report.display import long_comparison, side_by_side
 from hmnet.report.figures import heatmap, record_finding, save_figure
-from hmnet.report.parameters import RunParameters
+from hmnet.report.parameters import RunParameters, check_int, check_seed_list
 from hmnet.report.runs import run_plan, run_seconds, store_only
 
 log = logging.getLogger(__name__)
@@ -115,14 +115,22 @@ def pairwise_configs(params: RunParameters, tasks: Sequence[str]) -> list:
     return pairwise_plan(params.experiment_profile(), tasks, params.seeds)
 
 
-def lookahead_configs(params: RunParameters, tasks: Sequence[str]) -> list:
+def lookahead_configs(params: RunParameters, tasks: Sequence[str], seeds: Sequence[int] | None = None,
+                      every: int | None = None) -> list:
+    """The cheap estimate's runs: one multi-task run of `tasks` with the lookahead measurement per seed (None:
+    the first of the profile's seeds, as the estimate is one run), measuring every `every` optimizer steps
+    (None: the profile's ``affinity_every``)."""
+    seeds = params.seeds[:1] if seeds is None else check_seed_list(seeds, "affinity_seeds")
+    extra = {} if every is None else {"affinity_every": check_int("affinity_every", every, 1)}
     prof = params.experiment_profile()
-    return [prof.run_config("multi", tasks=tasks, seed=s, affinity=True, name="affinity") for s in params.seeds]
+    return [prof.run_config("multi", tasks=tasks, seed=s, affinity=True, name="affinity", **extra) for s in seeds]
 
 
-def lookahead_affinity(params: RunParameters, tasks: Sequence[str]):
-    """The cheap estimate: lookahead affinity measured inside one multi-task run of the same tasks."""
-    results = run_plan(lookahead_configs(params, tasks), params, "lookahead affinity")
+def lookahead_affinity(params: RunParameters, tasks: Sequence[str], seeds: Sequence[int] | None = None,
+                       every: int | None = None):
+    """The cheap estimate: lookahead affinity measured inside one multi-task run of `tasks` (see
+    :func:`lookahead_configs`); the mean matrix over its runs, and the runs."""
+    results = run_plan(lookahead_configs(params, tasks, seeds, every), params, "lookahead affinity")
     mats = [r.affinity for r in results if getattr(r, "affinity", None) is not None]
     if not mats and store_only():  # not run yet: an empty matrix, and the page says so
         empty = pd.DataFrame(np.nan, index=list(tasks), columns=list(tasks))
@@ -169,7 +177,7 @@ def affinity_comparison(params: RunParameters, cheap: pd.DataFrame, pairwise: pd
     """The cheap estimate against the pairwise Eq. (4) matrix: Spearman, ARI of the k-means groupings and
     the cost, as a one-column table, plus the two groupings (None when the matrices cannot be compared:
     fewer than three tasks, or runs not in the store yet). Records the finding."""
-    from hmnet.analysis.relevance import compare_affinity
+    from hmnet.analysis.relevance import compare_affinity, cost_fraction
 
     tasks = [t for t in cheap.index if t in pairwise.index]
     k = max(1, min(3, len(tasks) - 1))
@@ -177,19 +185,28 @@ def affinity_comparison(params: RunParameters, cheap: pd.DataFrame, pairwise: pd
                   and not pairwise.loc[tasks, tasks].isna().all().all())
     cmp = compare_affinity(cheap, pairwise, k=k) if comparable else None
     cost_cheap, cost_pairs = run_seconds(cheap_results), run_seconds(pair_results)
-    summary = {"tasks": len(tasks), "runs (pairwise)": len(pair_results), "runs (cheap)": len(cheap_results),
+    ci = None if cmp is None else cmp["spearman_ci"]
+    summary = {"tasks compared (both matrices)": len(tasks), "tasks of the cheap estimate": len(cheap.index),
+               "runs (pairwise)": len(pair_results), "runs (cheap)": len(cheap_results),
                "Spearman (off-diagonal)": None if cmp is None else round(cmp["spearman"], 3),
+               "Spearman 95% CI (bootstrap over pairs)": None if ci is None else f"[{ci[0]:.2f}, {ci[1]:.2f}]",
                f"ARI of the k={k} groupings": None if cmp is None else round(cmp["ari"], 3),
-               "cost, seconds (cheap / pairwise)": f"{cost_cheap:.1f} / {cost_pairs:.1f}"}
+               "cost, seconds (cheap / pairwise)": f"{cost_cheap:.1f} / {cost_pairs:.1f}",
+               "cost ratio (cheap / pairwise)": round(cost_fraction(cost_cheap, cost_pairs), 3) if cost_pairs > 0
+               else None}
     table = pd.Series(summary, name="value").to_frame()
     if cmp is None:
         return table, None
+    from hmnet.analysis.clustering import kmeans_groups
     from hmnet.report.groupings import groupings_table
 
     record_finding(params.out_dir, "01", "Lookahead affinity against pairwise Eq. 4",
-                   f"Spearman {cmp['spearman']:.2f}, ARI {cmp['ari']:.2f}, "
+                   f"Spearman {cmp['spearman']:.2f} (95% CI {ci[0]:.2f} to {ci[1]:.2f}), ARI {cmp['ari']:.2f}, "
                    f"{cost_cheap:.0f} s against {cost_pairs:.0f} s of training")
-    return table, groupings_table({"cheap": cmp["cheap_groups"], "pairwise": cmp["pairwise_groups"]})
+    groups = {"cheap": cmp["cheap_groups"], "pairwise": cmp["pairwise_groups"]}
+    if len(cheap.index) > len(tasks) and not cheap.isna().any().any():  # its own grouping of all its tasks
+        groups[f"cheap, all {len(cheap.index)} tasks"] = kmeans_groups(cheap, 3, seed=0, n_init=50)
+    return table, groupings_table(groups)
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ save and load). The lookahead measurement itself runs inside training (:mod:`hmn
 
 from hmnet.analysis.relevance.matrices import load_matrix, relevance_frame, save_matrix
 from hmnet.analysis.relevance.model_based import (compare_affinity, cost_fraction, manual_grouping, model_relevance,
-                                                  model_relevance_from_results)
+                                                  model_relevance_from_results, spearman_bootstrap_ci)
 from hmnet.analysis.relevance.vocabulary import (DEFAULT_VOCAB, SPLIT_CHOICES, VOCAB_CANDIDATES, WORDS, VocabConfig,
                                                  VocabularyCache, bootstrap_vocab_matrices, paper_errors,
                                                  tasks_with_splits, vocab_candidates_table, vocab_cooccurrence,
@@ -45,5 +45,6 @@ __all__ = [
     "DEFAULT_VOCAB", "SPLIT_CHOICES", "VOCAB_CANDIDATES", "WORDS", "LookaheadAffinity", "VocabConfig",
     "VocabularyCache", "bootstrap_vocab_matrices", "compare_affinity", "cost_fraction", "load_matrix",
     "manual_grouping", "model_relevance", "model_relevance_from_results", "paper_errors", "relevance_frame",
-    "save_matrix", "tasks_with_splits", "vocab_candidates_table", "vocab_cooccurrence", "vocab_relevance",
+    "save_matrix", "spearman_bootstrap_ci", "tasks_with_splits", "vocab_candidates_table", "vocab_cooccurrence",
+    "vocab_relevance",
 ]

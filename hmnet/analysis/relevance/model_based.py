@@ -109,8 +109,28 @@ def compare_affinity(cheap: pd.DataFrame, pairwise: pd.DataFrame, k: int = 3, *,
     rho = spearmanr(a[off], b[off]).statistic
     ga = kmeans_groups(cheap.loc[tasks, tasks], k, seed=seed, n_init=n_init)
     gb = kmeans_groups(pairwise.loc[tasks, tasks], k, seed=seed, n_init=n_init)
-    return {"spearman": float(rho), "ari": agreement(ga, gb), "cheap_groups": ga, "pairwise_groups": gb,
-            "tasks": tasks}
+    return {"spearman": float(rho), "spearman_ci": spearman_bootstrap_ci(a[off], b[off], seed=seed),
+            "ari": agreement(ga, gb), "cheap_groups": ga, "pairwise_groups": gb, "tasks": tasks}
+
+
+def spearman_bootstrap_ci(x: np.ndarray, y: np.ndarray, n: int = 2000, level: float = 0.95,
+                          seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of Spearman's rho over the paired entries (the ordered task pairs),
+    resampled with replacement. Pairs that share a task are not independent, so the interval is a
+    lower bound on the uncertainty. Resamples whose ranks are constant are skipped."""
+    from scipy.stats import spearmanr
+
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    rng = np.random.default_rng(seed)
+    stats = []
+    for _ in range(n):
+        i = rng.integers(0, len(x), len(x))
+        if np.ptp(x[i]) > 0 and np.ptp(y[i]) > 0:
+            stats.append(spearmanr(x[i], y[i]).statistic)
+    if not stats:
+        return float("nan"), float("nan")
+    lo, hi = np.quantile(stats, [(1 - level) / 2, (1 + level) / 2])
+    return float(lo), float(hi)
 
 
 def cost_fraction(cheap_cost: float, pairwise_cost: float) -> float:
