@@ -514,3 +514,31 @@ def test_attention_figure_and_pairs_table(params):
     report.save_relevance(params, "model", _matrix(np.arange(16).reshape(4, 4), ["RTE", "QQP", "MRPC", "CB"]))
     pairs, note = report.choose_attention_pairs(params)
     assert pairs == {"positive": ("CB", "RTE"), "negative": ("QQP", "RTE")} and "largest mutual gain" in note
+
+
+def test_layer_grid_subset_groupings_and_ci_splits(params):
+    """A reference build narrows Figure 4: some groupings, every seed only on the named splits."""
+    groupings = report.paper_groupings(["RTE", "MRPC", "CB"])
+    assert list(report.select_groupings(groupings, ["model"])) == ["model"]
+    assert report.select_groupings(groupings, None) == dict(groupings)
+    with pytest.raises(report.ParameterError, match=r"'grid_groupings': \['magic'\] unknown"):
+        report.select_groupings(groupings, ["magic"])
+    with pytest.raises(report.ParameterError, match="'grid_groupings' must be a non-empty list"):
+        report.select_groupings(groupings, "model")
+    splits = report.layer_grid(4)
+    assert report.check_ci_splits(None, splits, 4) is None
+    assert report.check_ci_splits([[2, 1, 1]], splits, 4) == [(2, 1, 1)]
+    with pytest.raises(report.ParameterError, match=r"'ci_splits': \[\[1, 1, 2\]\] not in the grid"):
+        report.check_ci_splits([[1, 1, 2]], [(2, 1, 1)], 4)
+    with pytest.raises(report.ParameterError, match="'ci_splits': \\[2, 2, 2\\] sums to 6"):
+        report.check_ci_splits([[2, 2, 2]], splits, 4)
+    chosen = report.select_groupings(groupings, ["model"])
+    runs, baseline = report.layer_grid_configs(params, ["RTE", "MRPC", "CB"], chosen, [(2, 1, 1), (3, 1, 0)],
+                                               [0, 1], ci_splits=[(2, 1, 1)])
+    assert sorted((c.split, c.seed) for c in runs) == [((2, 1, 1), 0), ((2, 1, 1), 1), ((3, 1, 0), 0)]
+    assert [c.seed for c in baseline] == [0, 1] and all(c.method == "multi" for c in baseline)
+    every, _ = report.layer_grid_configs(params, ["RTE", "MRPC", "CB"], chosen, [(2, 1, 1), (3, 1, 0)], [0, 1])
+    assert len(every) == 4
+    text = report.plan_text(params, ["RTE"], depth=4, splits=[(2, 1, 1), (3, 1, 0)], ci_splits=[(2, 1, 1)],
+                            groupings=["model"])
+    assert "groupings: model" in text and "seeds: [0, 1] for {2, 1, 1} and the multi-task baseline, seed 0" in text

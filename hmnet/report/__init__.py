@@ -17,7 +17,8 @@ The notebooks, the book and the tests use ``hmnet.report.<name>``; the helpers l
 - :mod:`hmnet.report.tables`: tables as the book shows them (compact comparisons, a CSV link under each);
 - :mod:`hmnet.report.runs`: what the sections share (task lists, smoke reductions, running a plan);
 - :mod:`hmnet.report.relevance` (01), :mod:`hmnet.report.groupings` (groupings, 02),
-  :mod:`hmnet.report.results` (03 Table 1, 04 shared layers, 05 layer grid), :mod:`hmnet.report.attention` (06).
+  :mod:`hmnet.report.results` (03 Table 1, 04 shared layers), :mod:`hmnet.report.layer_grid` (05),
+  :mod:`hmnet.report.attention` (06).
 
 A name is looked up in the module that defines it, so a test that monkeypatches a helper patches it there
 (e.g. ``hmnet.report.runs.run_plan``), not on this package. ``hmnet.reproduce.code_fingerprint`` hashes every
@@ -118,12 +119,9 @@ from hmnet.report.relevance import (
     show_manual_design,
     show_word_definitions,
 )
-from hmnet.report.results import (
-    backbone_depth,
-    band_figure,
+from hmnet.report.layer_grid import (
+    check_ci_splits,
     check_grid,
-    ci_frame,
-    figure3,
     figure4,
     grid_splits,
     layer_grid,
@@ -132,6 +130,13 @@ from hmnet.report.results import (
     layer_grid_results,
     layer_grid_runs,
     layer_grid_text,
+    select_groupings,
+)
+from hmnet.report.results import (
+    backbone_depth,
+    band_figure,
+    ci_frame,
+    figure3,
     majority_baseline,
     paper_peak,
     parameter_rows,
@@ -210,6 +215,7 @@ __all__ = [
     # 03: Table 1; 04: shared layers; 05: layer grid
     "backbone_depth", "band_figure", "check_grid", "ci_frame", "layer_grid", "layer_grid_configs", "layer_grid_runs",
     "figure3", "figure4", "grid_splits", "layer_grid_finding", "layer_grid_results", "layer_grid_text",
+    "check_ci_splits", "select_groupings",
     "majority_baseline", "paper_peak", "parameter_rows", "peak_contrast", "published_averages", "ranking_finding",
     "ranking_sentence", "scores_frame", "shared_layers_configs", "shared_layers_findings", "shared_layers_lines",
     "shared_layers_results", "shared_layers_runs", "table1_comparison", "table1_configs", "table1_figure",

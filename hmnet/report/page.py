@@ -56,13 +56,24 @@ def show_text(text: str | None) -> None:
 
 
 def plan_text(params: RunParameters, tasks: Sequence[str] | None = None, depth: int | None = None,
-              splits: Sequence[Sequence[int]] | None = None) -> str:
-    """What a section runs, in one line: backbone depth, splits, tasks and seeds."""
+              splits: Sequence[Sequence[int]] | None = None, ci_splits: Sequence[Sequence[int]] | None = None,
+              groupings: Sequence[str] | None = None) -> str:
+    """What a section runs, in one line: backbone depth, splits, groupings, tasks and seeds (with the splits
+    that run every seed when only some do)."""
+    def braces(group):
+        return ", ".join("{" + ", ".join(map(str, s)) + "}" for s in group)
+
     parts = []
     if depth is not None:
         parts.append(f"backbone depth {depth}")
     if splits is not None:
-        parts.append(f"splits {', '.join('{' + ', '.join(map(str, s)) + '}' for s in splits)}")
+        parts.append(f"splits {braces(splits)}")
+    if groupings is not None:
+        parts.append(f"groupings: {', '.join(groupings)}")
     parts.append(f"tasks: {', '.join(tasks if tasks is not None else params.tasks)}")
-    parts.append(f"seeds: {list(params.seeds)}")
+    if ci_splits is not None and len(params.seeds) > 1:
+        parts.append(f"seeds: {list(params.seeds)} for {braces(ci_splits)} and the multi-task baseline, "
+                     f"seed {params.seeds[0]} for the other splits")
+    else:
+        parts.append(f"seeds: {list(params.seeds)}")
     return "; ".join(parts) + "."

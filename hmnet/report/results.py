@@ -230,47 +230,6 @@ def band_figure(summary: pd.DataFrame, x: str, hue: str, params: RunParameters, 
     return fig
 
 
-def layer_grid(depth: int) -> list[tuple[int, int, int]]:
-    """{x, y, z} splits for a backbone of `depth` layers, scaled from the paper's depth-12 setting.
-
-    The figure's exact combinations are not given in the paper's text; it names shared-layer counts from
-    2 to 10 and the default {8, 2, 2}. For depth 12: x in {2, 4, 6, 8, 10}, the rest split evenly
-    between cluster and task layers (cluster gets the odd one), plus {8, 1, 3} and {8, 3, 1} around the
-    default. Smaller backbones scale x by depth/12; duplicates and invalid splits are dropped.
-    """
-    if not isinstance(depth, int) or depth < 2:
-        raise ParameterError(f"the backbone depth must be an integer >= 2 for a layer grid, got {depth!r}")
-    out: list[tuple[int, int, int]] = []
-    for x12 in (2, 4, 6, 8, 10):
-        x = max(1, min(depth - 1, round(x12 * depth / 12)))
-        r = depth - x
-        split = (x, r - r // 2, r // 2)
-        if split not in out:
-            out.append(split)
-    x = max(1, min(depth - 1, round(8 * depth / 12)))
-    r = depth - x
-    for y in range(r + 1):
-        if abs(y - (r - y)) <= 2 and (x, y, r - y) not in out and y != r - r // 2:
-            out.append((x, y, r - y))
-    return sorted(out)
-
-
-def check_grid(grid, depth: int) -> list[tuple[int, int, int]]:
-    """Validate a `grid` parameter: a list of [x, y, z] with x + y + z == depth."""
-    if not isinstance(grid, (list, tuple)) or not grid:
-        raise ParameterError(f"parameter 'grid' must be a non-empty list of [x, y, z] splits, got {grid!r}")
-    out = []
-    for s in grid:
-        if (not isinstance(s, (list, tuple)) or len(s) != 3
-                or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in s)):
-            raise ParameterError(f"parameter 'grid': {s!r} is not an [x, y, z] triple of integers >= 0")
-        if sum(s) != depth:
-            raise ParameterError(f"parameter 'grid': {list(s)} sums to {sum(s)}, but the backbone has {depth} "
-                                 f"layers; valid splits: {layer_grid(depth)}")
-        out.append(tuple(s))
-    return out
-
-
 def backbone_depth(params: RunParameters) -> int:
     from hmnet.experiments import backbone_depth as _depth
 
@@ -279,23 +238,6 @@ def backbone_depth(params: RunParameters) -> int:
         raise ParameterError(f"parameter 'backbone': the depth of {params.backbone!r} is unknown offline")
     return d
 
-
-def layer_grid_runs(params: RunParameters, tasks: Sequence[str], groupings: Mapping[str, Sequence[Sequence[str]]],
-                    grid: Sequence[tuple[int, int, int]], seeds: Sequence[int]) -> tuple[list, list]:
-    """HMNet over the grid for each grouping, and the multi-task baseline on the same tasks and seeds."""
-    grid_configs, baseline_configs = layer_grid_configs(params, tasks, groupings, grid, seeds)
-    return run_plan(grid_configs, params, "layer grid"), run_plan(baseline_configs, params, "multi-task")
-
-
-def layer_grid_configs(params: RunParameters, tasks: Sequence[str], groupings: Mapping[str, Sequence[Sequence[str]]],
-                       grid: Sequence[tuple[int, int, int]], seeds: Sequence[int]) -> tuple[list, list]:
-    from hmnet.analysis.clustering import restrict
-    from hmnet.plans import layer_grid_plan
-
-    prof = params.experiment_profile(tasks=tasks)
-    clusters = {name: grouping_dict(restrict(g, tasks)) for name, g in groupings.items()}
-    return (layer_grid_plan(prof, clusters, grid, seeds),
-            [prof.run_config("multi", seed=s, name="multi") for s in seeds])
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -397,52 +339,3 @@ def shared_layers_findings(params: RunParameters, summary: pd.DataFrame, per_see
     show_text("\n".join(lines))
     show_table(contrasts, params.out_dir, "figure3_peak_contrasts", decimals=2)
     return contrasts
-
-
-def grid_splits(params: RunParameters, grid=None) -> list[tuple[int, int, int]]:
-    """The `grid` parameter checked against the backbone's depth, or the paper's grid scaled to it (None)."""
-    depth = backbone_depth(params)
-    return layer_grid(depth) if grid is None else check_grid(grid, depth)
-
-
-def layer_grid_results(params: RunParameters, tasks: Sequence[str], groupings: Mapping[str, Sequence[Sequence[str]]],
-                       splits: Sequence[tuple[int, int, int]]) -> tuple[pd.DataFrame, pd.DataFrame, float]:
-    """Figure 4's runs: per seed the average score of each (grouping, split), their mean and CI (shown, split x
-    grouping) and the multi-task baseline's mean average. Returns (per-seed frame, summary, baseline)."""
-    from hmnet.report.tables import show_table
-
-    grid_results, baseline = layer_grid_runs(params, tasks, groupings, splits, params.seeds)
-    per_seed = scores_frame(grid_results).drop_duplicates(["variant", "seed"])
-    per_seed["grouping"] = per_seed["variant"].str.split(":").str[1]
-    summary = ci_frame(per_seed, ["grouping", "split"], value="average")
-    base = ci_frame(scores_frame(baseline).drop_duplicates(["seed"]).assign(method="multi"), ["method"],
-                    value="average")
-    show_table(summary, params.out_dir, "figure4_summary",
-               shown=summary.pivot(index="split", columns="grouping", values="mean").round(2))
-    return per_seed, summary, float(base["mean"].iloc[0])
-
-
-def figure4(params: RunParameters, summary: pd.DataFrame, per_seed: pd.DataFrame, baseline: float):
-    """Figure 4: the average score per split and grouping, with the multi-task baseline as a line."""
-    return band_figure(summary, "split", "grouping", params, "figure4_layer_combinations",
-                       f"Figure 4: average score per split ({params.profile})", "average score",
-                       reference={"multi-task": baseline}, per_seed=per_seed)
-
-
-def layer_grid_text(summary: pd.DataFrame, baseline: float) -> str:
-    """Figure 4's finding: the best split and how many combinations average above multi-task."""
-    above = summary[summary["mean"] > baseline]
-    best = summary.loc[summary["mean"].idxmax()]
-    return (f"Best split: {best['split']} with the {best['grouping']} grouping ({best['mean']:.1f}); "
-            f"{len(above)} of {len(summary)} grouping-split combinations average above multi-task "
-            f"({baseline:.1f}).")
-
-
-def layer_grid_finding(params: RunParameters, summary: pd.DataFrame, baseline: float, section: str = "05") -> None:
-    """:func:`layer_grid_text`, recorded as a finding and shown."""
-    from hmnet.report.figures import record_finding
-    from hmnet.report.page import show_text
-
-    text = layer_grid_text(summary, baseline)
-    record_finding(params.out_dir, section, "Figure 4 layer combinations", text)
-    show_text(text)
