@@ -10,6 +10,7 @@ layer_grid (tests/test_reproduce.py), the configs of each plan (tests/test_campa
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from types import SimpleNamespace
 
 import matplotlib
@@ -542,3 +543,36 @@ def test_layer_grid_subset_groupings_and_ci_splits(params):
     text = report.plan_text(params, ["RTE"], depth=4, splits=[(2, 1, 1), (3, 1, 0)], ci_splits=[(2, 1, 1)],
                             groupings=["model"])
     assert "groupings: model" in text and "seeds: [0, 1] for {2, 1, 1} and the multi-task baseline, seed 0" in text
+
+
+def _stored(config, score, folder):
+    from hmnet.results import Result, write_result
+
+    result = Result(config=config, key=config.key(), metrics={}, scores={config.tasks[0]: score}, average=score,
+                    params={}, wall_time=1.0, examples_per_second=1.0, env={})
+    write_result(result, folder)
+    return result
+
+
+def test_scale_probes_list_what_each_probe_changed(params):
+    prof = params.experiment_profile()
+    table1 = [_stored(prof.run_config("single", tasks=("BoolQ",), seed=0), 58.9, params.results_dir)]
+    majority = pd.DataFrame({"task": ["BoolQ"], "majority class": [64.2]})
+    assert report.scale_probes(params, table1, majority) == (None, "")  # no probes folder: nothing shown
+    probe = prof.run_config("single", tasks=("BoolQ",), seed=0, max_length=256, lr=5e-4)
+    _stored(probe, 60.5, Path(params.out_dir) / "probes")
+    table, text = report.scale_probes(params, table1, majority)
+    row = table.iloc[0].to_dict()
+    assert row["task"] == "BoolQ" and row["score"] == 60.5 and row["Table 1 run"] == 58.9
+    assert row["majority class"] == 64.2 and row["changed"] == "max_length 64 → 256, lr 0.002 → 0.0005"
+    assert text.startswith("1 single-task probe run(s)")
+
+
+def test_learned_note_names_the_tasks_by_verdict():
+    majority = pd.DataFrame({"task": ["RTE", "BoolQ", "CB", "WNLI"],
+                             "above the majority class": ["above", "not above", "one seed: no interval", "exempt"]})
+    note = report.learned_note(majority)
+    assert note.startswith("Above the majority class with the interval clear of it: RTE.")
+    assert "Not above it within this build's budget: BoolQ; they stay in Table 1" in note
+    assert note.endswith("One seed only, no interval yet: CB.") and "WNLI" not in note
+    assert "none" in report.learned_note(majority.iloc[1:2])

@@ -7,6 +7,7 @@ page shows what the store holds.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import pandas as pd
 
@@ -69,3 +70,47 @@ def single_task_checks(params: RunParameters, results: Sequence):
     baseline = majority_baseline(singles[0].config, params.tasks) if singles else {}
     hf_table, note = hf_crosscheck(params, results)
     return single_vs_majority(singles, baseline), hf_table, note
+
+
+def scale_probes(params: RunParameters, results: Sequence, majority: pd.DataFrame) -> tuple[pd.DataFrame | None, str]:
+    """Runs made to choose the build's scale (``<out_dir>/probes``, e.g. ``hmnet train ... --max-length 256
+    --results reference/local/probes``): per probe, the task, what it changed from Table 1's single-task run of
+    the same task and seed, its score, Table 1's score and the majority class. (None, "") when there are none."""
+    from hmnet.results import load_results
+
+    probes = [r for r in load_results(Path(params.out_dir) / "probes") if r.config.method == "single"]
+    if not probes:
+        return None, ""
+    ours = {(r.config.tasks[0], r.config.seed): r for r in results if r.config.method == "single"}
+    base = dict(zip(majority["task"], majority["majority class"])) if len(majority) else {}
+    prof = params.experiment_profile()
+    rows = []
+    for probe in probes:
+        task, seed = probe.config.tasks[0], probe.config.seed
+        reference = prof.run_config("single", tasks=(task,), seed=seed).to_dict()
+        changed = {k: v for k, v in probe.config.to_dict().items()
+                   if k not in ("data_dir", "name") and reference[k] != v}
+        table1 = ours.get((task, seed))
+        rows.append({"task": task, "seed": seed, "changed": ", ".join(f"{k} {reference[k]} → {v}" for k, v in
+                                                                        changed.items()) or "nothing",
+                     "score": probe.score(task), "Table 1 run": None if table1 is None else table1.score(task),
+                     "majority class": base.get(task)})
+    text = (f"{len(rows)} single-task probe run(s), made before the scale was chosen, change settings of Table 1's "
+            "recipe (listed per run); they are shown here and are not part of Table 1.")
+    return pd.DataFrame(rows), text
+
+
+def learned_note(majority: pd.DataFrame) -> str:
+    """One sentence from :func:`single_vs_majority`'s table: which tasks did not get above the majority class in
+    this build (they stay in Table 1 with their scores) and which cannot be judged yet."""
+    verdicts = dict(zip(majority["task"], majority["above the majority class"]))
+    below = [t for t, v in verdicts.items() if v == "not above"]
+    open_ = [t for t, v in verdicts.items() if v == "one seed: no interval"]
+    above = [t for t, v in verdicts.items() if v == "above"]
+    parts = [f"Above the majority class with the interval clear of it: {', '.join(above) or 'none'}."]
+    if below:
+        parts.append(f"Not above it within this build's budget: {', '.join(below)}; they stay in Table 1 with "
+                     "their scores, and the claims that rest on them read accordingly.")
+    if open_:
+        parts.append(f"One seed only, no interval yet: {', '.join(open_)}.")
+    return " ".join(parts)
