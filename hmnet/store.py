@@ -231,38 +231,58 @@ def nothing_stored(store: Path, notebook: str) -> bool:
 # the claims ledger page
 
 
-def _ledger_inputs(results: list, depth: int | None):
-    from hmnet.report import scores_frame
+_LEDGER_SECTIONS = ("table1", "pairwise", "shared_layers", "layer_grid")
 
-    table1 = [r for r in results if r.config.variant in ("single", "multi", "skillnet", "hmnet:data", "hmnet:manual",
-                                                          "hmnet:model")]
-    shared = [r for r in results if r.config.variant.startswith("shared=")]
-    return table1, (scores_frame(shared) if shared else None), depth
+
+def _folder_runs(results: list) -> dict[str, list]:
+    """A plain output folder's runs sorted into the sections by their labels. Table 1's multi-task runs are
+    those over the most tasks: a layer grid's baseline (also "multi") covers the grid's tasks only."""
+    from hmnet.report.claims import TABLE1_VARIANTS
+
+    widest = max((len(r.config.tasks) for r in results), default=0)
+    grid = [r for r in results if r.config.variant.count(":") == 2]
+    grid_tasks = {r.config.tasks for r in grid}
+    return {"table1": [r for r in results if r.config.variant in TABLE1_VARIANTS
+                       and (r.config.method == "single" or len(r.config.tasks) == widest)],
+            "pairwise": [r for r in results if r.config.variant == "pair"],
+            "shared_layers": [r for r in results if r.config.variant.startswith("shared=")],
+            "layer_grid": grid + [r for r in results if r.config.variant == "multi" and r.config.tasks in grid_tasks
+                                  and len(r.config.tasks) < widest]}
 
 
 def ledger_for(out: Path):
-    """The claims ledger of one build: a results store (its Table 1 and Figure 3 sections) or a plain
-    output folder (every run in it)."""
+    """The claims ledger of one build: a results store (its sections' runs, as the manifest lists them) or a
+    plain output folder (every run in it), with notebook 06's per-head attention similarities where saved."""
+    import pandas as pd
+
     from hmnet.experiments import backbone_depth
+    from hmnet.report import scores_frame
     from hmnet.report.claims import ledger
+    from hmnet.report.claims_figures import figure_claims
     from hmnet.results import load_results
 
     manifest = read_manifest(out)
     if manifest is not None:
-        results = [r for s in ("table1", "shared_layers") if s in manifest["sections"]
-                   for r in section_records(out, s)]
+        runs = {s: section_records(out, s) if s in manifest["sections"] else [] for s in _LEDGER_SECTIONS}
         depth = backbone_depth(manifest["settings"]["backbone"])
     else:
         results = load_results(Path(out) / "results")
+        runs = _folder_runs(results)
         depth = backbone_depth(results[0].config.backbone) if results else None
-    return ledger(*_ledger_inputs(results, depth))
+    csv = Path(out) / "figures" / "attention_similarity.csv"
+    attention = pd.read_csv(csv) if csv.is_file() else None
+    singles = [r for r in runs["table1"] if r.config.method == "single"]
+    more = figure_claims(singles, runs["pairwise"], runs["layer_grid"], depth, attention)
+    shared = runs["shared_layers"]
+    return ledger(runs["table1"], scores_frame(shared) if shared else None, depth, more)
 
 
 def claims_page(builds: Mapping[str, Path]) -> str:
     """Markdown: for each build (a label and its folder), every claim with its verdict and evidence."""
     from hmnet.report.claims import verdict_counts
 
-    pages = {"03": "notebooks/03_main_results", "04": "notebooks/04_shared_layers",
+    pages = {"01": "notebooks/01_task_relevance", "03": "notebooks/03_main_results",
+             "04": "notebooks/04_shared_layers", "05": "notebooks/05_layer_combinations",
              "06": "notebooks/06_attention_similarity"}
     parts = []
     for label, out in builds.items():

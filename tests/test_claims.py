@@ -135,3 +135,68 @@ def test_mnli_without_its_mismatched_split_is_the_matched_entry():
     assert set(summary["task"]) == {"MNLI-m", "RTE", "Average"}  # the bundle has no dev_mismatched
     both = summarize([run(0, (50.0, 51.0))])
     assert {"MNLI-m", "MNLI-mm"} <= set(both["task"])
+
+
+# ------------------------------------------------------------------------------- Figures 2 and 4, Appendix C
+
+from hmnet.report import claims_figures  # noqa: E402
+
+
+def scored(method: str, tasks: tuple, seed: int, scores: dict, variant: str | None = None):
+    config = SimpleNamespace(method=method, tasks=tasks, seed=seed, variant=variant or method)
+    return SimpleNamespace(config=config, scores=scores, score=lambda t, s=scores: s[t],
+                           average=sum(scores.values()) / len(scores))
+
+
+def test_combining_several_comparisons():
+    sup, con, unr, nor = (claims.Verdict(k, "") for k in (claims.SUPPORTED, claims.CONTRADICTED,
+                                                           claims.UNRESOLVED, claims.NOT_RUN))
+    assert claims.all_of([sup, sup]) == claims.SUPPORTED and claims.all_of([sup, unr]) == claims.UNRESOLVED
+    assert claims.all_of([sup, con]) == claims.CONTRADICTED and claims.all_of([nor]) == claims.NOT_RUN
+    assert claims.most_of([sup, sup, con]) == claims.SUPPORTED and claims.most_of([con, con, sup]) == claims.CONTRADICTED
+    assert claims.most_of([sup, unr, con]) == claims.UNRESOLVED and claims.most_of([]) == claims.NOT_RUN
+
+
+def test_figure2_claims_from_pairwise_runs():
+    """BoolQ gains about 5% from MNLI and SST-2 and loses from RTE; it costs each of them about 2%."""
+    singles, pairs = [], []
+    for seed in range(3):
+        base = {"BoolQ": 60.0, "MNLI": 50.0, "SST-2": 80.0, "RTE": 55.0}
+        singles += [scored("single", (t,), seed, {t: v}) for t, v in base.items()]
+        for other, on_boolq in (("MNLI", 63.0 + seed * 0.1), ("SST-2", 62.5 - seed * 0.1), ("RTE", 57.0 + 0.2 * seed)):
+            pairs.append(scored("multi", ("BoolQ", other), seed,
+                                {"BoolQ": on_boolq, other: base[other] * (0.98 - 0.001 * seed)}, "pair"))
+    gains = claims_figures.pair_gains(singles, pairs)
+    assert len(gains) == 18 and gains.query("source == 'MNLI' and target == 'BoolQ'")["gain"].iloc[0] == 5.0
+    helps, hurts = claims_figures.influence_claims(singles, pairs)
+    assert helps["verdict"] == claims.SUPPORTED and "2 supported, 1 contradicted (of 3)" in helps["evidence"]
+    assert hurts["verdict"] == claims.SUPPORTED and "3 supported (of 3)" in hurts["evidence"]
+    assert claims_figures.influence_claims(singles, [])[0]["verdict"] == claims.NOT_RUN
+
+
+def test_figure4_claims_from_the_grid():
+    runs = []
+    for seed in range(3):
+        runs.append(scored("multi", ("RTE", "MRPC"), seed, {"RTE": 60.0 + seed}))
+        for split, value in (("4-1-1", 64.0), ("2-2-2", 61.0), ("5-1-0", 62.0)):
+            runs.append(scored("hmnet", ("RTE", "MRPC"), seed, {"RTE": value + seed + 0.1 * (seed % 2)},
+                               f"hmnet:model:{split}"))
+    best, above = claims_figures.layer_grid_claims(runs, 6)
+    assert best["claim"].startswith("The paper's split {4, 1, 1} is the best") and best["verdict"] == claims.SUPPORTED
+    assert above["verdict"] == claims.SUPPORTED and "3 supported (of 3)" in above["evidence"]
+    worse = [*runs, *(scored("hmnet", ("RTE",), s, {"RTE": 50.0 + s}, "hmnet:model:3-2-1") for s in range(3))]
+    assert claims_figures.layer_grid_claims(worse, 6)[1]["verdict"] == claims.CONTRADICTED
+    one_seed = [r for r in runs if r.config.seed == 0]
+    assert {c["verdict"] for c in claims_figures.layer_grid_claims(one_seed, 6)} == {claims.UNRESOLVED}
+    assert claims_figures.layer_grid_claims([], 6)[0]["verdict"] == claims.NOT_RUN
+
+
+def test_attention_claim_compares_heads_on_the_shared_task():
+    rows = [{"kind": kind, "pair": f"{other} & RTE", "task": task, "layer": layer, "head": head,
+             "similarity": (0.9 if kind == "positive" else 0.8) + 0.01 * head}
+            for kind, other in (("positive", "QQP"), ("negative", "MRPC")) for task in (other, "RTE")
+            for layer in range(4) for head in range(4)]
+    row = claims_figures.attention_claim(pd.DataFrame(rows))
+    assert row["verdict"] == claims.SUPPORTED and "on RTE, middle layers: +0.10, 95% CI" in row["evidence"]
+    assert "n=8 heads" in row["evidence"]
+    assert claims_figures.attention_claim(None)["verdict"] == claims.NOT_RUN

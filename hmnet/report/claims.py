@@ -32,15 +32,19 @@ class Verdict:
     evidence: str
 
 
-def verdict_from_differences(diffs: Sequence[float], what: str) -> Verdict:
-    """The verdict on per-seed differences in the claimed direction (positive: as the paper says)."""
+def verdict_from_differences(diffs: Sequence[float], what: str, unit: str = "points", over: str = "seeds"
+                             ) -> Verdict:
+    """The verdict on paired differences in the claimed direction (positive: as the paper says), one per seed
+    unless `over` says what else pairs them (attention heads, say)."""
     d = np.asarray([x for x in diffs if np.isfinite(x)], dtype=float)
     if len(d) == 0:
         return Verdict(NOT_RUN, f"no seed has the runs for {what}")
     ci = mean_ci(d)
+    unit = f" {unit}" if unit else ""
     if len(d) == 1:
-        return Verdict(UNRESOLVED, f"{what}: {ci['mean']:+.2f} points on one seed (no interval)")
-    text = f"{what}: {ci['mean']:+.2f} points, 95% CI [{ci['ci_low']:+.2f}, {ci['ci_high']:+.2f}], n={len(d)} seeds"
+        return Verdict(UNRESOLVED, f"{what}: {ci['mean']:+.2f}{unit} on one {over.rstrip('s')} (no interval)")
+    text = (f"{what}: {ci['mean']:+.2f}{unit}, 95% CI [{ci['ci_low']:+.2f}, {ci['ci_high']:+.2f}], "
+            f"n={len(d)} {over}")
     if ci["ci_low"] > 0:
         return Verdict(SUPPORTED, text)
     if ci["ci_high"] < 0:
@@ -120,29 +124,36 @@ def shared_layers_claim(per_seed: pd.DataFrame | None, depth: int | None, task: 
     verdicts = [verdict_from_differences((g[peak] - g[end]).tolist() if {peak, end} <= set(g.columns) else [],
                                          f"{peak} shared - {end} shared")
                 for end in (0, depth)]
+    return {**base, "verdict": all_of(verdicts), "evidence": "; ".join(v.evidence for v in verdicts)}
+
+
+def all_of(verdicts: Sequence[Verdict]) -> str:
+    """A claim made of several comparisons, all in the claimed direction: contradicted if any one is, supported
+    if every one is, not run if none ran, else not resolved."""
     kinds = {v.verdict for v in verdicts}
+    if not kinds or kinds == {NOT_RUN}:
+        return NOT_RUN
     if CONTRADICTED in kinds:
-        verdict = CONTRADICTED
-    elif kinds == {SUPPORTED}:
-        verdict = SUPPORTED
-    elif kinds == {NOT_RUN}:
-        verdict = NOT_RUN
-    else:
-        verdict = UNRESOLVED
-    return {**base, "verdict": verdict, "evidence": "; ".join(v.evidence for v in verdicts)}
+        return CONTRADICTED
+    return SUPPORTED if kinds == {SUPPORTED} else UNRESOLVED
 
 
-def not_run_claims() -> list[dict]:
-    """Claims whose runs no store holds yet."""
-    return [{"claim": "Attention maps of tasks in one cluster are more similar than across clusters (Appendix C)",
-             "paper": "Figures 5-6", "verdict": NOT_RUN,
-             "evidence": "needs the trained models' attention maps; the store keeps no weights and this section "
-                         "has not run on the reference profile", "section": "06"}]
+def most_of(verdicts: Sequence[Verdict]) -> str:
+    """A claim about most of several comparisons: supported if more than half are, contradicted if more than
+    half go the other way, not run if none ran, else not resolved."""
+    ran = [v for v in verdicts if v.verdict != NOT_RUN]
+    if not ran:
+        return NOT_RUN
+    if sum(v.verdict == SUPPORTED for v in ran) > len(ran) / 2:
+        return SUPPORTED
+    return CONTRADICTED if sum(v.verdict == CONTRADICTED for v in ran) > len(ran) / 2 else UNRESOLVED
 
 
-def ledger(table1_results: Iterable, shared_per_seed: pd.DataFrame | None, depth: int | None) -> pd.DataFrame:
-    """Every testable claim with its verdict and evidence."""
-    rows = table1_claims(list(table1_results)) + [shared_layers_claim(shared_per_seed, depth)] + not_run_claims()
+def ledger(table1_results: Iterable, shared_per_seed: pd.DataFrame | None, depth: int | None,
+           more: Sequence[dict] = ()) -> pd.DataFrame:
+    """Every testable claim with its verdict and evidence: Table 1's, Figure 3's, then `more` (the claims of
+    Figures 2 and 4 and Appendix C, :mod:`hmnet.report.claims_figures`)."""
+    rows = table1_claims(list(table1_results)) + [shared_layers_claim(shared_per_seed, depth)] + list(more)
     return pd.DataFrame(rows, columns=["claim", "paper", "verdict", "evidence", "section"])
 
 
