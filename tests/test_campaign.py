@@ -201,3 +201,21 @@ def test_every_committed_record_still_has_its_key(shared_data_dir):
         config = RunConfig.from_dict({**payload["config"], "data_dir": str(shared_data_dir)})
         assert config.key() == payload["key"], f"{path.name}: the key moved; bump nothing, fix the refactor"
         assert dataclasses.replace(config).result_name() == path.name
+
+
+def test_the_reference_plan_has_the_stated_size(shared_data_dir, tmp_path):
+    """The plan book/reproduce.md states: Table 1 with three seeds, the HF cross-check, Eq. 4 on six tasks,
+    one affinity run on all the tasks, Figure 3, and Figure 4's subset (every split at seed 0, three seeds on
+    three splits and the baseline), and every stored record belongs to it."""
+    plan = campaign.campaign_plan("local", str(shared_data_dir), tmp_path)
+    sizes = {s: sum(p.section == s for p in plan) for s in campaign.SECTION_ORDER}
+    assert sizes == {"table1": 51, "hf_check": 9, "pairwise": 45, "affinity": 1, "shared_layers": 21, "layer_grid": 16}
+    affinity = next(p.config for p in plan if p.section == "affinity")
+    assert len(affinity.tasks) == 12 and affinity.affinity_every == campaign_plan.AFFINITY_EVERY
+    grid = [p.config for p in plan if p.section == "layer_grid" and p.config.method == "hmnet"]
+    assert {c.variant.split(":")[1] for c in grid} == {"model"} and set(grid[0].tasks) == set(campaign_plan.GRID_TASKS)
+    assert sorted(c.seed for c in grid if c.split == (4, 1, 1)) == [0, 1, 2]
+    assert {c.seed for c in grid if c.split == (1, 3, 2)} == {0}
+    names = {p.config.result_name() for p in plan if campaign_plan.kind(p.section) == "train"}
+    stored = {path.name for path in (campaign.store_dir("local") / "results").glob("*.json")}
+    assert stored <= names, sorted(stored - names)
