@@ -198,7 +198,8 @@ def summarize(results: Iterable[Result], confidence: float = 0.95) -> pd.DataFra
     """Mean, std and a Student-t confidence interval over seeds per variant and Table-1 entry.
 
     Rows: variant (the config's name, else its method), method, task (MNLI as MNLI-m / MNLI-mm, and
-    "Average": Table 1's average over the variant's tasks per seed), n, mean, std, ci_low, ci_high.
+    "Average": Table 1's average over the variant's tasks per seed, over the seeds that hold all of them; no
+    such row when none does), n, mean, std, ci_low, ci_high.
     Single-task runs of one task each combine into one "single" variant.
     """
     values: dict[str, dict[str, dict[int, float]]] = {}
@@ -223,9 +224,13 @@ def summarize(results: Iterable[Result], confidence: float = 0.95) -> pd.DataFra
         for entry in sorted(entries, key=order):
             rows.append({"variant": v, "method": methods[v], "task": entry,
                          **mean_ci(list(entries[entry].values()), confidence)})
+        # A seed enters the average only with every entry the variant has (a campaign stopped half-way through
+        # a seed's single-task runs would otherwise average that seed over fewer tasks).
         seeds = sorted({s for e in entries.values() for s in e})
-        averages = [paper_average(_avg_scores(entries, s)) for s in seeds]
-        rows.append({"variant": v, "method": methods[v], "task": "Average", **mean_ci(averages, confidence)})
+        complete = [s for s in seeds if all(s in e for e in entries.values())]
+        if complete:
+            averages = [paper_average(_avg_scores(entries, s)) for s in complete]
+            rows.append({"variant": v, "method": methods[v], "task": "Average", **mean_ci(averages, confidence)})
     cols = ["variant", "method", "task", "n", "mean", "std", "ci_low", "ci_high"]
     return pd.DataFrame(rows, columns=cols)
 

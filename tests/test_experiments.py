@@ -272,3 +272,14 @@ def test_cli_reports_bad_input_before_training(capsys, tmp_path):
     assert cli_main(["plan", "run", "layer_grid", "--results", str(tmp_path)]) == 2
     assert "needs --splits" in capsys.readouterr().err
     assert not list(tmp_path.glob("*.json"))
+
+
+def test_summarize_averages_only_the_seeds_that_hold_every_task():
+    """A campaign stopped half-way through seed 1's single-task runs: seed 1 does not enter the average."""
+    results = [_result("single", "single", ("RTE",), {"RTE": 60.0}, 0),
+               _result("single", "single", ("MRPC",), {"MRPC": 80.0}, 0),
+               _result("single", "single", ("RTE",), {"RTE": 50.0}, 1)]
+    table = summarize(results).set_index("task")
+    assert table.loc["Average", "n"] == 1 and table.loc["Average", "mean"] == pytest.approx(70.0)
+    assert table.loc["RTE", "n"] == 2
+    assert "Average" not in set(summarize(results[1:]).task)  # no seed holds both tasks: no average row
