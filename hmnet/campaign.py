@@ -136,20 +136,30 @@ class _Runner:
     deferred: list[PlannedRun] = field(default_factory=list)
 
     def start_runs(self, pool) -> None:
-        """Start pending runs while a worker is free, deferring those another runner trains; a run whose
-        projection does not fit in what is left of the budget stops the starting."""
-        while self.pending and len(self.running) < self.workers:
-            p = self.pending[0]
-            if _locked_by_another(p.config, self.store / "results"):  # another runner has it: come back later
-                self.deferred.append(self.pending.pop(0))
-                continue
-            est = projected_seconds(p.config, self.rates)
-            if self.deadline is not None and time.monotonic() + est > self.deadline:
-                self.report.stopped_by = "budget"
+        """Start pending runs while a worker is free, in priority order, deferring those another runner trains.
+        A run whose projection does not fit in what is left of the budget is passed over for a later one that
+        fits (backfill: a short run of the next seed rather than an idle worker); it stays pending."""
+        while len(self.running) < self.workers:
+            chosen = self._next_fitting()
+            if chosen is None:
                 break
-            self.pending.pop(0)
+            p, est = chosen
             args = (p.config.to_json(), str(self.store), self.checkpoint_minutes, kind(p.section))
             self.running[pool.apply_async(_run_one, args)] = (p, est)
+
+    def _next_fitting(self) -> tuple[PlannedRun, float] | None:
+        """The first pending run (in priority order) whose projection fits the budget, taken off the list."""
+        for p in list(self.pending):
+            if _locked_by_another(p.config, self.store / "results"):  # another runner has it: come back later
+                self.pending.remove(p)
+                self.deferred.append(p)
+                continue
+            est = projected_seconds(p.config, self.rates)
+            if self.deadline is None or time.monotonic() + est <= self.deadline:
+                self.pending.remove(p)
+                return p, est
+            self.report.stopped_by = "budget"  # passed over: the budget, not the plan, ends this campaign
+        return None
 
     def retry_deferred(self) -> bool:
         """With nothing running: take back the deferred runs not stored meanwhile; False ends the campaign."""

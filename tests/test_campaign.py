@@ -219,3 +219,36 @@ def test_the_reference_plan_has_the_stated_size(shared_data_dir, tmp_path):
     names = {p.config.result_name() for p in plan if campaign_plan.kind(p.section) == "train"}
     stored = {path.name for path in (campaign.store_dir("local") / "results").glob("*.json")}
     assert stored <= names, sorted(stored - names)
+
+
+def test_a_run_that_does_not_fit_the_budget_is_passed_over_for_one_that_does(monkeypatch, tmp_path):
+    """Backfill: with 30 minutes left, a 50-minute multi-task run waits and the next seed's short runs start;
+    nothing starts when nothing fits, and the report says the budget ended the campaign."""
+    import time as time_
+
+    from hmnet.experiments import get_profile
+
+    prof = get_profile("smoke", tasks=("RTE", "MRPC"))
+    plan = [campaign.PlannedRun("table1", prof.run_config("multi", seed=1)),
+            *(campaign.PlannedRun("table1", prof.run_config("single", tasks=(t,), seed=2)) for t in ("RTE", "MRPC"))]
+    minutes = {"multi": 50.0, "single": 5.0}
+    monkeypatch.setattr(campaign, "projected_seconds", lambda config, rates: 60 * minutes[config.method])
+    monkeypatch.setattr(campaign, "_locked_by_another", lambda config, results: False)
+
+    class Pool:
+        started: list = []
+
+        def apply_async(self, fn, args):
+            self.started.append(json.loads(args[0])["method"])
+            return object()
+
+    report = campaign.CampaignReport()
+    runner = campaign._Runner(tmp_path, list(plan), {}, report, 2, 1800.0, time_.monotonic() + 1800.0, 0.1, 5.0,
+                              print, dict)
+    pool = Pool()
+    runner.start_runs(pool)
+    assert pool.started == ["single", "single"] and [p.config.method for p in runner.pending] == ["multi"]
+    assert report.stopped_by == "budget"
+    runner.running.clear()
+    runner.start_runs(pool)  # the 50-minute run still does not fit: nothing more starts
+    assert pool.started == ["single", "single"] and len(runner.pending) == 1
