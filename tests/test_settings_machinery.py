@@ -48,6 +48,10 @@ def test_generated_options_parse_types_none_flags_and_choices(capsys):
         with pytest.raises(SystemExit) as exit_:
             cli_main(["train", *argv])
         assert exit_.value.code == 2 and message in capsys.readouterr().err
+    # a whole config and a setting option: refused rather than silently ignored
+    config_json = get_profile("smoke", tasks=("RTE",)).run_config("single").to_json()
+    assert cli_main(["train", "--config-json", config_json, "--max-length", "32"]) == 2
+    assert "--config-json is the whole run config; --max-length would be ignored" in capsys.readouterr().err
     # a value of the right type that the field's check refuses: the run config's own message
     assert cli_main(["train", "--max-length", "2"]) == 2
     assert "max_length must be >= 4, got 2" in capsys.readouterr().err

@@ -122,6 +122,10 @@ def _train_kwargs(args) -> dict:
 def config_from_args(args) -> RunConfig:
     if args.config_json or args.config:
         option = "--config-json" if args.config_json else "--config"
+        ignored = [f"--{k.replace('_', '-')}" for k in setting_overrides(args)] + (["--set"] if args.set else [])
+        if ignored:
+            raise UsageError(f"{option} is the whole run config; {', '.join(ignored)} would be ignored: put the "
+                             "setting in the config instead")
         data = _json_arg(args.config_json if args.config_json else "@" + args.config, option)
         if not isinstance(data, dict):
             raise ConfigError(f"{option}: a run config must be a JSON object, got {type(data).__name__}")
