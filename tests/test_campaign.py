@@ -203,6 +203,12 @@ def test_every_committed_record_still_has_its_key(shared_data_dir):
         assert dataclasses.replace(config).result_name() == path.name
 
 
+def test_the_smoke_campaign_plans_every_section(tmp_path):
+    """The reference parameters hold on any backbone depth (the smoke profile's tiny encoder has 4 layers)."""
+    plan = campaign.campaign_plan("smoke", None, tmp_path)
+    assert {p.section for p in plan} == set(campaign.SECTION_ORDER)
+
+
 def test_the_reference_plan_has_the_stated_size(shared_data_dir, tmp_path):
     """The plan book/reproduce.md states: Table 1 with three seeds, the HF cross-check, Eq. 4 on six tasks,
     one affinity run on all the tasks, Figure 3, and Figure 4's subset (every split at seed 0, three seeds on
@@ -214,8 +220,9 @@ def test_the_reference_plan_has_the_stated_size(shared_data_dir, tmp_path):
     assert len(affinity.tasks) == 12 and affinity.affinity_every == campaign_plan.AFFINITY_EVERY
     grid = [p.config for p in plan if p.section == "layer_grid" and p.config.method == "hmnet"]
     assert {c.variant.split(":")[1] for c in grid} == {"model"} and set(grid[0].tasks) == set(campaign_plan.GRID_TASKS)
-    assert sorted(c.seed for c in grid if c.split == (4, 1, 1)) == [0, 1, 2]
-    assert {c.seed for c in grid if c.split == (1, 3, 2)} == {0}
+    for split in [(3, 2, 1), (4, 1, 1), (5, 1, 0)]:
+        assert sorted(c.seed for c in grid if c.split == split) == [0, 1, 2]
+    assert {c.seed for c in grid if c.split == (2, 2, 2)} == {0}
     names = {p.config.result_name() for p in plan if campaign_plan.kind(p.section) == "train"}
     stored = {path.name for path in (campaign.store_dir("local") / "results").glob("*.json")}
     assert stored <= names, sorted(stored - names)

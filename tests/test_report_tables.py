@@ -533,6 +533,11 @@ def test_layer_grid_subset_groupings_and_ci_splits(params):
         report.check_ci_splits([[1, 1, 2]], [(2, 1, 1)], 4)
     with pytest.raises(report.ParameterError, match="'ci_splits': \\[2, 2, 2\\] sums to 6"):
         report.check_ci_splits([[2, 2, 2]], splits, 4)
+    assert report.check_ci_splits("paper", report.layer_grid(6), 6) == [(3, 2, 1), (4, 1, 1), (5, 1, 0)]
+    assert report.check_ci_splits("paper", splits, 4) == [(1, 2, 1), (2, 1, 1), (3, 1, 0)]
+    assert report.paper_neighbourhood(report.layer_grid(12), 12) == [(6, 3, 3), (8, 2, 2), (10, 1, 1)]
+    with pytest.raises(report.ParameterError, match="the paper's split \\[2, 1, 1\\] is not in the grid"):
+        report.check_ci_splits("paper", [(3, 1, 0)], 4)
     chosen = report.select_groupings(groupings, ["model"])
     runs, baseline = report.layer_grid_configs(params, ["RTE", "MRPC", "CB"], chosen, [(2, 1, 1), (3, 1, 0)],
                                                [0, 1], ci_splits=[(2, 1, 1)])

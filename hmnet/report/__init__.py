@@ -130,6 +130,7 @@ from hmnet.report.layer_grid import (
     layer_grid_results,
     layer_grid_runs,
     layer_grid_text,
+    paper_neighbourhood,
     select_groupings,
 )
 from hmnet.report.results import (
@@ -216,7 +217,7 @@ __all__ = [
     # 03: Table 1; 04: shared layers; 05: layer grid
     "backbone_depth", "band_figure", "check_grid", "ci_frame", "layer_grid", "layer_grid_configs", "layer_grid_runs",
     "figure3", "figure4", "grid_splits", "layer_grid_finding", "layer_grid_results", "layer_grid_text",
-    "check_ci_splits", "select_groupings",
+    "check_ci_splits", "paper_neighbourhood", "select_groupings",
     "majority_baseline", "paper_peak", "parameter_rows", "peak_contrast", "published_averages", "ranking_finding",
     "ranking_sentence", "scores_frame", "shared_layers_configs", "shared_layers_findings", "shared_layers_lines",
     "shared_layers_results", "shared_layers_runs", "table1_comparison", "table1_configs", "table1_figure",

@@ -85,14 +85,32 @@ def layer_grid_configs(params: RunParameters, tasks: Sequence[str], groupings: M
 
 
 def check_ci_splits(ci_splits, splits: Sequence[Split], depth: int) -> list[Split] | None:
-    """The `ci_splits` parameter: None (every split runs every seed) or splits of the grid."""
+    """The `ci_splits` parameter: None (every split runs every seed), "paper" (:func:`paper_neighbourhood`)
+    or splits of the grid."""
     if ci_splits is None:
         return None
+    if ci_splits == "paper":
+        return paper_neighbourhood(splits, depth)
     out = [tuple(s) for s in check_grid(ci_splits, depth, "ci_splits")]
     outside = [list(s) for s in out if s not in splits]
     if outside:
         raise ParameterError(f"parameter 'ci_splits': {outside} not in the grid {[list(s) for s in splits]}")
     return out
+
+
+def paper_neighbourhood(splits: Sequence[Split], depth: int) -> list[Split]:
+    """The paper's split scaled to `depth` and, along the grid's main series (x shared layers, the rest split
+    evenly, see :func:`layer_grid`), the splits just below and just above it in shared layers: the three that
+    say whether the average peaks at the paper's choice. For 6 layers {3, 2, 1}, {4, 1, 1}, {5, 1, 0}."""
+    from hmnet.choices import default_split
+
+    paper = default_split(depth)
+    series = sorted(s for s in splits if s[1:] == (depth - s[0] - (depth - s[0]) // 2, (depth - s[0]) // 2))
+    if paper not in series:
+        raise ParameterError(f"parameter 'ci_splits': the paper's split {list(paper)} is not in the grid "
+                             f"{[list(s) for s in splits]}")
+    i = series.index(paper)
+    return series[max(0, i - 1): i + 2]
 
 
 def select_groupings(groupings: Mapping[str, Sequence[Sequence[str]]], names: Sequence[str] | None
