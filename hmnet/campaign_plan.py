@@ -32,8 +32,8 @@ PAIRWISE_TASKS = ("MNLI", "RTE", "SST-2", "IMDB", "MRPC", "BoolQ")
 # groups; IMDB, the slowest task (long reviews), is left out.
 GRID_TASKS = ("MNLI", "RTE", "SST-2", "MRPC", "BoolQ")
 # The one-run affinity estimate measures every 50 steps on the local profile: with 12 tasks one measurement
-# costs about 12 forward-backward and 156 forward passes, some 64 training steps' worth, so every 50 steps
-# adds about 1.3x the run's training (every 10, the default, would add 6x).
+# is 12 forward-backward and 156 forward passes, some 64 training steps' worth by that count (not timed), so
+# every 50 steps adds about 1.3x the run's training (every 10, the default, would add about 6x).
 AFFINITY_EVERY = 50
 # The notebook parameters of a reference build, per notebook (beyond profile, data_dir and out_dir). The
 # campaign plans exactly the runs these notebooks ask for, so the keys agree by construction.

@@ -32,9 +32,7 @@ def layer_grid(depth: int) -> list[Split]:
         raise ParameterError(f"the backbone depth must be an integer >= 2 for a layer grid, got {depth!r}")
     out: list[Split] = []
     for x12 in (2, 4, 6, 8, 10):
-        x = max(1, min(depth - 1, round(x12 * depth / 12)))
-        r = depth - x
-        split = (x, r - r // 2, r // 2)
+        split = _even_split(max(1, min(depth - 1, round(x12 * depth / 12))), depth)
         if split not in out:
             out.append(split)
     x = max(1, min(depth - 1, round(8 * depth / 12)))
@@ -43,6 +41,12 @@ def layer_grid(depth: int) -> list[Split]:
         if abs(y - (r - y)) <= 2 and (x, y, r - y) not in out and y != r - r // 2:
             out.append((x, y, r - y))
     return sorted(out)
+
+
+def _even_split(x: int, depth: int) -> Split:
+    """The grid's main series: x shared layers, the rest split evenly (the cluster layers get the odd one)."""
+    r = depth - x
+    return x, r - r // 2, r // 2
 
 
 def check_grid(grid, depth: int, name: str = "grid") -> list[Split]:
@@ -105,7 +109,7 @@ def paper_neighbourhood(splits: Sequence[Split], depth: int) -> list[Split]:
     from hmnet.choices import default_split
 
     paper = default_split(depth)
-    series = sorted(s for s in splits if s[1:] == (depth - s[0] - (depth - s[0]) // 2, (depth - s[0]) // 2))
+    series = sorted(s for s in splits if s == _even_split(s[0], depth))
     if paper not in series:
         raise ParameterError(f"parameter 'ci_splits': the paper's split {list(paper)} is not in the grid "
                              f"{[list(s) for s in splits]}")

@@ -172,10 +172,10 @@ def check_parameters(profile: str = "smoke", tasks=None, seeds=None, backbone=No
              "max_train_examples": max_train_examples, "max_eval_examples": max_eval_examples}
     overrides = {}
     for name, value in given.items():
-        if value is not None:
+        if value is not None and name != "data_dir":
             overrides[NOTEBOOK_FIELDS[name]] = _check_parameter(name, value, min_tasks)
-    if "data_dir" in overrides:
-        check_data_dir(overrides["data_dir"], overrides.get("tasks"))
+    if given["data_dir"] is not None:  # checked once, against the tasks asked for
+        overrides["data_dir"] = check_data_dir(given["data_dir"], overrides.get("tasks"))
         if profile_default(profile, "source") != "directory":
             overrides.update(source="directory", carve_train=0.8)
     try:
@@ -190,8 +190,6 @@ def _check_parameter(name: str, value, min_tasks: int):
     """One notebook parameter, checked as the profile field it sets (a ParameterError names the parameter)."""
     if name == "tasks":
         return check_tasks(value, minimum=min_tasks)
-    if name == "data_dir":
-        return check_data_dir(value)
     if name == "seeds":
         return check_seed_list(value)
     try:
@@ -202,12 +200,10 @@ def _check_parameter(name: str, value, min_tasks: int):
 
 def check_seed_list(value, name: str = "seeds") -> tuple[int, ...]:
     """Training seeds (one integer or a non-empty list of them), checked as a profile checks its seeds."""
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        value = [int(value)]
-    if not isinstance(value, (list, tuple)) or not value:
-        raise ParameterError(f"parameter {name!r} must be a non-empty list of integers, got {value!r}")
+    if isinstance(value, np.integer):
+        value = int(value)
     try:
-        return check_profile_field("seeds", tuple(value))
+        return check_profile_field("seeds", value)
     except ConfigError as err:
         raise ParameterError(f"parameter {name!r}: {err}") from None
 
