@@ -211,7 +211,7 @@ def test_the_smoke_campaign_plans_every_section(tmp_path):
 
 def test_the_reference_plan_has_the_stated_size(shared_data_dir, tmp_path):
     """The plan book/reproduce.md states: Table 1 with three seeds, the HF cross-check, Eq. 4 on six tasks,
-    one affinity run on all the tasks, Figure 3, and Figure 4's subset (every split at seed 0, three seeds on
+    one affinity run on all the tasks, Figure 3 (on all of BoolQ's carved rows), and Figure 4's subset (every split at seed 0, three seeds on
     three splits and the baseline), and every stored record belongs to it."""
     plan = campaign.campaign_plan("local", str(shared_data_dir), tmp_path)
     sizes = {s: sum(p.section == s for p in plan) for s in campaign.SECTION_ORDER}
@@ -223,6 +223,10 @@ def test_the_reference_plan_has_the_stated_size(shared_data_dir, tmp_path):
     for split in [(3, 2, 1), (4, 1, 1), (5, 1, 0)]:
         assert sorted(c.seed for c in grid if c.split == split) == [0, 1, 2]
     assert {c.seed for c in grid if c.split == (2, 2, 2)} == {0}
+    from hmnet.data import load_run_task
+
+    figure3 = next(p.config for p in plan if p.section == "shared_layers")
+    assert len(load_run_task(figure3, "BoolQ")["train"]) == 2616, "Figure 3 trains on all of BoolQ's carved rows"
     names = {p.config.result_name() for p in plan if campaign_plan.kind(p.section) == "train"}
     stored = {path.name for path in (campaign.store_dir("local") / "results").glob("*.json")}
     assert stored <= names, sorted(stored - names)
