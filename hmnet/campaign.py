@@ -94,7 +94,8 @@ def _run_one(config_json: str, store: str, checkpoint_minutes: float, how: str) 
     else:
         from hmnet.train import train
 
-        train(config, Path(store) / "results", progress=False, checkpoint_minutes=checkpoint_minutes)
+        train(config, Path(store) / "results", progress=False, checkpoint_minutes=checkpoint_minutes,
+              keep_model=how == "model")
     return config.result_name(), time.perf_counter() - t0
 
 
@@ -279,7 +280,8 @@ def export_pending(profile: str, data_dir: str | None, store: str | Path, sectio
                    slurm_options: Sequence[str] = ()) -> str:
     """The pending runs as `hmnet train` commands (one a line, for ``xargs -P``) or as a SLURM array script
     (one array task a run). Either trains into ``<store>/results``: the same store the runner fills. The
-    Hugging Face cross-check runs are left to ``hmnet campaign run --sections hf_check``."""
+    Hugging Face cross-check runs and Appendix C's (which keep their models) are left to ``hmnet campaign
+    run --sections hf_check attention``."""
     import shlex
 
     store = Path(store)

@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from hmnet.campaign_plan import REFERENCE_PARAMETERS, SECTION_NOTEBOOK, PlannedRun, is_stored
+from hmnet.campaign_plan import REFERENCE_PARAMETERS, SECTION_NOTEBOOK, WAITING, PlannedRun, is_stored
 from hmnet.experiments import TRAINING_SEMANTICS, RunConfig, data_fingerprint, get_profile
 from hmnet.provenance import code_commit
 from hmnet.results import atomic_write_bytes
@@ -21,6 +21,7 @@ def write_manifest(profile: str, data_dir: str | None, store: Path, plan: Sequen
                    overrides: Mapping[str, Any] | None = None) -> dict:
     """Planned and complete runs per section, with the date, commit and data files, into the store.
 
+    A section that plans nothing yet (``campaign_plan.WAITING``) is listed with no runs and the reason.
     Sections the plan does not cover (a runner given some sections) keep their entries from the manifest
     before, as that last counted them. Nothing in it names a path of this machine: data files appear
     relative to the data directory.
@@ -36,6 +37,9 @@ def write_manifest(profile: str, data_dir: str | None, store: Path, plan: Sequen
         s["complete"] += int(done)
         s["runs"].append({"name": p.config.result_name(), "variant": p.config.variant,
                           "tasks": list(p.config.tasks), "seed": p.config.seed, "complete": done})
+    for section, why in WAITING.items():
+        sections.setdefault(section, {"notebook": SECTION_NOTEBOOK[section], "planned": 0, "complete": 0,
+                                      "runs": [], "waiting": why})
     sections = _with_earlier_sections(sections, store, profile, overrides)
     prof = get_profile(profile, **({"data_dir": data_dir} if data_dir else {}))
     cfg = prof.run_config("multi")

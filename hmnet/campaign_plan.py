@@ -20,10 +20,13 @@ STORE_ROOT = REPO / "reference"
 # Sections in the order the campaign takes them, with the notebook that shows each: Table 1 first (its
 # single-task runs are also Eq. 4's denominators), its single-task cross-check with the Hugging Face Trainer
 # (hmnet.hf_check), Figure 3 (with Table 1, what the reference build must hold complete), the one-run affinity
-# estimate, the pairwise gains it is compared with, then Figure 4.
-SECTION_ORDER = ("table1", "hf_check", "shared_layers", "affinity", "pairwise", "layer_grid")
+# estimate, the pairwise gains it is compared with, Figure 4, and Appendix C's models (its pairs are chosen
+# from Eq. 4's gains, so it is planned once the pairwise runs with its anchor are stored).
+SECTION_ORDER = ("table1", "hf_check", "shared_layers", "affinity", "pairwise", "layer_grid", "attention")
 SECTION_NOTEBOOK = {"table1": "03", "hf_check": "03", "pairwise": "01", "affinity": "01", "shared_layers": "04",
-                    "layer_grid": "05"}
+                    "layer_grid": "05", "attention": "06"}
+# Section -> why it plans no runs yet (set by section_plan; the attention section waits for Eq. 4).
+WAITING: dict[str, str] = {}
 # Eq. (4) on six tasks spanning the three Appendix-A groups.
 PAIRWISE_TASKS = ("MNLI", "RTE", "SST-2", "IMDB", "MRPC", "BoolQ")
 # Figure 4 within the budget: the model-based grouping (the paper's best, and its claim that HMNet_m beats
@@ -46,6 +49,7 @@ REFERENCE_PARAMETERS: dict[str, dict[str, Any]] = {
     "01": {"relevance_tasks": list(PAIRWISE_TASKS), "affinity_every": AFFINITY_EVERY},
     "04": {"pair": ["MNLI", "BoolQ"], "max_train_examples": SHARED_LAYERS_ROWS},
     "05": {"grid_tasks": list(GRID_TASKS), "grid_groupings": ["model"], "ci_splits": "paper"},
+    "06": {"relevance_tasks": list(PAIRWISE_TASKS)},
 }
 
 
@@ -96,6 +100,8 @@ def section_plan(section: str, profile: str, data_dir: str | None, out_dir: str 
     elif section == "affinity":
         tasks = report.section_tasks(P, extra.get("affinity_tasks"), report.SMOKE_RELEVANCE_TASKS, "affinity_tasks")
         plan = report.lookahead_configs(P, tasks, extra.get("affinity_seeds"), extra.get("affinity_every"))
+    elif section == "attention":
+        plan = _attention_plan(P, extra)
     elif section == "shared_layers":
         plan = report.shared_layers_configs(P, report.check_tasks(extra["pair"], name="pair", minimum=2), P.seeds)
     else:
@@ -111,6 +117,21 @@ def section_plan(section: str, profile: str, data_dir: str | None, out_dir: str 
     return sorted(plan, key=lambda c: order.get(c.seed, len(order)))
 
 
+def _attention_plan(P, extra: Mapping[str, Any]) -> list[RunConfig]:
+    """Appendix C's runs, to be trained with their models kept: the pairs chosen from the stored Eq. 4 runs
+    with the anchor (none until all of them are stored; WAITING says so)."""
+    from hmnet import report
+
+    anchor = report.check_tasks([extra.get("anchor", "RTE")], name="anchor")[0]
+    pairs, note = report.choose_attention_pairs(P, anchor, extra.get("relevance_tasks"), stored=True)
+    if pairs is None:
+        WAITING["attention"] = note
+        return []
+    WAITING.pop("attention", None)
+    runs = report.attention_configs(P, pairs, P.seeds[0], extra.get("relevance_tasks"))
+    return list({c.key(): c for c in [*runs["single"].values(), *runs["pair"].values()]}.values())
+
+
 def campaign_plan(profile: str, data_dir: str | None, out_dir: str | Path, sections: Iterable[str] | None = None,
                   overrides: Mapping[str, Any] | None = None) -> list[PlannedRun]:
     """Every run of the sections, in priority order, each key once (a run two sections share, such as a
@@ -121,6 +142,7 @@ def campaign_plan(profile: str, data_dir: str | None, out_dir: str | Path, secti
             raise ConfigError(f"section {s!r} is unknown; known: {', '.join(SECTION_ORDER)}")
     seen: set[tuple[str, str]] = set()
     out = []
+    WAITING.clear()
     for section in [s for s in SECTION_ORDER if s in wanted]:
         for c in section_plan(section, profile, data_dir, out_dir, overrides):
             k = (kind(section), c.key())
@@ -131,15 +153,24 @@ def campaign_plan(profile: str, data_dir: str | None, out_dir: str | Path, secti
 
 
 def kind(section: str) -> str:
-    """What trains a section's runs: our trainer ("train") or the Hugging Face Trainer ("hf")."""
-    return "hf" if section == "hf_check" else "train"
+    """What trains a section's runs: our trainer ("train"), our trainer keeping the model ("model": Appendix C
+    compares models, so a run another section stored without one is trained again) or the Hugging Face
+    Trainer ("hf")."""
+    return {"hf_check": "hf", "attention": "model"}.get(section, "train")
 
 
 def is_stored(p: PlannedRun, store: Path) -> bool:
-    """Whether a planned run's record is in the store (and verifies)."""
+    """Whether a planned run's record is in the store (and verifies); for Appendix C's runs, also their kept
+    model or the attention similarities computed from it."""
     if kind(p.section) == "hf":
         from hmnet.hf_check import read_record, record_path
 
         return read_record(record_path(store, p.config), p.config) is not None
-    return read_result_file(result_path(p.config, Path(store) / "results"), p.config) is not None
+    results = Path(store) / "results"
+    stored = read_result_file(result_path(p.config, results), p.config) is not None
+    if kind(p.section) == "model":
+        from hmnet.report import attention_stored
+
+        return stored and attention_stored(p.config, results)
+    return stored
 

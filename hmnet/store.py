@@ -23,8 +23,8 @@ from hmnet.provenance import REPO
 from hmnet.results import atomic_write_bytes, read_result_file, summarize
 from hmnet.tasks import TASK_NAMES
 
-# Notebook id -> the campaign sections whose runs it shows (02 only reads 01's tables; 06 trains its own
-# small pairs and needs their weights, which the store does not keep).
+# Notebook id -> the campaign sections whose runs it shows (02 only reads 01's tables; 06 shows the attention
+# similarities computed from the models of its section's runs, kept as text in the store).
 NOTEBOOK_SECTIONS: dict[str, tuple[str, ...]] = {}
 for _section, _nb in SECTION_NOTEBOOK.items():
     NOTEBOOK_SECTIONS.setdefault(_nb, ())
@@ -117,9 +117,12 @@ def stub_notebook(title: str, notebook: str, manifest: Mapping | None, profile: 
 
     cov = coverage(manifest, notebook)
     status = "; ".join(f"{s}: {c} of {p} runs stored" for s, c, p in cov) or "no stored runs"
-    why = ("Appendix C compares the attention maps of trained models, and a results store keeps no weights: this "
-           "section runs where its models are trained (`hmnet reproduce --train`, or the smoke build). "
-           if notebook == "06" else "")
+    waiting = [s["waiting"] for s in (manifest or {}).get("sections", {}).values()
+               if s.get("notebook") == notebook and s.get("waiting")]
+    why = " ".join(waiting) + (" " if waiting else "")
+    if notebook == "06":
+        why += ("Appendix C compares the attention maps of trained models: the campaign trains its runs keeping "
+                "the models (which stay out of git) and the page keeps the similarities computed from them. ")
     text = (f"# {title}\n\n{store_banner(manifest, notebook)}\n"
             f"**Not run yet on the `{profile}` profile** ({status}). {why} The campaign takes the sections in a fixed "
             f"priority order (`hmnet campaign status --profile {profile}` prints what is pending and its projected "
@@ -216,13 +219,10 @@ def section_results_table(store: Path, section: str) -> str:
 def nothing_stored(store: Path, notebook: str) -> bool:
     """True when a notebook would show stored runs only and none is stored: it becomes a placeholder page.
 
-    Notebooks 01 (its Eq. 2 part reads only the files) and 02 always run; 06 needs model weights, which a
-    store never holds, so in a store it is always a placeholder.
+    Notebooks 01 (its Eq. 2 part reads only the files) and 02 always run.
     """
     if notebook in ("01", "02"):
         return False
-    if notebook == "06":
-        return True
     cov = coverage(read_manifest(store), notebook)
     return not cov or all(c == 0 for _, c, _ in cov)
 

@@ -210,17 +210,21 @@ def test_layer_grid_depends_on_depth():
         report.check_grid([[1, 2]], 3)
 
 
-def test_attention_pairs_fall_back_to_the_papers(tmp_path):
+def test_attention_pairs_fall_back_to_the_papers_only_where_the_profile_has_them(tmp_path, monkeypatch):
+    """Eq. 4 gains that do not separate the pairs: the paper's pairs (QQP & RTE, MRPC & RTE), or an error
+    naming QQP on a profile without it."""
     import pandas as pd
 
-    from hmnet.analysis.relevance import save_matrix
+    from hmnet.analysis import relevance
+    from hmnet.report import attention
 
+    tasks = ["RTE", "SST-2", "MRPC"]
+    monkeypatch.setattr(attention, "run_plan", lambda configs, params, desc: list(configs))
+    monkeypatch.setattr(relevance, "model_relevance_from_results",
+                        lambda results: pd.DataFrame(0.0, index=tasks, columns=tasks))
     p = report.check_parameters(out_dir=tmp_path)
-    pairs, note = report.choose_attention_pairs(p)
-    assert pairs == report.PAPER_ATTENTION_PAIRS and "not available" in note
-    tasks = ["RTE", "QQP", "MRPC", "SST-2"]
-    m = pd.DataFrame(0.0, index=tasks, columns=tasks)
-    m.loc["QQP", "RTE"], m.loc["MRPC", "RTE"], m.loc["RTE", "SST-2"] = 3.0, -2.0, 0.5
-    save_matrix(m, p.tables_dir / "relevance_model.json")
-    pairs, note = report.choose_attention_pairs(p)
-    assert pairs == {"positive": ("QQP", "RTE"), "negative": ("MRPC", "RTE")} and "this profile" in note
+    pairs, note = report.choose_attention_pairs(p, "RTE", tasks, stored=False)
+    assert pairs == report.PAPER_ATTENTION_PAIRS and "do not separate" in note
+    p = report.check_parameters(out_dir=tmp_path, tasks=tasks)
+    with pytest.raises(report.ParameterError, match=r"\['QQP'\], which this profile lacks"):
+        report.choose_attention_pairs(p, "RTE", tasks, stored=False)

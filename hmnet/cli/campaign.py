@@ -126,7 +126,8 @@ def cmd_campaign(args) -> int:
         plan = campaign_plan(args.profile, data_dir, store, args.sections, overrides)
         manifest = write_manifest(args.profile, data_dir, store, plan, overrides)
         for name, s in manifest["sections"].items():
-            print(f"{name:14s} {s['complete']:3d} of {s['planned']:3d} runs stored")
+            print(f"{name:14s} " + (f"waits: {s['waiting']}" if s.get("waiting")
+                                    else f"{s['complete']:3d} of {s['planned']:3d} runs stored"))
         print(_projection(args, store, plan))
         return 0
     report = run_campaign(args.profile, data_dir, store, sections=args.sections, overrides=overrides,

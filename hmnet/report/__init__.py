@@ -31,10 +31,11 @@ import warnings
 
 from hmnet.report.attention import (
     PAPER_ATTENTION_PAIRS,
+    attention_configs,
     attention_figure,
     attention_finding,
     attention_lines,
-    attention_runs,
+    attention_stored,
     attention_tables,
     choose_attention_pairs,
     layer_similarity,
@@ -225,6 +226,6 @@ __all__ = [
     # 03: the single-task column against the majority class and the HF Trainer
     "hf_crosscheck", "learned_note", "scale_probes", "single_task_checks", "single_vs_majority",
     # 06: attention
-    "PAPER_ATTENTION_PAIRS", "attention_figure", "attention_finding", "attention_lines", "attention_runs",
-    "attention_tables", "choose_attention_pairs", "layer_similarity", "pairs_table",
+    "PAPER_ATTENTION_PAIRS", "attention_figure", "attention_finding", "attention_lines", "attention_configs",
+    "attention_stored", "attention_tables", "choose_attention_pairs", "layer_similarity", "pairs_table",
 ]

@@ -3,84 +3,149 @@ and the per-head similarity of their attention maps."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import pandas as pd
 
 from hmnet.report.figures import save_figure
-from hmnet.report.parameters import RunParameters
-from hmnet.report.relevance import load_relevance
+from hmnet.report.parameters import ParameterError, RunParameters
+from hmnet.report.relevance import pairwise_configs
+from hmnet.report.runs import SMOKE_RELEVANCE_TASKS, run_plan, section_tasks, stored_only, store_only
 
 
 PAPER_ATTENTION_PAIRS = {"positive": ("QQP", "RTE"), "negative": ("MRPC", "RTE")}
 
 
-def choose_attention_pairs(params: RunParameters, anchor: str = "RTE") -> tuple[dict[str, tuple[str, str]], str]:
-    """A positive and a negative task pair from this profile's model-based relevance (notebook 01).
+def anchor_configs(params: RunParameters, anchor: str, tasks: Sequence[str]) -> list:
+    """The Eq. 4 runs that the anchor's gains need: every task alone and every pair with the anchor, per seed
+    (a subset of notebook 01's pairwise plan, with the same keys)."""
+    return [c for c in pairwise_configs(params, tasks) if c.method == "single" or anchor in c.tasks]
 
-    The anchor (RTE, as in the paper) is paired with the task of the largest and of the smallest mutual
-    gain (Eq. 4 both ways). Falls back to the paper's pairs (QQP & RTE, MRPC & RTE) with a note when the
-    relevance results are missing, do not hold the anchor, or do not separate the pairs.
+
+def choose_attention_pairs(params: RunParameters, anchor: str = "RTE", relevance_tasks: Sequence[str] | None = None,
+                           stored: bool | None = None) -> tuple[dict[str, tuple[str, str]] | None, str]:
+    """A positive and a negative task pair from this profile's Eq. (4) gains on `relevance_tasks` (None: the
+    tasks notebook 01 uses by default): the anchor (RTE, as in the paper) with the task of the largest and of
+    the smallest mutual gain (Eq. 4 both ways, mean over seeds).
+
+    The gains come from the anchor's pairwise runs (:func:`anchor_configs`), trained where missing unless
+    `stored` (None: store-only mode), in which case pairs are None with a note until all of them are stored.
+    When the gains do not separate the pairs, the paper's pairs are used if the profile has their tasks.
     """
-    m = load_relevance(params, "model")
-    fallback = dict(PAPER_ATTENTION_PAIRS)
-    if m is None:
-        return fallback, ("Model-based relevance results of this profile are not available (run notebook 01 "
-                          "first): using the paper's pairs QQP & RTE (positive) and MRPC & RTE (negative).")
-    if anchor not in m.index or len(m) < 3:
-        return fallback, (f"The relevance results do not hold {anchor} and two other tasks: using the paper's "
-                          "pairs QQP & RTE (positive) and MRPC & RTE (negative).")
+    from hmnet.analysis.relevance import model_relevance_from_results
+
+    tasks = section_tasks(params, relevance_tasks, SMOKE_RELEVANCE_TASKS, "relevance_tasks", minimum=3)
+    if anchor not in tasks:
+        raise ParameterError(f"anchor {anchor!r} is not among the relevance tasks {list(tasks)}: the pairs are "
+                             "chosen from its Eq. 4 gains")
+    configs = anchor_configs(params, anchor, tasks)
+    stored = store_only() if stored is None else stored
+    results = (stored_only if stored else run_plan)(configs, params, "attention pairs (Eq. 4)")
+    if len(results) < len(configs):
+        return None, (f"The pairs are chosen from Eq. 4's gains with {anchor}, and {len(results)} of the "
+                      f"{len(configs)} runs they need are stored: this section waits for them.")
+    m = model_relevance_from_results(results)
     mutual = (m.loc[anchor] + m[anchor]).drop(anchor).dropna()
     if mutual.empty or mutual.max() == mutual.min():
-        return fallback, ("The relevance results do not separate the pairs (all gains equal): using the "
-                          "paper's pairs QQP & RTE (positive) and MRPC & RTE (negative).")
+        missing = sorted({t for p in PAPER_ATTENTION_PAIRS.values() for t in p} - set(params.tasks))
+        if missing:
+            raise ParameterError(f"the Eq. 4 gains with {anchor} do not separate a positive from a negative pair, "
+                                 f"and the paper's pairs need {missing}, which this profile lacks")
+        return dict(PAPER_ATTENTION_PAIRS), ("The Eq. 4 gains do not separate the pairs (all equal): using the "
+                                             "paper's pairs QQP & RTE (positive) and MRPC & RTE (negative).")
     pos, neg = str(mutual.idxmax()), str(mutual.idxmin())
+    n_seeds = len({c.seed for c in configs})
     return ({"positive": (pos, anchor), "negative": (neg, anchor)},
-            f"Pairs chosen from this profile's Eq. 4 results: {pos} & {anchor} has the largest mutual gain "
-            f"({mutual.max():.2f}), {neg} & {anchor} the smallest ({mutual.min():.2f}).")
+            f"Pairs chosen from this profile's Eq. 4 results ({n_seeds} seed(s), {len(tasks)} tasks): {pos} & "
+            f"{anchor} has the largest mutual gain ({mutual.max():.2f}), {neg} & {anchor} the smallest "
+            f"({mutual.min():.2f}).")
 
 
-def attention_runs(params: RunParameters, pairs: Mapping[str, tuple[str, str]], seed: int) -> dict:
-    """Single-task models of each task and a multi-task model per pair, kept for the attention maps."""
-    from hmnet.train import run_plan as _run_plan
-
-    prof = params.experiment_profile(tasks=sorted({t for p in pairs.values() for t in p}))
-    singles = {t: prof.run_config("single", tasks=(t,), seed=seed, name="single")
-               for t in dict.fromkeys(t for p in pairs.values() for t in p)}
-    joint = {k: prof.run_config("multi", tasks=tuple(p), seed=seed, name="pair") for k, p in pairs.items()}
-    _run_plan([*singles.values(), *joint.values()], params.results_dir, progress=False, keep_model=True)
+def attention_configs(params: RunParameters, pairs: Mapping[str, tuple[str, str]], seed: int,
+                      relevance_tasks: Sequence[str] | None = None) -> dict:
+    """The runs Appendix C compares, at `seed`: each task's single-task run and each pair's multi-task run.
+    Where a pair is among `relevance_tasks` these are Eq. 4's own runs (same keys, so a campaign trains each
+    once): ``{"single": {task: config}, "pair": {kind: config}}``."""
+    tasks = section_tasks(params, relevance_tasks, SMOKE_RELEVANCE_TASKS, "relevance_tasks", minimum=2)
+    eq4 = {(c.method, frozenset(c.tasks)): c for c in pairwise_configs(params, tasks) if c.seed == seed}
+    prof = params.experiment_profile()
+    singles = {t: eq4.get(("single", frozenset((t,))))
+               or prof.run_config("single", tasks=(t,), seed=seed, name="single")
+               for p in pairs.values() for t in p}
+    joint = {k: eq4.get(("multi", frozenset(p))) or prof.run_config("multi", tasks=tuple(p), seed=seed, name="pair")
+             for k, p in pairs.items()}
     return {"single": singles, "pair": joint}
 
 
-def attention_tables(params: RunParameters, pairs: Mapping[str, tuple[str, str]], runs: Mapping,
-                     probe_examples: int = 64) -> pd.DataFrame:
+def _stem(config) -> str:
+    return config.result_name()[: -len(".json")]
+
+
+def similarity_cache(results_dir: Path, single, joint, probe_examples: int) -> Path:
+    """Where one panel's per-head similarities are kept: small text in the results store, named by the two
+    runs' keys and the probe size, so that the page renders without the weights."""
+    return Path(results_dir) / "attention" / f"{_stem(single)}--{_stem(joint)}--probe{probe_examples}.csv"
+
+
+def model_saved(config, results_dir: Path) -> bool:
+    return (Path(results_dir) / "models" / _stem(config) / "model.safetensors").is_file()
+
+
+def attention_stored(config, results_dir: Path) -> bool:
+    """Whether a run's part of Appendix C is done: a similarity computed from it is kept, or its model is."""
+    cached = Path(results_dir) / "attention"
+    stem = _stem(config)
+    return model_saved(config, results_dir) or any(cached.glob(f"{stem}--*")) or any(cached.glob(f"*--{stem}--*"))
+
+
+def attention_tables(params: RunParameters, runs: Mapping, probe_examples: int = 64) -> pd.DataFrame:
     """Per layer and head, the cosine similarity between each task's single-task model and the pair's
-    model, on a fixed probe set of that task's first eval split. Tidy: pair, kind, task, layer, head, similarity."""
+    model, on a fixed probe set of that task's first eval split. Tidy: kind, pair, task, layer, head,
+    similarity.
+
+    Each panel is read from its :func:`similarity_cache` when kept; otherwise computed from the runs' models,
+    which are trained (``keep_model``) where missing unless in store-only mode, and then kept.
+    """
+    panels = [(kind, task, runs["single"][task], joint) for kind, joint in runs["pair"].items()
+              for task in joint.tasks]
+    todo = [p for p in panels if not similarity_cache(params.results_dir, p[2], p[3], probe_examples).is_file()]
+    needed = list({_stem(c): c for p in todo for c in p[2:]}.values())
+    absent = [c for c in needed if not model_saved(c, params.results_dir)]
+    if absent and store_only():
+        raise ParameterError(f"store-only: no kept similarity or model for {[_stem(c) for c in absent]}; train "
+                             "them with `hmnet campaign run --sections attention`")
+    if absent:
+        from hmnet.train import run_plan as _run_plan
+
+        _run_plan(absent, params.results_dir, progress=False, keep_model=True)
+    for kind, task, single, joint in todo:
+        _compute_panel(params, kind, task, single, joint, probe_examples)
+    return pd.concat([pd.read_csv(similarity_cache(params.results_dir, s, j, probe_examples))
+                      for _, _, s, j in panels], ignore_index=True)
+
+
+def _compute_panel(params: RunParameters, kind: str, task: str, single, joint, probe_examples: int) -> None:
+    """One panel's similarities from the two kept models, written atomically into its cache."""
     from hmnet.analysis.attention import attention_similarity, probe_batches, use_eager_attention
     from hmnet.backbone import load_tokenizer
     from hmnet.data import TextEncoder, load_run_task
+    from hmnet.files import atomic_write
     from hmnet.tasks import get_task
     from hmnet.train import load_trained_model
 
-    tokenizer = load_tokenizer(params.backbone)
-    prof = params.experiment_profile()
-    rows = []
-    for kind, pair in pairs.items():
-        joint = use_eager_attention(load_trained_model(runs["pair"][kind], params.results_dir))
-        for task in pair:
-            single = use_eager_attention(load_trained_model(runs["single"][task], params.results_dir))
-            split = get_task(task).eval_splits[0]
-            cfg = runs["single"][task]
-            data = load_run_task(cfg, task, splits=None if cfg.carve_train else [split], max_examples=None,
-                                 max_eval_examples=probe_examples)
-            enc = TextEncoder(tokenizer, prof.max_length).encode(data)[split]
-            sim = attention_similarity(single, joint, task, probe_batches(enc, 32, probe_examples))
-            long = sim.stack().rename("similarity").reset_index()
-            long.insert(0, "task", task)
-            long.insert(0, "pair", " & ".join(pair))
-            long.insert(0, "kind", kind)
-            rows.append(long)
-    return pd.concat(rows, ignore_index=True)
+    split = get_task(task).eval_splits[0]
+    data = load_run_task(single, task, splits=None if single.carve_train else [split], max_examples=None,
+                         max_eval_examples=probe_examples)
+    enc = TextEncoder(load_tokenizer(params.backbone), single.max_length).encode(data)[split]
+    a = use_eager_attention(load_trained_model(single, params.results_dir))
+    b = use_eager_attention(load_trained_model(joint, params.results_dir))
+    long = attention_similarity(a, b, task, probe_batches(enc, 32, probe_examples)).stack()
+    long = long.rename("similarity").reset_index()
+    long.insert(0, "task", task)
+    long.insert(0, "pair", " & ".join(joint.tasks))
+    long.insert(0, "kind", kind)
+    atomic_write(similarity_cache(params.results_dir, single, joint, probe_examples), long.to_csv(index=False))
 
 
 def attention_figure(tidy: pd.DataFrame, params: RunParameters, name: str = "attention_similarity"):

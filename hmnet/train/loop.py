@@ -327,8 +327,10 @@ def _run_epochs(run: Run, state: TrainState, ckpt: _Checkpointer, progress: bool
     bar.close()
 
 
-def _finish(run: Run, state: TrainState, results_dir: Path, model_dir: Path | None, wall: float) -> Result:
-    """The final evaluation and the result file (written by the main process)."""
+def _finish(run: Run, state: TrainState, results_dir: Path, model_dir: Path | None, wall: float,
+            model_only: bool = False) -> Result:
+    """The final evaluation and the result file (written by the main process; with `model_only`, beside the
+    model, leaving the stored result as it was)."""
     config, ctx = run.config, run.ctx
     metrics = evaluate(run.model, run.encoded, ctx)
     scores = scores_of(metrics)
@@ -344,7 +346,7 @@ def _finish(run: Run, state: TrainState, results_dir: Path, model_dir: Path | No
     if ctx.main:
         if model_dir is not None:
             save_model(run.model, model_dir)
-        write_result(result, results_dir)
+        write_result(result, model_dir if model_only else results_dir)
         log.info("%s: average %.2f, %.0f s -> %s", config.variant, result.average, wall, result.path)
     ctx.barrier()
     result.path = result_path(config, results_dir)
@@ -365,7 +367,9 @@ def train(config: RunConfig, results_dir: str | Path, checkpoint_dir: str | Path
     continues from its newest valid checkpoint. Checkpoints are written every `checkpoint_every` optimizer
     steps, every `checkpoint_minutes` and at each epoch end, and removed once the result is written
     (unless `keep_checkpoints`). `keep_model` also saves the final model to
-    ``<results_dir>/models/<method>-<key>`` (``hmnet.models.load_model`` reads it). `cpu` forces the CPU.
+    ``<results_dir>/models/<method>-<key>`` (``hmnet.models.load_model`` reads it); a run whose result is
+    stored without a model is trained again for the model, which is saved with that retraining's own result
+    beside it, and the stored result stays as it was. `cpu` forces the CPU.
     """
     if not isinstance(config, RunConfig):
         raise TypeError(f"train() needs a RunConfig, got {type(config).__name__}")
@@ -386,22 +390,22 @@ def train(config: RunConfig, results_dir: str | Path, checkpoint_dir: str | Path
             return load_result(config, results_dir)
         ckpt_dir = Path(checkpoint_dir) if checkpoint_dir else results_dir / "checkpoints" / config.result_name()[:-5]
         result = _train(config, results_dir, ckpt_dir, resume, accelerator, precision, checkpoint_every,
-                        checkpoint_minutes, model_dir, progress)
+                        checkpoint_minutes, model_dir, progress, model_only=found[0])
         if rank == 0 and not keep_checkpoints:
             shutil.rmtree(ckpt_dir, ignore_errors=True)
-        return result
+        return load_result(config, results_dir) if found[0] else result
 
 
 def _train(config: RunConfig, results_dir: Path, ckpt_dir: Path, resume: bool, accelerator, precision: str,
            checkpoint_every: int | None, checkpoint_minutes: float | None, model_dir: Path | None,
-           progress: bool) -> Result:
+           progress: bool, model_only: bool = False) -> Result:
     """One run as its phases: set up, resume, the epochs, the final evaluation and result."""
     t_start = time.perf_counter()
     run = _setup(config, accelerator, precision)
     state = _resume(run, ckpt_dir, resume)
     ckpt = _Checkpointer(run, state, ckpt_dir, t_start, checkpoint_every, checkpoint_minutes)
     _run_epochs(run, state, ckpt, progress)
-    return _finish(run, state, results_dir, model_dir, ckpt.elapsed())
+    return _finish(run, state, results_dir, model_dir, ckpt.elapsed(), model_only)
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -1,0 +1,71 @@
+"""Appendix C in the campaign: its pairs wait for Eq. 4's runs with the anchor, its runs keep their models
+(a run stored without one is trained again, its stored record untouched), and the page renders from the
+similarities kept in the store once the weights are gone."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from hmnet import campaign, campaign_plan, report
+
+TASKS = ["RTE", "SST-2", "MRPC"]
+OVERRIDES = {"tasks": TASKS, "seeds": [0], "relevance_tasks": TASKS}
+
+
+def run(store, section):
+    rep = campaign.run_campaign("smoke", None, store, [section], OVERRIDES, workers=1, threads=1, progress=False,
+                                echo=lambda m: None)
+    assert rep.stopped_by == "done" and not rep.failed, rep.failed
+
+
+def test_appendix_c_waits_for_eq4_keeps_its_models_and_renders_from_the_store(tmp_path, monkeypatch):
+    store = tmp_path / "store"
+    assert campaign.campaign_plan("smoke", None, store, ["attention"], OVERRIDES) == []
+    assert "0 of the 5 runs" in campaign_plan.WAITING["attention"]
+    manifest = campaign.write_manifest("smoke", None, store, [], OVERRIDES)
+    assert "waits for them" in manifest["sections"]["attention"]["waiting"]
+
+    run(store, "pairwise")  # 3 single-task runs and 3 pairs
+    plan = campaign.campaign_plan("smoke", None, store, ["attention"], OVERRIDES)
+    assert not campaign_plan.WAITING
+    assert sorted(p.config.tasks for p in plan) == [("MRPC",), ("RTE",), ("RTE", "MRPC"), ("RTE", "SST-2"),
+                                                    ("SST-2",)]
+    assert not any(campaign_plan.is_stored(p, store) for p in plan)  # records, but no models yet
+    records = {p.name: p.read_bytes() for p in (store / "results").glob("*.json")}
+
+    run(store, "attention")
+    assert {p.name: p.read_bytes() for p in (store / "results").glob("*.json")} == records  # untouched
+    for p in plan:
+        model = store / "results" / "models" / p.config.result_name()[:-5]
+        assert (model / "model.safetensors").is_file()
+        retrained = json.loads((model / p.config.result_name()).read_text())
+        stored = json.loads(records[p.config.result_name()])
+        assert retrained["key"] == stored["key"]
+        assert retrained["scores"] == pytest.approx(stored["scores"], abs=1e-6)  # CPU, one thread: same run
+
+    monkeypatch.setenv("HMNET_STORE_ONLY", "1")  # the reference build: nothing trains
+    P = report.check_parameters(profile="smoke", tasks=TASKS, seeds=[0], out_dir=str(store))
+    pairs, note = report.choose_attention_pairs(P, "RTE", TASKS)
+    assert set(pairs) == {"positive", "negative"} and "largest mutual gain" in note
+    runs = report.attention_configs(P, pairs, 0, TASKS)
+    tidy = report.attention_tables(P, runs, probe_examples=16)
+    assert set(tidy["kind"]) == {"positive", "negative"} and tidy["similarity"].between(-1, 1.0001).all()
+    assert len(list((store / "results" / "attention").glob("*.csv"))) == 4  # 2 pairs x 2 tasks
+
+    shutil.rmtree(store / "results" / "models")  # a fresh clone: no weights, the similarities kept as text
+    assert report.attention_tables(P, runs, probe_examples=16).equals(tidy)
+    assert all(campaign_plan.is_stored(p, store) for p in campaign.campaign_plan("smoke", None, store, ["attention"],
+                                                                                   OVERRIDES))
+    with pytest.raises(report.ParameterError, match="no kept similarity or model"):
+        report.attention_tables(P, runs, probe_examples=8)  # another probe size: neither kept
+
+
+def test_pairs_wait_in_the_store_and_the_anchor_must_be_a_relevance_task(tmp_path):
+    P = report.check_parameters(profile="smoke", out_dir=str(tmp_path))
+    pairs, note = report.choose_attention_pairs(P, "RTE", TASKS, stored=True)
+    assert pairs is None and "waits" in note
+    with pytest.raises(report.ParameterError, match="anchor 'CB' is not among the relevance tasks"):
+        report.choose_attention_pairs(P, "CB", TASKS, stored=True)
