@@ -199,12 +199,18 @@ def section_results_table(store: Path, section: str) -> str:
     head = (f"store {Path(store).name} (profile {manifest['profile']}, backbone {manifest['settings']['backbone']}, "
             f"updated {manifest['updated']}, commit {(manifest.get('commit') or 'unknown')[:12]})")
     if section == "status":
-        lines = [head] + [f"  {s:14s} {v['complete']:3d} of {v['planned']:3d} runs" for s, v in
-                          manifest["sections"].items()]
+        lines = [head] + [f"  {s:14s} " + (f"waits: {v['waiting']}" if v.get("waiting") else
+                                            f"{v['complete']:3d} of {v['planned']:3d} runs")
+                          for s, v in manifest["sections"].items()]
         return "\n".join(lines)
     results = section_records(store, section)
     cov = manifest["sections"][section]
     head += f"\n{section}: {cov['complete']} of {cov['planned']} planned runs stored"
+    if section == "table1" and "table1_ours" in manifest["sections"]:  # HMNet with our grouping: extra rows
+        ours = manifest["sections"]["table1_ours"]
+        results += section_records(store, "table1_ours")
+        head += (f"; extra rows (table1_ours): {ours['complete']} of {ours['planned']}" if ours["planned"]
+                 else f"; extra rows wait: {ours.get('waiting', '')}")
     if not results:
         return head + "\nno results stored yet"
     if section == "table1":
@@ -231,19 +237,20 @@ def nothing_stored(store: Path, notebook: str) -> bool:
 # the claims ledger page
 
 
-_LEDGER_SECTIONS = ("table1", "pairwise", "shared_layers", "layer_grid")
+_LEDGER_SECTIONS = ("table1", "table1_ours", "pairwise", "shared_layers", "layer_grid")
 
 
 def _folder_runs(results: list) -> dict[str, list]:
     """A plain output folder's runs sorted into the sections by their labels. Table 1's multi-task runs are
     those over the most tasks: a layer grid's baseline (also "multi") covers the grid's tasks only."""
-    from hmnet.report.claims import TABLE1_VARIANTS
+    from hmnet.report.claims import table1_column
 
     widest = max((len(r.config.tasks) for r in results), default=0)
     grid = [r for r in results if r.config.variant.count(":") == 2]
     grid_tasks = {r.config.tasks for r in grid}
-    return {"table1": [r for r in results if r.config.variant in TABLE1_VARIANTS
+    return {"table1": [r for r in results if table1_column(r.config.variant) is not None
                        and (r.config.method == "single" or len(r.config.tasks) == widest)],
+            "table1_ours": [],  # in a plain folder, among table1's
             "pairwise": [r for r in results if r.config.variant == "pair"],
             "shared_layers": [r for r in results if r.config.variant.startswith("shared=")],
             "layer_grid": grid + [r for r in results if r.config.variant == "multi" and r.config.tasks in grid_tasks
@@ -271,6 +278,7 @@ def ledger_for(out: Path):
         depth = backbone_depth(results[0].config.backbone) if results else None
     csv = Path(out) / "figures" / "attention_similarity.csv"
     attention = pd.read_csv(csv) if csv.is_file() else None
+    runs["table1"] = runs["table1"] + runs.pop("table1_ours")  # HMNet with our grouping: extra Table 1 rows
     singles = [r for r in runs["table1"] if r.config.method == "single"]
     more = figure_claims(singles, runs["pairwise"], runs["layer_grid"], depth, attention)
     shared = runs["shared_layers"]

@@ -201,3 +201,25 @@ def test_attention_claim_compares_heads_on_the_shared_task():
     assert row["verdict"] == claims.SUPPORTED and "on RTE, middle layers: +0.10, 95% CI" in row["evidence"]
     assert "n=8 heads" in row["evidence"]
     assert claims_figures.attention_claim(None)["verdict"] == claims.NOT_RUN
+
+
+def test_our_grouping_is_an_extra_table1_column_with_its_own_claim_and_no_published_number():
+    """HMNet with our grouping (hmnet:ours-<name>) joins Table 1 as HMNet_ours-<name>: a claim against
+    multi-task of its own, left out of the paper's six-method ranking."""
+    from hmnet.report.results import table1_comparison
+
+    results = table1({"single": [70, 71, 72], "multi": [75, 76, 77], "skillnet": [74, 75, 76],
+                      "hmnet:data": [74, 75, 76], "hmnet:manual": [76, 77, 78], "hmnet:model": [77, 78, 79],
+                      "hmnet:ours-lookahead": [90, 91, 92]})
+    frame = claims.ledger(results, None, None)
+    ours = frame[frame["claim"].str.contains("HMNet_ours-lookahead")].iloc[0]
+    assert ours["verdict"] == claims.SUPPORTED and "+15.00" in ours["evidence"] and "not in the paper" in ours["paper"]
+    best = frame[frame["claim"].str.startswith("HMNet_m has the best average")].iloc[0]
+    assert "HMNet_md" in best["claim"]  # the rival among the paper's six, not our extra row
+    summary = pd.DataFrame([{"variant": v, "task": t, "mean": m, "ci_low": m - 1, "ci_high": m + 1, "n": 3}
+                            for v, m in [("multi", 76.0), ("hmnet:ours-lookahead", 91.0), ("probe", 50.0)]
+                            for t in ("RTE", "Average")])
+    t1 = table1_comparison(summary)
+    assert ("HMNet_ours-lookahead", "ours") in t1.columns and t1[("HMNet_ours-lookahead", "ours")]["RTE"] == 91.0
+    assert t1[("HMNet_ours-lookahead", "paper")].isna().all() and ("Multi-task", "paper") in t1.columns
+    assert not any("probe" in c[0] for c in t1.columns)  # runs of other sections stay out

@@ -318,8 +318,8 @@ def test_coassignment_figure_labels_panels(params):
 
 def test_groupings_for_notebooks_03_and_05(params, shown):
     assert report.load_relevance_matrices(params) == {}
-    assert _texts(shown) == ["not available in this build: the data, model matrix (run notebook 01 with the same "
-                             "out_dir first)"]
+    assert _texts(shown) == ["not available in this build: the data, model, lookahead matrix (run notebook 01 with "
+                             "the same out_dir first)"]
     report.save_relevance(params, "model", _matrix(np.eye(4) * 100))
     assert list(report.load_relevance_matrices(params)) == ["model"]
     groups = report.our_groupings(params, {"model": _matrix(np.eye(4) * 100)}, k=3)
@@ -510,11 +510,6 @@ def test_attention_figure_and_pairs_table(params):
     table = report.pairs_table(report.PAPER_ATTENTION_PAIRS)
     assert table.to_dict("index") == {"positive": {"task": "QQP", "anchor": "RTE"},
                                       "negative": {"task": "MRPC", "anchor": "RTE"}}
-    pairs, note = report.choose_attention_pairs(params)  # no relevance results: the paper's pairs
-    assert pairs == report.PAPER_ATTENTION_PAIRS and "not available" in note
-    report.save_relevance(params, "model", _matrix(np.arange(16).reshape(4, 4), ["RTE", "QQP", "MRPC", "CB"]))
-    pairs, note = report.choose_attention_pairs(params)
-    assert pairs == {"positive": ("CB", "RTE"), "negative": ("QQP", "RTE")} and "largest mutual gain" in note
 
 
 def test_layer_grid_subset_groupings_and_ci_splits(params):

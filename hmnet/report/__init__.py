@@ -73,6 +73,7 @@ from hmnet.report.groupings import (
     appendix_a,
     cluster_relevance,
     coassignment_figure,
+    extra_groupings,
     grouping_dict,
     grouping_frame,
     grouping_text,
@@ -213,8 +214,8 @@ __all__ = [
     # groupings, 02: clustering
     "PAPER_TABLE_OF", "agreement_findings", "agreement_table", "appendix_a", "cluster_relevance",
     "coassignment_figure", "grouping_dict", "grouping_frame", "grouping_text", "groupings_summary", "groupings_table",
-    "load_groupings", "load_relevance_matrices", "our_groupings", "paper_groupings", "paper_matrices",
-    "save_groupings", "stability_summary",
+    "extra_groupings", "load_groupings", "load_relevance_matrices", "our_groupings", "paper_groupings",
+    "paper_matrices", "save_groupings", "stability_summary",
     # 03: Table 1; 04: shared layers; 05: layer grid
     "backbone_depth", "band_figure", "check_grid", "ci_frame", "layer_grid", "layer_grid_configs", "layer_grid_runs",
     "figure3", "figure4", "grid_splits", "layer_grid_finding", "layer_grid_results", "layer_grid_text",

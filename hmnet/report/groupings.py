@@ -73,6 +73,32 @@ def load_groupings(params: RunParameters, source: str = "paper") -> tuple[dict[s
     return out, note
 
 
+def extra_groupings(params: RunParameters, names: Sequence[str] | None) -> tuple[dict[str, list[list[str]]], str]:
+    """Our groupings (notebook 02's ``groupings_ours.json``) to add to Table 1 as extra HMNet rows, named
+    ``ours-<name>`` (the runs are ``hmnet:ours-<name>``). Only groupings that place every task of this run
+    are used; the note says which of `names` are missing and why."""
+    if not names:
+        return {}, ""
+    if isinstance(names, str) or not all(isinstance(n, str) for n in names):
+        raise ParameterError(f"parameter 'extra_groupings' must be a list of grouping names, got {names!r}")
+    path = params.tables_dir / "groupings_ours.json"
+    ours = json.loads(path.read_text()) if path.exists() else {}
+    out, skipped = {}, []
+    for name in names:
+        groups = ours.get(name)
+        placed = {t for g in groups or [] for t in g}
+        if groups is None or not set(params.tasks) <= placed:
+            why = "not grouped by notebook 02 yet" if groups is None else (
+                f"it leaves out {sorted(set(params.tasks) - placed)}")
+            skipped.append(f"'{name}' ({why})")
+            continue
+        out[f"ours-{name}"] = [[t for t in g if t in params.tasks] for g in groups]
+    note = ("Extra rows: " + ", ".join(f"HMNet with our '{n[5:]}' grouping" for n in out) + "." if out else "")
+    if skipped:
+        note += f" Not added: {', '.join(skipped)}."
+    return out, note.strip()
+
+
 def groupings_table(groupings: Mapping[str, Sequence[Sequence[str]]]) -> pd.DataFrame:
     """One row per grouping with its clusters written out."""
     return pd.DataFrame([{"grouping": k, "clusters": len(v), "groups": grouping_text(v)} for k, v in groupings.items()])
@@ -178,16 +204,25 @@ def paper_matrices() -> dict[str, pd.DataFrame]:
 
 
 def load_relevance_matrices(params: RunParameters) -> dict[str, pd.DataFrame]:
-    """The data and model matrices notebook 01 saved; a note is shown for each one that is missing."""
+    """The data and model matrices and the one-run affinity estimate ("lookahead") notebook 01 saved; a note
+    is shown for each one that is missing (a matrix without a measured value counts as missing)."""
     from hmnet.report.page import show_text
     from hmnet.report.relevance import load_relevance
 
-    found = {name: load_relevance(params, name) for name in ("data", "model")}
+    found = {name: load_relevance(params, name) for name in ("data", "model", "lookahead")}
+    found = {n: None if m is None or not _off_diagonal_values(m) else m for n, m in found.items()}
     missing = [n for n, m in found.items() if m is None]
     if missing:
         show_text(f"not available in this build: the {', '.join(missing)} matrix (run notebook 01 with the same "
                   "out_dir first)")
     return {n: m for n, m in found.items() if m is not None}
+
+
+def _off_diagonal_values(m: pd.DataFrame) -> bool:
+    """Whether a matrix holds any measured value off its diagonal (a section not run yet saves only NaN)."""
+    values = m.to_numpy(dtype=float).copy()
+    np.fill_diagonal(values, np.nan)
+    return bool(np.isfinite(values).any())
 
 
 def our_groupings(params: RunParameters, matrices: Mapping[str, pd.DataFrame], k: int) -> dict[str, list[list[str]]]:

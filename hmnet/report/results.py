@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from hmnet.report.claims import table1_column
 from hmnet.report.figures import save_figure
 from hmnet.report.groupings import grouping_dict
 from hmnet.report.parameters import ParameterError, RunParameters
@@ -33,8 +34,10 @@ def table1_runs(params: RunParameters, groupings: Mapping[str, Sequence[Sequence
     return run_plan(table1_configs(params, groupings, seeds), params, "Table 1")
 
 
-_VARIANT_TO_COLUMN = {"single": "Single-task", "multi": "Multi-task", "skillnet": "SkillNet",
-                      "hmnet:data": "HMNet_d", "hmnet:manual": "HMNet_md", "hmnet:model": "HMNet_m"}
+def _with_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows of Table 1's methods (the paper's six and HMNet with our groupings), with their column."""
+    column = frame["variant"].map(table1_column)
+    return frame.assign(column=column)[column.notna()]
 
 
 def table1_comparison(summary: pd.DataFrame) -> pd.DataFrame:
@@ -48,18 +51,19 @@ def table1_comparison(summary: pd.DataFrame) -> pd.DataFrame:
     entries = [f"{t}-{m.split('_')[-1]}" if t == "MNLI" else t for t, m in t1.index]
     pub = pd.DataFrame(t1.to_numpy(), index=entries, columns=t1.columns)
     pub.loc["Average"] = paper.table1_averages()
-    s = summary[summary["variant"].isin(_VARIANT_TO_COLUMN)].copy()
-    s["column"] = s["variant"].map(_VARIANT_TO_COLUMN)
+    s = _with_columns(summary)
     s["half"] = (s["ci_high"] - s["ci_low"]) / 2
     mean = s.pivot_table(index="task", columns="column", values="mean", sort=False)
     half = s.pivot_table(index="task", columns="column", values="half", sort=False, dropna=False)
     order = [e for e in pub.index if e in mean.index]
     parts = {}
-    for col in [c for c in pub.columns if c in mean.columns]:
+    ours = sorted(c for c in mean.columns if c not in pub.columns)  # our groupings: no published number
+    for col in [*[c for c in pub.columns if c in mean.columns], *ours]:
+        published = pub.loc[order, col] if col in pub.columns else pd.Series(np.nan, index=order)
         parts[(col, "ours")] = mean.loc[order, col]
         parts[(col, "±95%")] = half.reindex(order)[col] if col in half else np.nan
-        parts[(col, "paper")] = pub.loc[order, col]
-        parts[(col, "diff")] = mean.loc[order, col] - pub.loc[order, col]
+        parts[(col, "paper")] = published
+        parts[(col, "diff")] = mean.loc[order, col] - published
     out = pd.DataFrame(parts)
     out.columns = pd.MultiIndex.from_tuples(out.columns)
     out.index.name = "entry"
@@ -68,10 +72,10 @@ def table1_comparison(summary: pd.DataFrame) -> pd.DataFrame:
 
 def ranking_sentence(summary: pd.DataFrame) -> str:
     """Which method has the best measured average, and whether HMNet beats multi-task (measured)."""
-    avg = summary[(summary["task"] == "Average") & summary["variant"].isin(_VARIANT_TO_COLUMN)]
+    avg = _with_columns(summary[summary["task"] == "Average"])
     if avg.empty:
         return "No averages were measured."
-    avg = avg.assign(column=avg["variant"].map(_VARIANT_TO_COLUMN)).set_index("column")
+    avg = avg.set_index("column")
     best = avg["mean"].idxmax()
     order = ", ".join(f"{c} {v:.1f}" for c, v in avg["mean"].sort_values(ascending=False).items())
     text = f"Measured averages, best first: {order}. The best is {best}"
@@ -91,8 +95,8 @@ def table1_figure(summary: pd.DataFrame, params: RunParameters, name: str = "tab
 
     from hmnet.analysis import paper
 
-    avg = summary[(summary["task"] == "Average") & summary["variant"].isin(_VARIANT_TO_COLUMN)].copy()
-    avg["method"] = avg["variant"].map(_VARIANT_TO_COLUMN)
+    avg = _with_columns(summary[summary["task"] == "Average"])
+    avg = avg.assign(method=avg["column"])
     avg["paper"] = avg["method"].map(paper.table1_averages())
     fig, ax = plt.subplots(figsize=(7, 3.6))
     x = np.arange(len(avg))

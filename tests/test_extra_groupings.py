@@ -1,0 +1,74 @@
+"""Table 1's extra rows: HMNet with our grouping of every task (notebook 02's output), planned by the
+campaign once that grouping is in the store, and never from a matrix that holds no measurement."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hmnet import campaign, campaign_plan, report
+from hmnet.analysis.relevance import save_matrix
+
+TASKS = ["RTE", "SST-2", "MRPC", "CB"]
+
+
+def test_only_groupings_that_place_every_task_become_rows(tmp_path):
+    P = report.check_parameters(profile="smoke", tasks=TASKS, out_dir=str(tmp_path))
+    assert report.extra_groupings(P, None) == ({}, "")
+    extra, note = report.extra_groupings(P, ["lookahead"])
+    assert extra == {} and "'lookahead' (not grouped by notebook 02 yet)" in note
+    report.save_groupings({"lookahead": [["RTE", "CB"], ["SST-2", "MRPC"]], "model": [["RTE", "SST-2"]]}, P)
+    extra, note = report.extra_groupings(P, ["lookahead", "model"])
+    assert extra == {"ours-lookahead": [["RTE", "CB"], ["SST-2", "MRPC"]]}
+    assert "our 'lookahead' grouping" in note and "'model' (it leaves out ['CB', 'MRPC'])" in note
+    with pytest.raises(report.ParameterError, match="extra_groupings"):
+        report.extra_groupings(P, "lookahead")
+
+
+def test_a_matrix_without_measurements_is_not_clustered(tmp_path):
+    P = report.check_parameters(profile="smoke", tasks=TASKS, out_dir=str(tmp_path))
+    empty = pd.DataFrame(np.nan, index=TASKS, columns=TASKS)
+    save_matrix(empty, P.tables_dir / "relevance_lookahead.json")
+    assert "lookahead" not in report.load_relevance_matrices(P)
+    measured = empty.copy()
+    measured.loc["RTE", "CB"] = 1.5
+    save_matrix(measured, P.tables_dir / "relevance_lookahead.json")
+    assert "lookahead" in report.load_relevance_matrices(P)
+
+
+def test_the_campaign_plans_the_extra_rows_once_the_store_holds_the_grouping(tmp_path):
+    over = {"tasks": TASKS, "seeds": [0, 1], "extra_groupings": ["lookahead"]}
+    assert campaign.campaign_plan("smoke", None, tmp_path, ["table1_ours"], over) == []
+    assert "not grouped by notebook 02 yet" in campaign_plan.WAITING["table1_ours"]
+    (tmp_path / "tables").mkdir(exist_ok=True)
+    # Not one of the paper's groupings on these tasks (a grouping equal to one would share its runs' keys).
+    (tmp_path / "tables" / "groupings_ours.json").write_text(json.dumps({"lookahead": [["RTE", "SST-2"],
+                                                                                        ["MRPC", "CB"]]}))
+    plan = campaign.campaign_plan("smoke", None, tmp_path, ["table1", "table1_ours"], over)
+    ours = [p.config for p in plan if p.section == "table1_ours"]
+    assert sorted(c.seed for c in ours) == [0, 1] and {c.variant for c in ours} == {"hmnet:ours-lookahead"}
+    assert ours[0].clusters == {"g1": ("RTE", "SST-2"), "g2": ("MRPC", "CB")}
+    assert not campaign_plan.WAITING
+    assert not {c.key() for c in ours} & {p.config.key() for p in plan if p.section == "table1"}
+
+
+def test_extra_rows_join_table1_in_the_terminal_view_and_the_ledger(tmp_path, capsys):
+    from hmnet.cli import main
+    from hmnet.store import ledger_for
+
+    store = tmp_path / "store"
+    over = {"tasks": ["RTE", "MRPC", "SST-2"], "seeds": [0], "extra_groupings": ["lookahead"]}
+    (store / "tables").mkdir(parents=True)
+    (store / "tables" / "groupings_ours.json").write_text(json.dumps({"lookahead": [["RTE", "SST-2"], ["MRPC"]]}))
+    rep = campaign.run_campaign("smoke", None, store, ["table1", "table1_ours"], over, workers=1, threads=1,
+                                progress=False, echo=lambda m: None)
+    assert rep.stopped_by == "done" and not rep.failed
+    assert main(["results", "table1", "--store", str(store)]) == 0
+    out = capsys.readouterr().out
+    assert "extra rows (table1_ours): 1 of 1" in out and "hmnet:ours-lookahead" in out
+    ledger = ledger_for(store)
+    ours = ledger[ledger["claim"].str.contains("HMNet_ours-lookahead")]
+    assert len(ours) == 1 and ours.iloc[0]["verdict"] == "not resolved at this scale"  # one seed: no interval
