@@ -29,7 +29,16 @@ from pathlib import Path
 from typing import Any
 
 from hmnet.campaign_manifest import read_manifest, write_manifest
-from hmnet.campaign_plan import SECTION_ORDER, PlannedRun, campaign_plan, is_stored, kind, section_plan, store_dir
+from hmnet.campaign_plan import (
+    SECTION_ORDER,
+    WAITING,
+    PlannedRun,
+    campaign_plan,
+    is_stored,
+    kind,
+    section_plan,
+    store_dir,
+)
 from hmnet.campaign_projection import PRIOR_SECONDS_PER_EXAMPLE, measured_rates, projected_seconds, projection_table
 from hmnet.experiments import ConfigError, RunConfig
 
@@ -205,6 +214,17 @@ class _Runner:
                                 f"~{left / 3600:.1f} h left", refresh=False)
 
 
+def _replan(profile: str, data_dir: str | None, store: Path, sections: Iterable[str] | None,
+            overrides: Mapping[str, Any] | None, plan: list[PlannedRun]) -> list[PlannedRun]:
+    """Pending runs of the sections that waited for others (``campaign_plan.WAITING``: Appendix C for Eq. 4's
+    runs) and plan now, once those are stored; none when no section waits."""
+    if not WAITING:
+        return []
+    known = {(kind(p.section), p.config.key()) for p in plan}
+    return [p for p in campaign_plan(profile, data_dir, store, sections, overrides)
+            if (kind(p.section), p.config.key()) not in known and not is_stored(p, store)]
+
+
 def _progress_bar(total: int, profile: str, progress: bool):
     import sys
 
@@ -223,7 +243,8 @@ def run_campaign(profile: str, data_dir: str | None, store: str | Path, sections
     `workers` runs go side by side, in a pool of processes with `threads` torch threads each (None: torch's
     default). A run starts only if its projected time fits in what is left of `budget` seconds; at the
     budget's end (plus a grace of 10% for runs that overran their projection) the pool is terminated and
-    the interrupted runs resume from their checkpoints next time.
+    the interrupted runs resume from their checkpoints next time. A section that waited for another's runs
+    (Appendix C for Eq. 4's) is planned again once they are stored, and its runs follow in the same campaign.
     """
     import multiprocessing as mp
 
@@ -259,6 +280,13 @@ def run_campaign(profile: str, data_dir: str | None, store: str | Path, sections
     bar = _progress_bar(len(pending), profile, progress)
     try:
         runner.loop(pool, bar)
+        while report.stopped_by == "done" and (more := _replan(profile, data_dir, store, sections, overrides, plan)):
+            echo(f"{len(more)} more runs planned now that the runs they waited for are stored: "
+                 f"{', '.join(dict.fromkeys(p.section for p in more))}")
+            plan += more  # the manifest (refresh) counts them too
+            runner.pending = more
+            bar.total += len(more)
+            runner.loop(pool, bar)
     except KeyboardInterrupt:
         report.stopped_by = "interrupted"
     finally:
