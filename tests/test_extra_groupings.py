@@ -24,6 +24,9 @@ def test_only_groupings_that_place_every_task_become_rows(tmp_path):
     extra, note = report.extra_groupings(P, ["lookahead", "model"])
     assert extra == {"ours-lookahead": [["RTE", "CB"], ["SST-2", "MRPC"]]}
     assert "our 'lookahead' grouping" in note and "'model' (it leaves out ['CB', 'MRPC'])" in note
+    groupings, note = report.table1_groupings(P, "paper", ["lookahead"])  # notebook 03's HMNet rows
+    assert list(groupings) == ["data", "model", "manual", "ours-lookahead"]
+    assert note.startswith("Groupings: the paper's") and "Extra rows: HMNet with our 'lookahead'" in note
     with pytest.raises(report.ParameterError, match="extra_groupings"):
         report.extra_groupings(P, "lookahead")
 

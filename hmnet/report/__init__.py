@@ -86,6 +86,7 @@ from hmnet.report.groupings import (
     paper_matrices,
     save_groupings,
     stability_summary,
+    table1_groupings,
 )
 from hmnet.report.parameters import (
     NOTEBOOK_FIELDS,
@@ -215,7 +216,7 @@ __all__ = [
     "PAPER_TABLE_OF", "agreement_findings", "agreement_table", "appendix_a", "cluster_relevance",
     "coassignment_figure", "grouping_dict", "grouping_frame", "grouping_text", "groupings_summary", "groupings_table",
     "extra_groupings", "load_groupings", "load_relevance_matrices", "our_groupings", "paper_groupings",
-    "paper_matrices", "save_groupings", "stability_summary",
+    "paper_matrices", "save_groupings", "stability_summary", "table1_groupings",
     # 03: Table 1; 04: shared layers; 05: layer grid
     "backbone_depth", "band_figure", "check_grid", "ci_frame", "layer_grid", "layer_grid_configs", "layer_grid_runs",
     "figure3", "figure4", "grid_splits", "layer_grid_finding", "layer_grid_results", "layer_grid_text",

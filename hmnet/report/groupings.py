@@ -99,6 +99,15 @@ def extra_groupings(params: RunParameters, names: Sequence[str] | None) -> tuple
     return out, note.strip()
 
 
+def table1_groupings(params: RunParameters, source: str = "paper", extra: Sequence[str] | None = None
+                     ) -> tuple[dict[str, list[list[str]]], str]:
+    """Table 1's HMNet groupings: :func:`load_groupings` (`source`) and :func:`extra_groupings` (`extra`),
+    with one note for both."""
+    groupings, note = load_groupings(params, source)
+    more, more_note = extra_groupings(params, extra)
+    return {**groupings, **more}, f"{note} {more_note}".strip()
+
+
 def groupings_table(groupings: Mapping[str, Sequence[Sequence[str]]]) -> pd.DataFrame:
     """One row per grouping with its clusters written out."""
     return pd.DataFrame([{"grouping": k, "clusters": len(v), "groups": grouping_text(v)} for k, v in groupings.items()])
