@@ -196,6 +196,17 @@ class _Runner:
             bar.update(1)
             self.rates = self.refresh()
 
+    def run_all(self, pool, bar, replan: Callable[[], list[PlannedRun]]) -> None:
+        """:meth:`loop`, then again over the runs a waiting section plans (`replan`) once the runs it waited
+        for are stored, until it plans none."""
+        self.loop(pool, bar)
+        while self.report.stopped_by == "done" and (more := replan()):
+            self.echo(f"{len(more)} more runs planned now that the runs they waited for are stored: "
+                      f"{', '.join(dict.fromkeys(p.section for p in more))}")
+            self.pending = more
+            bar.total += len(more)
+            self.loop(pool, bar)
+
     def loop(self, pool, bar) -> None:
         """Until nothing is pending or running, or the budget's end plus a grace of 10% has passed."""
         while self.pending or self.running:
@@ -217,12 +228,15 @@ class _Runner:
 def _replan(profile: str, data_dir: str | None, store: Path, sections: Iterable[str] | None,
             overrides: Mapping[str, Any] | None, plan: list[PlannedRun]) -> list[PlannedRun]:
     """Pending runs of the sections that waited for others (``campaign_plan.WAITING``: Appendix C for Eq. 4's
-    runs) and plan now, once those are stored; none when no section waits."""
+    runs) and plan now, once those are stored; none when no section waits. They are added to `plan` (the
+    manifest counts them too)."""
     if not WAITING:
         return []
     known = {(kind(p.section), p.config.key()) for p in plan}
-    return [p for p in campaign_plan(profile, data_dir, store, sections, overrides)
+    more = [p for p in campaign_plan(profile, data_dir, store, sections, overrides)
             if (kind(p.section), p.config.key()) not in known and not is_stored(p, store)]
+    plan.extend(more)
+    return more
 
 
 def _progress_bar(total: int, profile: str, progress: bool):
@@ -279,14 +293,7 @@ def run_campaign(profile: str, data_dir: str | None, store: str | Path, sections
     pool = mp.get_context("spawn").Pool(workers, initializer=_worker_init, initargs=(threads,))
     bar = _progress_bar(len(pending), profile, progress)
     try:
-        runner.loop(pool, bar)
-        while report.stopped_by == "done" and (more := _replan(profile, data_dir, store, sections, overrides, plan)):
-            echo(f"{len(more)} more runs planned now that the runs they waited for are stored: "
-                 f"{', '.join(dict.fromkeys(p.section for p in more))}")
-            plan += more  # the manifest (refresh) counts them too
-            runner.pending = more
-            bar.total += len(more)
-            runner.loop(pool, bar)
+        runner.run_all(pool, bar, lambda: _replan(profile, data_dir, store, sections, overrides, plan))
     except KeyboardInterrupt:
         report.stopped_by = "interrupted"
     finally:
