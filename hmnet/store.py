@@ -91,7 +91,8 @@ def store_banner(manifest: Mapping | None, notebook: str) -> str:
     st = manifest["settings"]
     files = manifest["data"].get("files", {})
     data = ", ".join(sorted({v[0] for v in files.values() if v})) if files else manifest["data"].get("source", "")
-    runs = "; ".join(f"{s}: **{c} of {p}** planned runs complete" for s, c, p in coverage(manifest, notebook))
+    runs = "; ".join(f"{s}: waits for another section's runs" if manifest["sections"][s].get("waiting") else
+                     f"{s}: **{c} of {p}** planned runs complete" for s, c, p in coverage(manifest, notebook))
     carved = ", ".join(manifest.get("carved_tasks", [])) or "none"
     absent = [t for t in TASK_NAMES if t not in manifest["tasks"]]
     lines = [
@@ -116,7 +117,8 @@ def stub_notebook(title: str, notebook: str, manifest: Mapping | None, profile: 
     import nbformat
 
     cov = coverage(manifest, notebook)
-    status = "; ".join(f"{s}: {c} of {p} runs stored" for s, c, p in cov) or "no stored runs"
+    status = "; ".join(f"{s}: waiting" if manifest["sections"][s].get("waiting") else f"{s}: {c} of {p} runs stored"
+                       for s, c, p in cov) or "no stored runs"
     waiting = [s["waiting"] for s in (manifest or {}).get("sections", {}).values()
                if s.get("notebook") == notebook and s.get("waiting")]
     why = " ".join(waiting) + (" " if waiting else "")
