@@ -28,7 +28,8 @@ SECTION_ORDER = ("table1", "hf_check", "shared_layers", "affinity", "table1_ours
                  "attention")
 SECTION_NOTEBOOK = {"table1": "03", "hf_check": "03", "pairwise": "01", "affinity": "01", "shared_layers": "04",
                     "layer_grid": "05", "attention": "06", "table1_ours": "03"}
-# Section -> why it plans no runs yet (set by section_plan; the attention section waits for Eq. 4).
+# Section -> why it plans no runs yet, as the last campaign_plan found (Appendix C waits for Eq. 4's runs,
+# Table 1's extra rows for our grouping of the affinity estimate).
 WAITING: dict[str, str] = {}
 # Eq. (4) on six tasks spanning the three Appendix-A groups.
 PAIRWISE_TASKS = ("MNLI", "RTE", "SST-2", "IMDB", "MRPC", "BoolQ")
