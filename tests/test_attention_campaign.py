@@ -58,10 +58,14 @@ def test_appendix_c_waits_for_eq4_keeps_its_models_and_renders_from_the_store(tm
     runs = report.attention_configs(P, pairs, 0, TASKS)
     tidy = report.attention_tables(P, runs, probe_examples=16)
     assert set(tidy["kind"]) == {"positive", "negative"} and tidy["similarity"].between(-1, 1.0001).all()
-    assert len(list((store / "results" / "attention").glob("*.csv"))) == 4  # 2 pairs x 2 tasks
+    assert len(list((store / "results" / "attention").glob("*--probe16.csv"))) == 4  # 2 pairs x 2 tasks
+    models = report.models_table(P, runs)
+    assert len(models) == 5 and set(models["model"]) == {"a retraining"}
+    assert (models["model's average"] - models["stored average"]).abs().max() < 1e-3  # the same runs
 
     shutil.rmtree(store / "results" / "models")  # a fresh clone: no weights, the similarities kept as text
     assert report.attention_tables(P, runs, probe_examples=16).equals(tidy)
+    assert report.models_table(P, runs).equals(models)
     assert all(campaign_plan.is_stored(p, store) for p in campaign.campaign_plan("smoke", None, store, ["attention"],
                                                                                    OVERRIDES))
     with pytest.raises(report.ParameterError, match="no kept similarity or model"):

@@ -39,7 +39,9 @@ from hmnet.report.attention import (
     attention_tables,
     choose_attention_pairs,
     layer_similarity,
+    models_table,
     pairs_table,
+    show_attention_models,
 )
 from hmnet.report.display import (
     COLAB_URL,
@@ -230,4 +232,5 @@ __all__ = [
     # 06: attention
     "PAPER_ATTENTION_PAIRS", "attention_figure", "attention_finding", "attention_lines", "attention_configs",
     "attention_stored", "attention_tables", "choose_attention_pairs", "layer_similarity", "pairs_table",
+    "models_table", "show_attention_models",
 ]

@@ -121,6 +121,8 @@ def attention_tables(params: RunParameters, runs: Mapping, probe_examples: int =
         _run_plan(absent, params.results_dir, progress=False, keep_model=True)
     for kind, task, single, joint in todo:
         _compute_panel(params, kind, task, single, joint, probe_examples)
+    if todo:
+        _record_models(params.results_dir, needed)
     return pd.concat([pd.read_csv(similarity_cache(params.results_dir, s, j, probe_examples))
                       for _, _, s, j in panels], ignore_index=True)
 
@@ -146,6 +148,52 @@ def _compute_panel(params: RunParameters, kind: str, task: str, single, joint, p
     long.insert(0, "pair", " & ".join(joint.tasks))
     long.insert(0, "kind", kind)
     atomic_write(similarity_cache(params.results_dir, single, joint, probe_examples), long.to_csv(index=False))
+
+
+_MODELS = "models.csv"
+
+
+def _record_models(results_dir: Path, configs: Sequence) -> None:
+    """Keep, beside the similarities, which model each came from: the stored run's own, or a retraining of
+    its config (the stored record was written without a model), with the two averages."""
+    from hmnet.files import atomic_write
+    from hmnet.results import load_result, read_result_file
+
+    path = Path(results_dir) / "attention" / _MODELS
+    rows = {r["run"]: r for r in pd.read_csv(path).to_dict("records")} if path.is_file() else {}
+    for c in configs:
+        stored = load_result(c, results_dir)
+        retrained = read_result_file(Path(results_dir) / "models" / _stem(c) / c.result_name(), c)
+        rows[_stem(c)] = {"run": _stem(c), "variant": c.variant, "tasks": " & ".join(c.tasks), "seed": c.seed,
+                          "model": "a retraining" if retrained else "the stored run",
+                          "stored average": None if stored is None else round(stored.average, 4),
+                          "model's average": round((retrained or stored).average, 4) if retrained or stored
+                          else None}
+    atomic_write(path, pd.DataFrame(list(rows.values())).to_csv(index=False))
+
+
+def models_table(params: RunParameters, runs: Mapping) -> pd.DataFrame | None:
+    """Which model each similarity came from (the stored run, or a retraining of its config for the kept
+    model) with the stored and the model's averages; None before any similarity is computed."""
+    path = params.results_dir / "attention" / _MODELS
+    if not path.is_file():
+        return None
+    wanted = {_stem(c) for c in [*runs["single"].values(), *runs["pair"].values()]}
+    table = pd.read_csv(path)
+    return table[table["run"].isin(wanted)].drop(columns="run").reset_index(drop=True)
+
+
+def show_attention_models(params: RunParameters, runs: Mapping) -> None:
+    """:func:`models_table` under a sentence saying what it checks (nothing when no similarity is computed)."""
+    from hmnet.report.page import show_text
+    from hmnet.report.tables import show_table
+
+    table = models_table(params, runs)
+    if table is None:
+        return
+    show_text("The models compared: a run stored without its model was trained again from the same config for "
+              "the kept model; its average beside the stored one says whether it is the same run.")
+    show_table(table, params.out_dir, "attention_models")
 
 
 def attention_figure(tidy: pd.DataFrame, params: RunParameters, name: str = "attention_similarity"):
