@@ -137,7 +137,6 @@ def _attention_plan(P, extra: Mapping[str, Any]) -> list[RunConfig]:
     if pairs is None:
         WAITING["attention"] = note
         return []
-    WAITING.pop("attention", None)
     runs = report.attention_configs(P, pairs, P.seeds[0], extra.get("relevance_tasks"))
     return list({c.key(): c for c in [*runs["single"].values(), *runs["pair"].values()]}.values())
 

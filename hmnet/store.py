@@ -252,7 +252,6 @@ def _folder_runs(results: list) -> dict[str, list]:
     grid_tasks = {r.config.tasks for r in grid}
     return {"table1": [r for r in results if table1_column(r.config.variant) is not None
                        and (r.config.method == "single" or len(r.config.tasks) == widest)],
-            "table1_ours": [],  # in a plain folder, among table1's
             "pairwise": [r for r in results if r.config.variant == "pair"],
             "shared_layers": [r for r in results if r.config.variant.startswith("shared=")],
             "layer_grid": grid + [r for r in results if r.config.variant == "multi" and r.config.tasks in grid_tasks
@@ -280,7 +279,7 @@ def ledger_for(out: Path):
         depth = backbone_depth(results[0].config.backbone) if results else None
     csv = Path(out) / "figures" / "attention_similarity.csv"
     attention = pd.read_csv(csv) if csv.is_file() else None
-    runs["table1"] = runs["table1"] + runs.pop("table1_ours")  # HMNet with our grouping: extra Table 1 rows
+    runs["table1"] += runs.pop("table1_ours", [])  # a store's extra Table 1 rows (a folder's are among table1's)
     singles = [r for r in runs["table1"] if r.config.method == "single"]
     more = figure_claims(singles, runs["pairwise"], runs["layer_grid"], depth, attention)
     shared = runs["shared_layers"]

@@ -210,9 +210,9 @@ def test_layer_grid_depends_on_depth():
         report.check_grid([[1, 2]], 3)
 
 
-def test_attention_pairs_fall_back_to_the_papers_only_where_the_profile_has_them(tmp_path, monkeypatch):
+def test_attention_pairs_from_the_anchors_gains_or_the_papers(tmp_path, monkeypatch):
     """Eq. 4 gains that do not separate the pairs: the paper's pairs (QQP & RTE, MRPC & RTE), or an error
-    naming QQP on a profile without it."""
+    naming QQP on a profile without it; gains that do: the largest and the smallest mutual gain with RTE."""
     import pandas as pd
 
     from hmnet.analysis import relevance
@@ -228,3 +228,12 @@ def test_attention_pairs_fall_back_to_the_papers_only_where_the_profile_has_them
     p = report.check_parameters(out_dir=tmp_path, tasks=tasks)
     with pytest.raises(report.ParameterError, match=r"\['QQP'\], which this profile lacks"):
         report.choose_attention_pairs(p, "RTE", tasks, stored=False)
+    four = ["RTE", "SST-2", "MRPC", "CB"]  # mutual gains with RTE (both ways): SST-2 +2.5, MRPC -1.0, CB 0.0
+    gains = pd.DataFrame(0.0, index=four, columns=four)
+    gains.loc["SST-2", "RTE"], gains.loc["RTE", "SST-2"], gains.loc["MRPC", "RTE"], gains.loc["RTE", "MRPC"] = (
+        3.0, -0.5, 1.0, -2.0)
+    gains.loc["SST-2", "MRPC"] = -9.0  # a gain without RTE plays no part
+    monkeypatch.setattr(relevance, "model_relevance_from_results", lambda results: gains)
+    pairs, note = report.choose_attention_pairs(report.check_parameters(out_dir=tmp_path), "RTE", four, stored=False)
+    assert pairs == {"positive": ("SST-2", "RTE"), "negative": ("MRPC", "RTE")}
+    assert "largest mutual gain (2.50)" in note and "the smallest (-1.00)" in note

@@ -164,11 +164,11 @@ def _record_models(results_dir: Path, configs: Sequence) -> None:
     for c in configs:
         stored = load_result(c, results_dir)
         retrained = read_result_file(Path(results_dir) / "models" / _stem(c) / c.result_name(), c)
+        model = retrained or stored  # kept by the stored run itself when no retraining was needed
         rows[_stem(c)] = {"run": _stem(c), "variant": c.variant, "tasks": " & ".join(c.tasks), "seed": c.seed,
                           "model": "a retraining" if retrained else "the stored run",
                           "stored average": None if stored is None else round(stored.average, 4),
-                          "model's average": round((retrained or stored).average, 4) if retrained or stored
-                          else None}
+                          "model's average": None if model is None else round(model.average, 4)}
     atomic_write(path, pd.DataFrame(list(rows.values())).to_csv(index=False))
 
 
