@@ -89,8 +89,17 @@ def test_notebook_parameters_fail_naming_the_parameter_with_the_fields_check(tmp
         report.check_parameters(max_eval_examples=0, out_dir=tmp_path)
     with pytest.raises(report.ParameterError, match="parameter 'backbone': backbone must be a name"):
         report.check_parameters(backbone="", out_dir=tmp_path)
+    with pytest.raises(report.ParameterError, match="parameter 'max_length': max_length must be >= "):
+        report.check_parameters(max_length=0, out_dir=tmp_path)
     assert report.NOTEBOOK_FIELDS["max_train_examples"] == "max_examples"
     assert set(report.NOTEBOOK_FIELDS.values()) <= {*SETTINGS, "tasks", "seeds"}
+
+
+def test_max_length_parameter_sets_the_profile_and_shows_in_the_banner(tmp_path):
+    params = report.check_parameters(max_length=256, out_dir=tmp_path)
+    assert params.max_length == params.run_profile.max_length == 256
+    assert "max_length=256" in report.banner_text(params)
+    assert report.check_parameters(out_dir=tmp_path).max_length == get_profile("smoke").max_length
 
 
 def test_every_notebook_declares_the_profile_parameters():

@@ -43,7 +43,8 @@ def banner_text(params: RunParameters) -> str:
             "local": "LOCAL profile: real data, small backbone and capped examples; indicative only",
             "paper": "PAPER profile: the full reproduction setting"}[params.profile]
     caps = ", ".join(f"{k}={v}" for k, v in (("max_train_examples", params.max_train_examples),
-                                               ("max_eval_examples", params.max_eval_examples)) if v)
+                                               ("max_eval_examples", params.max_eval_examples),
+                                               ("max_length", params.max_length)) if v)
     return (f"{kind}. Profile {params.profile}; data: {data}; backbone: {params.backbone}; "
             f"seeds: {list(params.seeds)}; tasks: {', '.join(params.tasks)}"
             + (f"; caps: {caps}" if caps else "") + ".")

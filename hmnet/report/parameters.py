@@ -22,7 +22,8 @@ from hmnet.tasks import TASK_NAMES, UnknownTaskError, get_task
 
 # A notebook parameter and the profile field it sets (hmnet.experiments.Profile): the one place they meet.
 NOTEBOOK_FIELDS = {"tasks": "tasks", "seeds": "seeds", "backbone": "backbone", "data_dir": "data_dir",
-                   "max_train_examples": "max_examples", "max_eval_examples": "max_eval_examples"}
+                   "max_train_examples": "max_examples", "max_eval_examples": "max_eval_examples",
+                   "max_length": "max_length"}
 
 
 class ParameterError(HmnetError):
@@ -69,6 +70,10 @@ class RunParameters:
     @property
     def max_eval_examples(self) -> int | None:
         return self.run_profile.max_eval_examples
+
+    @property
+    def max_length(self) -> int:
+        return self.run_profile.max_length
 
     @property
     def results_dir(self) -> Path:
@@ -155,7 +160,7 @@ def check_data_dir(data_dir, tasks: Sequence[str] | None = None, name: str = "da
 
 
 def check_parameters(profile: str = "smoke", tasks=None, seeds=None, backbone=None, data_dir=None,
-                     out_dir=None, max_train_examples=None, max_eval_examples=None,
+                     out_dir=None, max_train_examples=None, max_eval_examples=None, max_length=None,
                      min_tasks: int = 1, **extra) -> RunParameters:
     """Validate a notebook's parameters as overrides of a profile (:func:`hmnet.experiments.get_profile`:
     every setting goes through the checks a run config applies); a parameter left at None is the profile's.
@@ -169,7 +174,8 @@ def check_parameters(profile: str = "smoke", tasks=None, seeds=None, backbone=No
     if not isinstance(profile, str) or profile not in PROFILES:
         raise ParameterError(f"parameter 'profile' must be one of {', '.join(PROFILES)}; got {profile!r}")
     given = {"tasks": tasks, "seeds": seeds, "backbone": backbone, "data_dir": data_dir or None,
-             "max_train_examples": max_train_examples, "max_eval_examples": max_eval_examples}
+             "max_train_examples": max_train_examples, "max_eval_examples": max_eval_examples,
+             "max_length": max_length}
     overrides = {}
     for name, value in given.items():
         if value is not None and name != "data_dir":
