@@ -40,8 +40,9 @@ PAIRWISE_TASKS = ("MNLI", "RTE", "SST-2", "IMDB", "MRPC", "BoolQ")
 # groups; IMDB, the slowest task (long reviews), is left out.
 GRID_TASKS = ("MNLI", "RTE", "SST-2", "MRPC", "BoolQ")
 # The one-run affinity estimate measures every 50 steps on the local profile: with 12 tasks one measurement
-# is 12 forward-backward and 156 forward passes, some 64 training steps' worth by that count (not timed), so
-# every 50 steps adds about 1.3x the run's training (every 10, the default, would add about 6x).
+# is 12 forward-backward and 156 forward passes on unsorted (so longer-padded) batches, measured at about 85
+# training steps' worth (campaign_projection.MEASUREMENT_STEPS), so every 50 steps adds about 1.7x the run's
+# training (every 10, the default, would add about 8.5x).
 AFFINITY_EVERY = 50
 # Figure 3 needs BoolQ to learn: at the profile's 1,000 rows its single-task runs stay under the majority
 # class (60.8 against 64.2, 3 seeds), so the pair trains on up to 3,000 rows a task, which is all 2,616 rows

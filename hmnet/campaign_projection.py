@@ -12,6 +12,13 @@ from hmnet.experiments import RunConfig
 # Seconds per training example (data loading and evaluation included) before any run is measured: MiniLM,
 # bf16, one thread, from the earlier RTE and MNLI+BoolQ runs; SkillNet runs three FFNs per layer.
 PRIOR_SECONDS_PER_EXAMPLE = {"single": 0.07, "multi": 0.07, "hmnet": 0.07, "skillnet": 0.14}
+# One lookahead measurement (the cheap affinity estimate) on 12 tasks costs about 85 training steps of the
+# same run: on the local profile its first three measurements took 691 s of the first 101 steps' 967 s (one
+# thread, beside two other runs). It runs one forward pass per pair of tasks, so the cost goes with the task
+# count squared. Before any affinity run is measured, a run measuring every N steps is projected at
+# (1 + 85 (n/12)^2 / N) times its method's rate.
+MEASUREMENT_STEPS = 85
+MEASUREMENT_TASKS = 12
 
 _ROWS: dict[tuple, int] = {}
 
@@ -39,20 +46,31 @@ def seconds_per_example(result, data_dir: str | None) -> float:
     return result.wall_time / max(1, train_rows(config) * config.epochs)
 
 
+def rate_key(config: RunConfig) -> str:
+    """What a run's rate is measured and projected by: its method, and "+affinity" for an affinity run (its
+    lookahead measurements cost more than its training)."""
+    return f"{config.method}+affinity" if config.affinity else config.method
+
+
 def measured_rates(results: Iterable, data_dir: str | None) -> dict[str, float]:
-    """Median seconds per training example per method over stored runs; PRIOR_SECONDS_PER_EXAMPLE fills
-    in methods without a run yet."""
+    """Median seconds per training example per :func:`rate_key` over stored runs; PRIOR_SECONDS_PER_EXAMPLE
+    fills in methods without a run yet."""
     import numpy as np
 
     rates: dict[str, list[float]] = {}
     for r in results:
-        rates.setdefault(r.config.method, []).append(seconds_per_example(r, data_dir))
+        rates.setdefault(rate_key(r.config), []).append(seconds_per_example(r, data_dir))
     return {**PRIOR_SECONDS_PER_EXAMPLE, **{m: float(np.median(v)) for m, v in rates.items()}}
 
 
 def projected_seconds(config: RunConfig, rates: dict[str, float]) -> float:
-    """One run's projected wall time in one worker."""
-    return rates[config.method] * train_rows(config) * config.epochs
+    """One run's projected wall time in one worker. An affinity run without a measured one of its kind is
+    its method's rate times the measurements' prior cost (:data:`MEASUREMENT_STEPS`)."""
+    rate = rates.get(rate_key(config))
+    if rate is None:
+        extra = MEASUREMENT_STEPS * (len(config.tasks) / MEASUREMENT_TASKS) ** 2 / config.affinity_every
+        rate = rates[config.method] * (1 + extra)
+    return rate * train_rows(config) * config.epochs
 
 
 def projection_table(pending: Sequence[PlannedRun], rates: dict[str, float], workers: int):

@@ -1,0 +1,66 @@
+"""The campaign's projection: seconds per training example measured per method on stored runs, affinity runs
+projected apart (their lookahead measurements cost more than their training), and the per-section table."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from hmnet import campaign_projection as cp
+from hmnet.campaign_plan import PlannedRun
+from hmnet.experiments import get_profile
+
+PROFILE = get_profile("smoke")
+TASKS = ("RTE", "SST-2", "MRPC")
+
+
+def stored(config, seconds_per_example):
+    """A stored run's record as the projection reads it: its config and wall time."""
+    return SimpleNamespace(config=config, wall_time=seconds_per_example * cp.train_rows(config) * config.epochs)
+
+
+def test_train_rows_count_the_capped_train_split_of_every_task():
+    config = PROFILE.run_config("multi", tasks=TASKS, seed=0)
+    assert cp.train_rows(config) == 3 * PROFILE.max_examples
+    assert cp.train_rows(PROFILE.run_config("single", tasks=["RTE"], seed=0)) == PROFILE.max_examples
+
+
+def test_measured_rates_are_medians_per_method_with_affinity_runs_apart():
+    multi = PROFILE.run_config("multi", tasks=TASKS, seed=0)
+    results = [stored(PROFILE.run_config("single", tasks=[t], seed=0), s) for t, s in zip(TASKS, (0.1, 0.3, 0.2))]
+    results += [stored(multi, 0.05), stored(PROFILE.run_config("multi", tasks=TASKS, seed=0, affinity=True), 0.5)]
+    rates = cp.measured_rates(results, None)
+    assert rates["single"] == pytest.approx(0.2)
+    assert rates["multi"] == pytest.approx(0.05)  # the affinity run's 0.5 is not a multi-task rate
+    assert rates["multi+affinity"] == pytest.approx(0.5)
+    assert rates["skillnet"] == cp.PRIOR_SECONDS_PER_EXAMPLE["skillnet"]  # no run yet: the prior
+    # a stored run's own rate gives back its wall time
+    assert cp.projected_seconds(multi, rates) == pytest.approx(results[3].wall_time)
+
+
+def test_an_unmeasured_affinity_run_costs_its_measurements_on_top_of_training():
+    rates = dict(cp.PRIOR_SECONDS_PER_EXAMPLE)
+    plain = PROFILE.run_config("multi", tasks=TASKS, seed=0)
+    every = {n: PROFILE.run_config("multi", tasks=TASKS, seed=0, affinity=True, affinity_every=n) for n in (10, 50)}
+    base = cp.projected_seconds(plain, rates)
+    for n, config in every.items():
+        factor = 1 + cp.MEASUREMENT_STEPS * (len(TASKS) / cp.MEASUREMENT_TASKS) ** 2 / n
+        assert cp.projected_seconds(config, rates) == pytest.approx(base * factor)
+    assert cp.projected_seconds(every[10], rates) > cp.projected_seconds(every[50], rates) > base
+    # once one is measured, its rate is used as measured
+    rates["multi+affinity"] = 1.0
+    assert cp.projected_seconds(every[50], rates) == pytest.approx(cp.train_rows(plain) * plain.epochs)
+
+
+def test_projection_table_sums_each_section_and_divides_by_the_workers():
+    rates = {**cp.PRIOR_SECONDS_PER_EXAMPLE, "single": 0.1, "multi": 0.2}
+    runs = [PlannedRun("table1", PROFILE.run_config("single", tasks=[t], seed=0)) for t in TASKS]
+    runs.append(PlannedRun("pairwise", PROFILE.run_config("multi", tasks=TASKS[:2], seed=0)))
+    table = cp.projection_table(runs, rates, workers=2).set_index("section")
+    rows = PROFILE.max_examples * PROFILE.epochs
+    assert table.loc["table1", "pending runs"] == 3 and table.loc["pairwise", "pending runs"] == 1
+    assert table.loc["table1", "run-hours"] == pytest.approx(3 * 0.1 * rows / 3600)
+    assert table.loc["pairwise", "run-hours"] == pytest.approx(0.2 * 2 * rows / 3600)
+    assert (table["wall hours"] == table["run-hours"] / 2).all()
+    assert table["cumulative wall hours"].iloc[-1] == pytest.approx(table["wall hours"].sum())
