@@ -9,6 +9,7 @@ that remain (the tests run it over the whole store).
 
 from __future__ import annotations
 
+import json
 import re
 import tempfile
 from collections.abc import Mapping
@@ -95,11 +96,14 @@ def store_banner(manifest: Mapping | None, notebook: str) -> str:
                      f"{s}: **{c} of {p}** planned runs complete" for s, c, p in coverage(manifest, notebook))
     carved = ", ".join(manifest.get("carved_tasks", [])) or "none"
     absent = [t for t in TASK_NAMES if t not in manifest["tasks"]]
+    page = manifest.get("notebook_parameters", {}).get(notebook) or {}
     lines = [
         f"**Reference build, profile `{manifest['profile']}`**: backbone `{st['backbone']}`, "
         f"{st['source']} data, at most {st['max_examples']} training and {st['max_eval_examples']} evaluation rows "
         f"per task, max length {st['max_length']}, {st['epochs']} epochs, lr {st['lr']:g}, batch {st['batch_size']}, "
         f"precision {st['mixed_precision']}, seeds {', '.join(map(str, manifest['seeds']))}.",
+        ("This page's notebook parameters (over the settings above): "
+         + ", ".join(f"`{k}={json.dumps(v)}`" for k, v in page.items()) + ".") if page else "",
         f"Tasks: {', '.join(manifest['tasks'])}"
         + (f" (no file in the data for {', '.join(absent)}: left out of every table)" if absent else "")
         + f". Training rows carved from the labelled split (`carve_train={st['carve_train']}`) for: {carved}.",

@@ -186,6 +186,15 @@ def test_the_reference_book_builds_from_the_store_alone(tmp_path, monkeypatch):
         assert not store.machine_paths(page.read_text(errors="replace")), page
 
 
+def test_a_page_banner_states_the_notebook_parameters_its_runs_used():
+    """Figure 3 trains on more rows than the profile's cap: its banner says so, beside the profile's settings."""
+    manifest = campaign.read_manifest(campaign.store_dir("local"))
+    fig3 = store.store_banner(manifest, "04")
+    assert "at most 1000 training" in fig3
+    assert f"`max_train_examples={campaign_plan.SHARED_LAYERS_ROWS}`" in fig3 and '`pair=["MNLI", "BoolQ"]`' in fig3
+    assert "notebook parameters" not in store.store_banner(manifest, "02")  # the reference build sets none there
+
+
 def test_every_committed_record_still_has_its_key(shared_data_dir):
     """A refactor keeps every stored result: each committed record's config, with the data directory where
     the files are here, recomputes to the key the record names (what `hmnet campaign` looks up)."""
