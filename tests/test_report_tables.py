@@ -444,6 +444,24 @@ def test_shared_layers_lines_findings_and_figure3(params, shown):
     assert len(pd.read_csv(params.figures_dir / "figure3_shared_layers.csv")) == 20
 
 
+def test_figure3_findings_on_a_store_still_being_filled(params, shown):
+    """A reference store renders Figure 3 as its runs land: a task without the peak or an end stored yet
+    gets a line saying which depths it has, not a failure, and the contrasts use the full range's ends."""
+    per_seed = _shared_layers_per_seed()
+    partial = per_seed[~((per_seed["task"] == "BoolQ") & per_seed["shared layers"].isin([3, 4]))]
+    summary = report.ci_frame(partial, ["task", "shared layers"])
+    out = report.shared_layers_findings(params, summary, partial, {"BoolQ": 62.0}, ["BoolQ", "MNLI"])
+    assert list(out["task"]) == ["MNLI", "MNLI"]
+    assert list(out["comparison"]) == ["shared layers 3 - 0", "shared layers 3 - 4"]
+    found = _findings(params, "04")
+    assert found["Figure 3: BoolQ peak contrasts"] == ("BoolQ: the peak contrasts need 3, 0 and 4 shared layers; "
+                                                      "not stored yet (stored: 0, 1, 2).")
+    with pytest.raises(report.ParameterError, match="shared layers = 4 was not run for BoolQ; ran"):
+        report.peak_contrast(partial, "BoolQ", 2, ends=(0, 4))
+    # nothing of the peak stored: no contrasts table, only the lines
+    assert report.shared_layers_findings(params, summary, partial, {}, ["BoolQ"]).empty
+
+
 def test_layer_grid_text_finding_figure4_and_splits(params, shown):
     summary = pd.DataFrame([{"grouping": g, "split": s, "n": 2, "mean": m, "ci_low": m - 1, "ci_high": m + 1}
                             for g, s, m in [("data", "2-1-1", 50.0), ("data", "3-1-0", 55.0),

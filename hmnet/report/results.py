@@ -184,17 +184,20 @@ def majority_baseline(config, tasks: Sequence[str] | None = None) -> dict[str, f
 
 
 def peak_contrast(per_seed: pd.DataFrame, task: str, peak: int, x: str = "shared layers",
-                  value: str = "score") -> pd.DataFrame:
+                  value: str = "score", ends: Sequence[int] | None = None) -> pd.DataFrame:
     """Is `task`'s score at ``x == peak`` above both ends of the x range? Per seed, the difference between
-    the score at `peak` and at the smallest and the largest x; mean and Student-t 95% CI over seeds (paired
-    by seed: same data order and head initialisation). One row per comparison."""
+    the score at `peak` and at each end (`ends`, default the smallest and the largest x run); mean and
+    Student-t 95% CI over seeds (paired by seed: same data order and head initialisation). One row per
+    comparison."""
     from hmnet.metrics import mean_ci
 
     g = per_seed[per_seed["task"] == task].pivot_table(index="seed", columns=x, values=value)
-    if peak not in g.columns:
-        raise ParameterError(f"{x} = {peak} was not run for {task}; ran {sorted(g.columns)}")
+    ends = (g.columns.min(), g.columns.max()) if ends is None else ends
+    missing = [v for v in (peak, *ends) if v not in g.columns]
+    if missing:
+        raise ParameterError(f"{x} = {missing[0]} was not run for {task}; ran {sorted(g.columns)}")
     rows = []
-    for end in (g.columns.min(), g.columns.max()):
+    for end in ends:
         if end == peak:
             continue
         diff = (g[peak] - g[end]).dropna().to_numpy()
@@ -291,7 +294,9 @@ def shared_layers_results(params: RunParameters, tasks: Sequence[str]) -> tuple[
     results = shared_layers_runs(params, tasks, params.seeds)
     per_seed = scores_frame(results)
     summary = ci_frame(per_seed, ["task", "shared layers"])
-    show_text(f"{len(results)} runs: shared layers 0..{backbone_depth(params)} x seeds {list(params.seeds)}.")
+    planned = (backbone_depth(params) + 1) * len(params.seeds)
+    show_text(f"{len(results)} of {planned} runs: shared layers 0..{backbone_depth(params)} x seeds "
+              f"{list(params.seeds)}.")
     show_table(summary, params.out_dir, "figure3_summary",
                shown=summary.pivot(index="shared layers", columns="task", values="mean").round(2))
     return results, per_seed, summary
@@ -333,13 +338,22 @@ def shared_layers_findings(params: RunParameters, summary: pd.DataFrame, per_see
     from hmnet.report.page import show_text
     from hmnet.report.tables import show_table
 
-    peak = paper_peak(backbone_depth(params))
-    contrasts = pd.concat([peak_contrast(per_seed, t, peak) for t in tasks], ignore_index=True)
+    depth = backbone_depth(params)
+    peak, needed = paper_peak(depth), {0, paper_peak(depth), depth}
+    ran = {t: sorted(set(per_seed.loc[per_seed["task"] == t, "shared layers"])) for t in tasks}
+    ready = [t for t in tasks if needed <= set(ran[t])]  # a store being filled may lack them yet
+    contrasts = pd.concat([peak_contrast(per_seed, t, peak, ends=(0, depth)) for t in ready], ignore_index=True) \
+        if ready else pd.DataFrame()
     lines = shared_layers_lines(summary, contrasts, baseline)
     names = [f"Figure 3: {t}" for t in summary["task"].drop_duplicates()]
     names += [f"Figure 3: {r['task']} {r['comparison']}" for r in contrasts.to_dict("records")]
+    for t in (t for t in tasks if t not in ready):
+        names.append(f"Figure 3: {t} peak contrasts")
+        lines.append(f"- {t}: the peak contrasts need {peak}, 0 and {depth} shared layers; "
+                     f"not stored yet (stored: {', '.join(map(str, ran[t])) or 'none'}).")
     for name, line in zip(names, lines):
         record_finding(params.out_dir, section, name, line[2:].replace("**", ""))
     show_text("\n".join(lines))
-    show_table(contrasts, params.out_dir, "figure3_peak_contrasts", decimals=2)
+    if ready:
+        show_table(contrasts, params.out_dir, "figure3_peak_contrasts", decimals=2)
     return contrasts
