@@ -230,6 +230,14 @@ def test_affinity_scatter_and_comparison(params):
     table, groups = report.affinity_comparison(params, OURS.iloc[:2, :2], PAPER, [], [])
     assert groups is None and table["value"]["Spearman (off-diagonal)"] is None
     assert table["value"]["cost ratio (cheap / pairwise)"] is None
+    assert values["ordered pairs measured (cheap / pairwise)"] == "12 / 12 of 12"
+    # A store still being filled: one pair of Eq. 4 not measured yet. Nothing is compared or grouped, and
+    # the table says how many pairs each matrix has.
+    partial = PAPER.copy()
+    partial.loc[TASKS[0], TASKS[1]] = np.nan
+    table, groups = report.affinity_comparison(params, OURS, partial, runs[:1], runs)
+    assert groups is None and table["value"]["Spearman (off-diagonal)"] is None
+    assert table["value"]["ordered pairs measured (cheap / pairwise)"] == "12 / 11 of 12"
 
 
 def test_lookahead_configs_default_to_one_run_on_the_first_seed(params):

@@ -176,17 +176,23 @@ def affinity_comparison(params: RunParameters, cheap: pd.DataFrame, pairwise: pd
                         pair_results: list) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """The cheap estimate against the pairwise Eq. (4) matrix: Spearman, ARI of the k-means groupings and
     the cost, as a one-column table, plus the two groupings (None when the matrices cannot be compared:
-    fewer than three tasks, or runs not in the store yet). Records the finding."""
+    fewer than three tasks, or a pair of either not measured yet, as in a store still being filled).
+    Records the finding."""
     from hmnet.analysis.relevance import compare_affinity, cost_fraction
 
     tasks = [t for t in cheap.index if t in pairwise.index]
     k = max(1, min(3, len(tasks) - 1))
-    comparable = (len(tasks) >= 3 and not cheap.loc[tasks, tasks].isna().all().all()
-                  and not pairwise.loc[tasks, tasks].isna().all().all())
+    off = ~np.eye(len(tasks), dtype=bool)
+    measured = {name: int(np.isfinite(m.loc[tasks, tasks].to_numpy(dtype=float)[off]).sum())
+                for name, m in (("cheap", cheap), ("pairwise", pairwise))}
+    comparable = len(tasks) >= 3 and min(measured.values()) == off.sum() and not (
+        cheap.loc[tasks, tasks].isna().any().any() or pairwise.loc[tasks, tasks].isna().any().any())
     cmp = compare_affinity(cheap, pairwise, k=k) if comparable else None
     cost_cheap, cost_pairs = run_seconds(cheap_results), run_seconds(pair_results)
     ci = None if cmp is None else cmp["spearman_ci"]
     summary = {"tasks compared (both matrices)": len(tasks), "tasks of the cheap estimate": len(cheap.index),
+               "ordered pairs measured (cheap / pairwise)": f"{measured['cheap']} / {measured['pairwise']} "
+                                                            f"of {int(off.sum())}",
                "runs (pairwise)": len(pair_results), "runs (cheap)": len(cheap_results),
                "Spearman (off-diagonal)": None if cmp is None else round(cmp["spearman"], 3),
                "Spearman 95% CI (bootstrap over pairs)": None if ci is None else f"[{ci[0]:.2f}, {ci[1]:.2f}]",
