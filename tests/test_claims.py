@@ -173,6 +173,9 @@ def test_figure2_claims_from_pairwise_runs():
     assert helps["verdict"] == claims.SUPPORTED and "2 supported, 1 contradicted (of 3)" in helps["evidence"]
     assert hurts["verdict"] == claims.SUPPORTED and "3 supported (of 3)" in hurts["evidence"]
     assert claims_figures.influence_claims(singles, [])[0]["verdict"] == claims.NOT_RUN
+    assert claims_figures.influence_claims(singles, [])[0]["evidence"] == "no pairwise runs with BoolQ are stored"
+    no_singles = claims_figures.influence_claims([], pairs)[0]  # the pairs alone give no gain
+    assert no_singles["verdict"] == claims.NOT_RUN and "but not the single-task runs" in no_singles["evidence"]
 
 
 def test_figure4_claims_from_the_grid():
