@@ -185,8 +185,7 @@ def affinity_comparison(params: RunParameters, cheap: pd.DataFrame, pairwise: pd
     off = ~np.eye(len(tasks), dtype=bool)
     measured = {name: int(np.isfinite(m.loc[tasks, tasks].to_numpy(dtype=float)[off]).sum())
                 for name, m in (("cheap", cheap), ("pairwise", pairwise))}
-    comparable = len(tasks) >= 3 and min(measured.values()) == off.sum() and not (
-        cheap.loc[tasks, tasks].isna().any().any() or pairwise.loc[tasks, tasks].isna().any().any())
+    comparable = len(tasks) >= 3 and not any(m.loc[tasks, tasks].isna().any().any() for m in (cheap, pairwise))
     cmp = compare_affinity(cheap, pairwise, k=k) if comparable else None
     cost_cheap, cost_pairs = run_seconds(cheap_results), run_seconds(pair_results)
     ci = None if cmp is None else cmp["spearman_ci"]
