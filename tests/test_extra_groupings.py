@@ -31,14 +31,23 @@ def test_only_groupings_that_place_every_task_become_rows(tmp_path):
         report.extra_groupings(P, "lookahead")
 
 
-def test_a_matrix_without_measurements_is_not_clustered(tmp_path):
+def test_only_a_fully_measured_matrix_is_clustered(tmp_path, monkeypatch):
+    """A matrix without measurements (a section not run) or with some pairs not measured yet (a store being
+    filled: k-means would group by whichever pairs are stored) is not clustered, and the page says why."""
+    shown = []
+    monkeypatch.setattr("hmnet.report.page.show_text", shown.append)
     P = report.check_parameters(profile="smoke", tasks=TASKS, out_dir=str(tmp_path))
     empty = pd.DataFrame(np.nan, index=TASKS, columns=TASKS)
     save_matrix(empty, P.tables_dir / "relevance_lookahead.json")
     assert "lookahead" not in report.load_relevance_matrices(P)
-    measured = empty.copy()
-    measured.loc["RTE", "CB"] = 1.5
-    save_matrix(measured, P.tables_dir / "relevance_lookahead.json")
+    partial = empty.copy()
+    partial.loc["RTE", "CB"] = 1.5
+    save_matrix(partial, P.tables_dir / "relevance_lookahead.json")
+    assert "lookahead" not in report.load_relevance_matrices(P)
+    assert shown[-1] == "not grouped, as not every pair is measured yet: the lookahead matrix (1 of 12 pairs)"
+    full = pd.DataFrame(np.arange(16.0).reshape(4, 4), index=TASKS, columns=TASKS)
+    full.iloc[0, 0] = np.nan  # the diagonal does not count
+    save_matrix(full, P.tables_dir / "relevance_lookahead.json")
     assert "lookahead" in report.load_relevance_matrices(P)
 
 

@@ -214,24 +214,31 @@ def paper_matrices() -> dict[str, pd.DataFrame]:
 
 def load_relevance_matrices(params: RunParameters) -> dict[str, pd.DataFrame]:
     """The data and model matrices and the one-run affinity estimate ("lookahead") notebook 01 saved; a note
-    is shown for each one that is missing (a matrix without a measured value counts as missing)."""
+    is shown for each one that is missing. A matrix without a measured value counts as missing, and one
+    with some pairs not measured yet (a store still being filled) is left out too, as k-means on it would
+    group tasks by the pairs that happen to be stored."""
     from hmnet.report.page import show_text
     from hmnet.report.relevance import load_relevance
 
     found = {name: load_relevance(params, name) for name in ("data", "model", "lookahead")}
-    found = {n: None if m is None or not _off_diagonal_values(m) else m for n, m in found.items()}
-    missing = [n for n, m in found.items() if m is None]
+    measured = {n: _off_diagonal_values(m) for n, m in found.items() if m is not None}
+    missing = [n for n in found if not measured.get(n, (0, 0))[0]]
+    partial = {n: v for n, v in measured.items() if 0 < v[0] < v[1]}
     if missing:
         show_text(f"not available in this build: the {', '.join(missing)} matrix (run notebook 01 with the same "
                   "out_dir first)")
-    return {n: m for n, m in found.items() if m is not None}
+    if partial:
+        show_text("not grouped, as not every pair is measured yet: "
+                  + ", ".join(f"the {n} matrix ({k} of {total} pairs)" for n, (k, total) in partial.items()))
+    return {n: m for n, m in found.items() if m is not None and n not in missing and n not in partial}
 
 
-def _off_diagonal_values(m: pd.DataFrame) -> bool:
-    """Whether a matrix holds any measured value off its diagonal (a section not run yet saves only NaN)."""
+def _off_diagonal_values(m: pd.DataFrame) -> tuple[int, int]:
+    """How many of a matrix's off-diagonal values are measured, and how many it has (a section not run yet
+    saves only NaN)."""
     values = m.to_numpy(dtype=float).copy()
     np.fill_diagonal(values, np.nan)
-    return bool(np.isfinite(values).any())
+    return int(np.isfinite(values).sum()), len(m) * (len(m) - 1)
 
 
 def our_groupings(params: RunParameters, matrices: Mapping[str, pd.DataFrame], k: int) -> dict[str, list[list[str]]]:
