@@ -191,6 +191,12 @@ def table1_frame(results: list, majority: Mapping[str, float] | None = None) -> 
     tasks = list(dict.fromkeys(summary["task"]))
     tasks = [t for t in tasks if t != "Average"] + ["Average"]
     frame = frame.reindex(index=tasks, columns=order + [c for c in frame.columns if c not in order]).fillna("–")
+    return with_majority(frame, majority)
+
+
+def with_majority(frame: pd.DataFrame, majority: Mapping[str, float] | None) -> pd.DataFrame:
+    """`frame` (tasks as rows, MNLI as MNLI-m/-mm) with each task's majority-class score as a last column,
+    when given (the manifest keeps it, computed on the evaluation rows the store's runs use)."""
     if majority:
         base = [t[:-3] if t.endswith("-mm") else t[:-2] if t.endswith("-m") else t for t in frame.index]
         frame["majority class"] = [f"{majority[b]:.1f}" if b in majority else "–" for b in base]
@@ -224,7 +230,9 @@ def section_results_table(store: Path, section: str) -> str:
     else:
         summary = summarize(results)
         summary["cell"] = summary.apply(_cell, axis=1)
-        body = summary.pivot(index="task", columns="variant", values="cell").fillna("–").to_string()
+        frame = summary.pivot(index="task", columns="variant", values="cell").fillna("–")
+        frame = frame.reindex(sorted(frame.index, key=lambda t: t == "Average"))  # the average last
+        body = with_majority(frame, manifest.get("majority_class")).to_string()
     return f"{head}\n(mean ± 95% CI half-width over seeds, n = seeds)\n{body}"
 
 

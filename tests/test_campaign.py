@@ -128,6 +128,20 @@ def test_store_round_trip_names_no_machine_path_and_prints_from_the_store(tmp_pa
     assert f"table1: {n} of {n} planned runs stored" in out and "(n=1)" in out and "Average" in out
 
 
+def test_a_section_prints_beside_each_task_its_majority_class_and_the_average_last(capsys):
+    from hmnet.cli import main
+
+    manifest = campaign.read_manifest(campaign.store_dir("local"))
+    if not manifest["sections"]["shared_layers"]["complete"]:
+        pytest.skip("no Figure 3 run in the reference store yet")
+    assert main(["results", "shared_layers", "--profile", "local"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[3].split()[0] == "variant" and lines[3].endswith("majority class")
+    assert lines[-1].startswith("Average") and lines[-1].endswith("–")
+    boolq = next(x for x in lines if x.startswith("BoolQ"))
+    assert boolq.endswith(f"{manifest['majority_class']['BoolQ']:.1f}")
+
+
 def test_scrub_paths_replaces_every_local_prefix(tmp_path):
     data = tmp_path / "data"
     text = f"out {tmp_path}/store/x.json data {data}/RTE/train.tsv repo {REPO}/hmnet home {Path.home()}/x"
