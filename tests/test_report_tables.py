@@ -448,6 +448,7 @@ def test_shared_layers_lines_findings_and_figure3(params, shown):
     assert "Figure 3: MNLI shared layers 3 - 4" in found and len(found) == 6
     fig = report.figure3(params, summary, per_seed, {"BoolQ": 62.0}, ["BoolQ", "MNLI"])
     assert fig.axes[0].get_title() == "Figure 3: BoolQ and MNLI against shared layers (smoke)"
+    assert fig.axes[0].get_xlim() == (-0.25, 4.25)  # the planned depths 0..4 of the tiny backbone
     assert "BoolQ: majority class (62.0)" in [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert len(pd.read_csv(params.figures_dir / "figure3_shared_layers.csv")) == 20
 

@@ -98,7 +98,7 @@ def table1_figure(summary: pd.DataFrame, params: RunParameters, name: str = "tab
     avg = _with_columns(summary[summary["task"] == "Average"])
     avg = avg.assign(method=avg["column"])
     avg["paper"] = avg["method"].map(paper.table1_averages())
-    fig, ax = plt.subplots(figsize=(7, 3.6))
+    fig, ax = plt.subplots(figsize=(8.5, 3.6))
     x = np.arange(len(avg))
     ax.bar(x - 0.2, avg["mean"], 0.4, yerr=[avg["mean"] - avg["ci_low"], avg["ci_high"] - avg["mean"]],
            label=f"ours ({params.profile}, mean ± 95% CI)", capsize=3)
@@ -106,7 +106,7 @@ def table1_figure(summary: pd.DataFrame, params: RunParameters, name: str = "tab
     ax.set_xticks(x, avg["method"], rotation=20)
     ax.set_ylabel("average score")
     ax.set_title("Table 1: average score per method")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))  # beside the bars, never over them
     fig.tight_layout()
     save_figure(fig, avg[["method", "n", "mean", "std", "ci_low", "ci_high", "paper"]], params.out_dir, name)
     return fig
@@ -206,8 +206,10 @@ def peak_contrast(per_seed: pd.DataFrame, task: str, peak: int, x: str = "shared
 
 
 def band_figure(summary: pd.DataFrame, x: str, hue: str, params: RunParameters, name: str, title: str,
-                ylabel: str, reference: Mapping[str, float] | None = None, per_seed: pd.DataFrame | None = None):
-    """Mean over seeds with a 95% CI band per `hue` group; optional horizontal reference lines."""
+                ylabel: str, reference: Mapping[str, float] | None = None, per_seed: pd.DataFrame | None = None,
+                xlim: tuple[float, float] | None = None):
+    """Mean over seeds with a 95% CI band per `hue` group; optional horizontal reference lines and x range
+    (the planned one, so that a figure of a store being filled shows what is missing)."""
     import matplotlib.pyplot as plt
     import seaborn as sns
 
@@ -228,6 +230,8 @@ def band_figure(summary: pd.DataFrame, x: str, hue: str, params: RunParameters, 
         from matplotlib.ticker import MaxNLocator
 
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if xlim is not None:
+        ax.set_xlim(*xlim)
     ax.set_xlabel(x)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
@@ -308,7 +312,7 @@ def figure3(params: RunParameters, summary: pd.DataFrame, per_seed: pd.DataFrame
     reference = {f"{t}: majority class ({v:.1f})": v for t, v in baseline.items()}
     return band_figure(summary, "shared layers", "task", params, "figure3_shared_layers",
                        f"Figure 3: {' and '.join(tasks)} against shared layers ({params.profile})", "score",
-                       reference=reference, per_seed=per_seed)
+                       reference=reference, per_seed=per_seed, xlim=(-0.25, backbone_depth(params) + 0.25))
 
 
 def paper_peak(depth: int) -> int:
