@@ -216,8 +216,7 @@ def summarize(results: Iterable[Result], confidence: float = 0.95) -> pd.DataFra
     rank = {t: i for i, t in enumerate(TASK_NAMES)}
 
     def order(entry: str) -> tuple:
-        base = entry[:-3] if entry.endswith("-mm") else entry[:-2] if entry.endswith("-m") else entry
-        return (rank.get(base, len(rank)), entry)
+        return (rank.get(entry_task(entry), len(rank)), entry)
 
     rows = []
     for v, entries in values.items():
@@ -233,6 +232,11 @@ def summarize(results: Iterable[Result], confidence: float = 0.95) -> pd.DataFra
             rows.append({"variant": v, "method": methods[v], "task": "Average", **mean_ci(averages, confidence)})
     cols = ["variant", "method", "task", "n", "mean", "std", "ci_low", "ci_high"]
     return pd.DataFrame(rows, columns=cols)
+
+
+def entry_task(entry: str) -> str:
+    """The task of a summary entry: MNLI for MNLI's two dev sets, "MNLI-m" and "MNLI-mm"."""
+    return entry[:-3] if entry.endswith("-mm") else entry[:-2] if entry.endswith("-m") else entry
 
 
 def _avg_scores(entries: dict[str, dict[int, float]], seed: int) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -21,7 +21,7 @@ from hmnet.errors import UsageError
 from hmnet.campaign_manifest import MANIFEST, read_manifest
 from hmnet.campaign_plan import SECTION_NOTEBOOK
 from hmnet.provenance import REPO
-from hmnet.results import atomic_write_bytes, read_result_file, summarize
+from hmnet.results import atomic_write_bytes, entry_task, read_result_file, summarize
 from hmnet.tasks import TASK_NAMES
 
 # Notebook id -> the campaign sections whose runs it shows (02 only reads 01's tables; 06 shows the attention
@@ -181,25 +181,28 @@ def table1_frame(results: list, majority: Mapping[str, float] | None = None) -> 
     """Tasks as rows, Table 1's methods as columns; each cell 'mean ± 95% CI half-width (n seeds)', and the
     majority-class score of each task beside them when given."""
     summary = summarize(results)
-    summary["cell"] = summary.apply(_cell, axis=1)
-    order = [v for v in ("single", "multi", "skillnet", "hmnet:data", "hmnet:manual", "hmnet:model")
-             if v in set(summary["variant"])]
     entries = summary[summary["task"] != "Average"].groupby("variant")["task"].nunique()
     partial = summary["task"].eq("Average") & summary["variant"].map(entries).lt(entries.max())
-    summary.loc[partial, "cell"] += " partial"  # an average over fewer tasks than the other methods'
+    return cells_frame(summary, majority, ("single", "multi", "skillnet", "hmnet:data", "hmnet:manual", "hmnet:model"),
+                       marked=partial)  # an average over fewer tasks than the other methods' is marked partial
+
+
+def cells_frame(summary: pd.DataFrame, majority: Mapping[str, float] | None = None, columns: Sequence[str] = (),
+                marked: pd.Series | None = None) -> pd.DataFrame:
+    """A summary (``hmnet.results.summarize``) as text cells 'mean ± 95% CI half-width (n=seeds)': tasks as rows
+    in the summary's order and the average last, variants as columns (`columns` first), the rows where
+    `marked` holds marked "partial", and each task's majority-class score as a last column when given (the
+    manifest keeps it, computed on the evaluation rows the store's runs use)."""
+    summary = summary.assign(cell=summary.apply(_cell, axis=1))
+    if marked is not None:
+        summary.loc[marked, "cell"] += " partial"
     frame = summary.pivot(index="task", columns="variant", values="cell")
-    tasks = list(dict.fromkeys(summary["task"]))
-    tasks = [t for t in tasks if t != "Average"] + ["Average"]
-    frame = frame.reindex(index=tasks, columns=order + [c for c in frame.columns if c not in order]).fillna("–")
-    return with_majority(frame, majority)
-
-
-def with_majority(frame: pd.DataFrame, majority: Mapping[str, float] | None) -> pd.DataFrame:
-    """`frame` (tasks as rows, MNLI as MNLI-m/-mm) with each task's majority-class score as a last column,
-    when given (the manifest keeps it, computed on the evaluation rows the store's runs use)."""
+    tasks = [t for t in dict.fromkeys(summary["task"]) if t != "Average"] + ["Average"]
+    first = [c for c in columns if c in frame.columns]
+    frame = frame.reindex(index=tasks, columns=first + [c for c in frame.columns if c not in first]).fillna("–")
     if majority:
-        base = [t[:-3] if t.endswith("-mm") else t[:-2] if t.endswith("-m") else t for t in frame.index]
-        frame["majority class"] = [f"{majority[b]:.1f}" if b in majority else "–" for b in base]
+        scores = [majority.get(entry_task(t)) for t in frame.index]
+        frame["majority class"] = ["–" if v is None else f"{v:.1f}" for v in scores]
     return frame
 
 
@@ -228,11 +231,7 @@ def section_results_table(store: Path, section: str) -> str:
     if section == "table1":
         body = table1_frame(results, manifest.get("majority_class")).to_string()
     else:
-        summary = summarize(results)
-        summary["cell"] = summary.apply(_cell, axis=1)
-        frame = summary.pivot(index="task", columns="variant", values="cell").fillna("–")
-        frame = frame.reindex(sorted(frame.index, key=lambda t: t == "Average"))  # the average last
-        body = with_majority(frame, manifest.get("majority_class")).to_string()
+        body = cells_frame(summarize(results), manifest.get("majority_class")).to_string()
     return f"{head}\n(mean ± 95% CI half-width over seeds, n = seeds)\n{body}"
 
 

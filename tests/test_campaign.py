@@ -142,6 +142,21 @@ def test_a_section_prints_beside_each_task_its_majority_class_and_the_average_la
     assert boolq.endswith(f"{manifest['majority_class']['BoolQ']:.1f}")
 
 
+def test_cells_frame_orders_rows_and_columns_marks_partial_averages_and_adds_the_majority():
+    import pandas as pd
+
+    rows = [("hmnet:model", t, m) for t, m in (("MNLI-m", 50.0), ("BoolQ", 60.0), ("Average", 55.0))]
+    rows += [("multi", t, m) for t, m in (("MNLI-m", 49.0), ("Average", 49.0))]
+    summary = pd.DataFrame([{"variant": v, "task": t, "n": 2, "mean": m, "ci_low": m - 1.0, "ci_high": m + 1.0}
+                            for v, t, m in rows])
+    partial = summary["variant"].eq("multi") & summary["task"].eq("Average")
+    frame = store.cells_frame(summary, {"MNLI": 35.2, "BoolQ": 64.2}, ("multi",), marked=partial)
+    assert list(frame.index) == ["MNLI-m", "BoolQ", "Average"]  # the summary's order, not alphabetical
+    assert list(frame.columns) == ["multi", "hmnet:model", "majority class"]
+    assert frame.loc["Average", "multi"] == "49.0 ± 1.0 (n=2) partial" and frame.loc["BoolQ", "multi"] == "–"
+    assert list(frame["majority class"]) == ["35.2", "64.2", "–"]
+
+
 def test_scrub_paths_replaces_every_local_prefix(tmp_path):
     data = tmp_path / "data"
     text = f"out {tmp_path}/store/x.json data {data}/RTE/train.tsv repo {REPO}/hmnet home {Path.home()}/x"

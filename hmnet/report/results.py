@@ -343,9 +343,9 @@ def shared_layers_findings(params: RunParameters, summary: pd.DataFrame, per_see
     from hmnet.report.tables import show_table
 
     depth = backbone_depth(params)
-    peak, needed = paper_peak(depth), {0, paper_peak(depth), depth}
+    peak = paper_peak(depth)
     ran = {t: sorted(set(per_seed.loc[per_seed["task"] == t, "shared layers"])) for t in tasks}
-    ready = [t for t in tasks if needed <= set(ran[t])]  # a store being filled may lack them yet
+    ready = [t for t in tasks if {0, peak, depth} <= set(ran[t])]  # a store being filled may lack them yet
     contrasts = pd.concat([peak_contrast(per_seed, t, peak, ends=(0, depth)) for t in ready], ignore_index=True) \
         if ready else pd.DataFrame()
     lines = shared_layers_lines(summary, contrasts, baseline)
