@@ -74,16 +74,19 @@ def projected_seconds(config: RunConfig, rates: dict[str, float]) -> float:
 
 
 def projection_table(pending: Sequence[PlannedRun], rates: dict[str, float], workers: int):
-    """Pending runs and projected hours per section (wall hours with `workers` runs side by side)."""
+    """Pending runs and projected hours per section. Wall hours have `workers` runs side by side, but a run is
+    not split: a section takes at least its longest run (the affinity section's one run takes all its hours)."""
     import pandas as pd
 
-    rows = {}
+    rows, longest = {}, {}
     for p in pending:
         r = rows.setdefault(p.section, {"section": p.section, "pending runs": 0, "run-hours": 0.0})
+        hours = projected_seconds(p.config, rates) / 3600
         r["pending runs"] += 1
-        r["run-hours"] += projected_seconds(p.config, rates) / 3600
+        r["run-hours"] += hours
+        longest[p.section] = max(longest.get(p.section, 0.0), hours)
     frame = pd.DataFrame(list(rows.values()), columns=["section", "pending runs", "run-hours"])
-    frame["wall hours"] = frame["run-hours"] / max(1, workers)
+    frame["wall hours"] = (frame["run-hours"] / max(1, workers)).clip(lower=frame["section"].map(longest))
     frame["cumulative wall hours"] = frame["wall hours"].cumsum()
     return frame
 
