@@ -437,9 +437,15 @@ def test_shared_layers_lines_findings_and_figure3(params, shown):
     contrasts = report.peak_contrast(per_seed, "BoolQ", 3)
     lines = report.shared_layers_lines(summary, contrasts, {"BoolQ": 62.0})
     assert lines[0] == ("- **BoolQ**: best mean at 3 shared layers (59.5); the means span 9.0 points over the depths; "
-                        "the majority class scores 62.0.")
+                        "the majority class scores 62.0, and the seed CI lies above it at no depth.")
     assert lines[1] == "- **MNLI**: best mean at 4 shared layers (44.0); the means span 4.0 points over the depths."
     assert lines[2].startswith("- BoolQ, shared layers 3 - 0: +9.0 points (95% CI [+9.0, +9.0], 2 seeds)")
+    # at a lower majority class the CIs of 2 and 3 shared layers clear it (lower ends 50.2 and 53.2), 4's not
+    assert report.shared_layers_lines(summary, contrasts, {"BoolQ": 50.0})[0].endswith(
+        "the majority class scores 50.0, and the seed CI lies above it at 2, 3 shared layers.")
+    one = summary.assign(mean=summary["mean"].where(summary["shared layers"] != 1, 99.0))
+    first = report.shared_layers_lines(one, contrasts, {})[0]
+    assert first.startswith("- **BoolQ**: best mean at 1 shared layer (99.0);")
     assert report.paper_peak(12) == 8 and report.paper_peak(4) == 3
     out = report.shared_layers_findings(params, summary, per_seed, {"BoolQ": 62.0}, ["BoolQ", "MNLI"])
     assert list(out["comparison"]) == ["shared layers 3 - 0", "shared layers 3 - 4"] * 2  # tiny: depth 4, peak 3

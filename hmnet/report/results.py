@@ -321,14 +321,19 @@ def paper_peak(depth: int) -> int:
 
 
 def shared_layers_lines(summary: pd.DataFrame, contrasts: pd.DataFrame, baseline: Mapping[str, float]) -> list[str]:
-    """Figure 3's findings as Markdown list items: each task's best depth and spread, then each peak contrast."""
+    """Figure 3's findings as Markdown list items: each task's best depth, spread and the depths where its seed
+    CI clears the majority class (whether the task learned there at all), then each peak contrast."""
     lines = []
     for task, g in summary.groupby("task", sort=False):
-        best = g.loc[g["mean"].idxmax()]
+        best = int(g.loc[g["mean"].idxmax(), "shared layers"])
         spread = g["mean"].max() - g["mean"].min()
-        above = f"; the majority class scores {baseline[task]:.1f}" if task in baseline else ""
-        lines.append(f"- **{task}**: best mean at {int(best['shared layers'])} shared layers ({best['mean']:.1f}); "
-                     f"the means span {spread:.1f} points over the depths{above}.")
+        above = ""
+        if task in baseline:
+            clear = [str(int(d)) for d, low in zip(g["shared layers"], g["ci_low"]) if low > baseline[task]]
+            where = f"at {', '.join(clear)} shared layers" if clear else "at no depth"
+            above = f"; the majority class scores {baseline[task]:.1f}, and the seed CI lies above it {where}"
+        lines.append(f"- **{task}**: best mean at {best} shared layer{'' if best == 1 else 's'} "
+                     f"({g['mean'].max():.1f}); the means span {spread:.1f} points over the depths{above}.")
     for row in contrasts.to_dict("records"):
         ci = f"95% CI [{row['ci_low']:+.1f}, {row['ci_high']:+.1f}]" if row["n"] > 1 else "one seed, no CI"
         lines.append(f"- {row['task']}, {row['comparison']}: {row['mean']:+.1f} points ({ci}, {int(row['n'])} seeds).")
