@@ -599,6 +599,31 @@ def test_scale_probes_list_what_each_probe_changed(params):
     assert row["task"] == "BoolQ" and row["score"] == 60.5 and row["Table 1 run"] == 58.9
     assert row["majority class"] == 64.2 and row["changed"] == "max_length 64 → 256, lr 0.002 → 0.0005"
     assert text.startswith("1 single-task probe run(s)")
+    summary = report.probe_summary(table)  # one seed: no interval, no verdict
+    assert summary.iloc[0]["above the majority class"] == "one seed: no interval"
+    # a second seed of the same change: summarised with its interval against the majority class
+    table1.append(_stored(prof.run_config("single", tasks=("BoolQ",), seed=1), 59.9, params.results_dir))
+    probes = Path(params.out_dir) / "probes"
+    _stored(prof.run_config("single", tasks=("BoolQ",), seed=1, max_length=256, lr=5e-4), 66.5, probes)
+    for seed, score in ((0, 70.0), (1, 71.0), (2, 70.5)):  # seed 2 has no Table 1 run
+        _stored(prof.run_config("single", tasks=("BoolQ",), seed=seed, epochs=10), score, probes)
+    table, text = report.scale_probes(params, table1, majority)
+    summary = report.probe_summary(table).set_index("changed")
+    assert list(summary.index) == ["epochs 3 → 10", "max_length 64 → 256, lr 0.002 → 0.0005"]  # sorted
+    assert list(table["seed"]) == [0, 1, 2, 0, 1]
+    row = summary.iloc[1]
+    assert (row["n"], row["mean"], row["Table 1, same seeds"]) == (2, 63.5, pytest.approx(59.4))
+    assert row["ci_low"] < 64.2 and row["above the majority class"] == "not above"  # 60.5 and 66.5: too wide
+    row = summary.iloc[0]
+    assert row["n"] == 3 and row["ci_low"] > 64.2 and row["above the majority class"] == "above"
+    assert pd.isna(row["Table 1, same seeds"])  # not every probe seed has a Table 1 run
+    report.probe_findings(params, table)
+    found = _findings(params, "03")
+    assert found["Probe: BoolQ with epochs 3 → 10"] == ("BoolQ, single-task with epochs 3 → 10: 70.5 (95% CI [69.3, "
+                                                       "71.7], 3 seed(s)) against the majority class 64.2: above.")
+    assert found["Probe: BoolQ with max_length 64 → 256, lr 0.002 → 0.0005"].endswith(
+        ": not above; Table 1's recipe on the same seeds: 59.4.")
+    assert len(pd.read_csv(params.tables_dir / "table1_scale_probes_summary.csv")) == 2
 
 
 def test_learned_note_names_the_tasks_by_verdict():

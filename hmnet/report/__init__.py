@@ -175,8 +175,8 @@ from hmnet.report.tables import (
     table1_html,
     table1_long,
 )
-from hmnet.report.crosscheck import (hf_crosscheck, learned_note, scale_probes, single_task_checks,
-                                     single_vs_majority)
+from hmnet.report.crosscheck import (hf_crosscheck, learned_note, probe_findings, probe_summary, scale_probes,
+                                     single_task_checks, single_vs_majority)
 from hmnet.report.page import SECTION_MINIMUMS, check_section_parameters, plan_text, setup, show_text
 from hmnet.report.runs import (
     SMOKE_GRID_TASKS,
@@ -228,7 +228,8 @@ __all__ = [
     "shared_layers_results", "shared_layers_runs", "table1_comparison", "table1_configs", "table1_figure",
     "table1_results", "table1_runs",
     # 03: the single-task column against the majority class and the HF Trainer
-    "hf_crosscheck", "learned_note", "scale_probes", "single_task_checks", "single_vs_majority",
+    "hf_crosscheck", "learned_note", "probe_findings", "probe_summary", "scale_probes", "single_task_checks",
+    "single_vs_majority",
     # 06: attention
     "PAPER_ATTENTION_PAIRS", "attention_figure", "attention_finding", "attention_lines", "attention_configs",
     "attention_stored", "attention_tables", "choose_attention_pairs", "layer_similarity", "pairs_table",

@@ -33,32 +33,38 @@ def hf_crosscheck(params: RunParameters, results: Sequence) -> tuple[pd.DataFram
     return summary, text
 
 
+def majority_verdict(scores: Sequence[float], base: float, exempt: bool = False) -> dict:
+    """Mean, 95% CI and n of `scores` over seeds, and whether the interval lies above the majority class `base`
+    ("above", "not above", "one seed: no interval", or "exempt")."""
+    from hmnet.metrics import mean_ci
+
+    ci = mean_ci(scores)
+    if exempt:
+        verdict = "exempt"
+    elif ci["n"] < 2:
+        verdict = "one seed: no interval"
+    else:
+        verdict = "above" if ci["ci_low"] > base else "not above"
+    return {"n": ci["n"], "mean": ci["mean"], "ci_low": ci["ci_low"], "ci_high": ci["ci_high"],
+            "majority class": base, "above the majority class": verdict}
+
+
+VERDICT_COLUMNS = ["n", "mean", "ci_low", "ci_high", "majority class", "above the majority class"]
+
+
 def single_vs_majority(results: Sequence, baseline: dict[str, float], exempt: Sequence[str] = ("WNLI",)):
     """Table 1's single-task column against the majority class: per task, our mean with its 95% CI over seeds,
     the majority-class score on the same rows, and whether the interval lies above it. STS-B (regression) is
     compared with a correlation of zero. `exempt` tasks (WNLI: adversarial, below majority for most models)
     are marked, not judged."""
-    from hmnet.metrics import mean_ci
-
     by_task: dict[str, list[float]] = {}
     for r in results:
         if r.config.method == "single":
             task = r.config.tasks[0]
             by_task.setdefault(task, []).append(r.score(task))
-    rows = []
-    for task, scores in by_task.items():
-        ci = mean_ci(scores)
-        base = baseline.get(task, 0.0)
-        if task in exempt:
-            verdict = "exempt"
-        elif ci["n"] < 2:
-            verdict = "one seed: no interval"
-        else:
-            verdict = "above" if ci["ci_low"] > base else "not above"
-        rows.append({"task": task, "n": ci["n"], "mean": ci["mean"], "ci_low": ci["ci_low"], "ci_high": ci["ci_high"],
-                     "majority class": base, "above the majority class": verdict})
-    return pd.DataFrame(rows, columns=["task", "n", "mean", "ci_low", "ci_high", "majority class",
-                                       "above the majority class"])
+    rows = [{"task": task, **majority_verdict(scores, baseline.get(task, 0.0), task in exempt)}
+            for task, scores in by_task.items()]
+    return pd.DataFrame(rows, columns=["task", *VERDICT_COLUMNS])
 
 
 def single_task_checks(params: RunParameters, results: Sequence):
@@ -95,9 +101,47 @@ def scale_probes(params: RunParameters, results: Sequence, majority: pd.DataFram
                                                                         changed.items()) or "nothing",
                      "score": probe.score(task), "Table 1 run": None if table1 is None else table1.score(task),
                      "majority class": base.get(task)})
-    text = (f"{len(rows)} single-task probe run(s), made before the scale was chosen, change settings of Table 1's "
-            "recipe (listed per run); they are shown here and are not part of Table 1.")
-    return pd.DataFrame(rows), text
+    text = (f"{len(rows)} single-task probe run(s), made to choose the scale or to see why a task did not learn, "
+            "change settings of Table 1's recipe (listed per run, then summarised per task and change against the "
+            "majority class); they are not part of Table 1.")
+    frame = pd.DataFrame(rows).sort_values(["task", "changed", "seed"], kind="stable", ignore_index=True)
+    return frame, text
+
+
+def probe_summary(probes: pd.DataFrame) -> pd.DataFrame:
+    """:func:`scale_probes`' runs summarised per task and change: the probes' mean and 95% CI over their seeds
+    against the majority class, and Table 1's mean on the same seeds (where stored), so that a change that
+    makes a task learn is read off with its interval, not from one seed."""
+    rows = []
+    for (task, changed), g in probes.groupby(["task", "changed"], sort=False):
+        base = g["majority class"].iloc[0]
+        verdict = majority_verdict(g["score"].tolist(), 0.0 if pd.isna(base) else float(base))
+        table1 = g["Table 1 run"].dropna()
+        rows.append({"task": task, "changed": changed, **verdict,
+                     "Table 1, same seeds": table1.mean() if len(table1) == len(g) else None})
+    return pd.DataFrame(rows, columns=["task", "changed", *VERDICT_COLUMNS, "Table 1, same seeds"])
+
+
+def probe_findings(params: RunParameters, probes: pd.DataFrame, section: str = "03") -> pd.DataFrame:
+    """:func:`probe_summary` shown as a table and as one finding per task and change (its mean, interval and
+    verdict against the majority class, and Table 1's mean on the same seeds). Returns the summary."""
+    from hmnet.report.figures import record_finding
+    from hmnet.report.page import show_text
+    from hmnet.report.tables import show_table
+
+    summary = probe_summary(probes)
+    show_table(summary, params.out_dir, "table1_scale_probes_summary")
+    lines = []
+    for row in summary.to_dict("records"):
+        ci = f"95% CI [{row['ci_low']:.1f}, {row['ci_high']:.1f}]" if row["n"] > 1 else "no CI"
+        table1 = "" if pd.isna(row["Table 1, same seeds"]) else \
+            f"; Table 1's recipe on the same seeds: {row['Table 1, same seeds']:.1f}"
+        line = (f"{row['task']}, single-task with {row['changed']}: {row['mean']:.1f} ({ci}, {row['n']} seed(s)) "
+                f"against the majority class {row['majority class']:.1f}: {row['above the majority class']}{table1}.")
+        record_finding(params.out_dir, section, f"Probe: {row['task']} with {row['changed']}", line)
+        lines.append(f"- {line}")
+    show_text("\n".join(lines))
+    return summary
 
 
 def learned_note(majority: pd.DataFrame) -> str:
