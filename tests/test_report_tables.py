@@ -620,10 +620,14 @@ def test_scale_probes_list_what_each_probe_changed(params):
     report.probe_findings(params, table)
     found = _findings(params, "03")
     assert found["Probe: BoolQ with epochs 3 → 10"] == ("BoolQ, single-task with epochs 3 → 10: 70.5 (95% CI [69.3, "
-                                                       "71.7], 3 seed(s)) against the majority class 64.2: above.")
+                                                       "71.7], 3 seeds) against the majority class 64.2: above.")
     assert found["Probe: BoolQ with max_length 64 → 256, lr 0.002 → 0.0005"].endswith(
         ": not above; Table 1's recipe on the same seeds: 59.4.")
     assert len(pd.read_csv(params.tables_dir / "table1_scale_probes_summary.csv")) == 2
+    report.probe_findings(params, table[table["seed"] == 0])  # one seed each: no interval, so no verdict
+    assert _findings(params, "03")["Probe: BoolQ with epochs 3 → 10"] == (
+        "BoolQ, single-task with epochs 3 → 10: 70.0 (one seed, no CI) against the majority class 64.2; "
+        "Table 1's recipe on the same seed: 58.9.")
 
 
 def test_learned_note_names_the_tasks_by_verdict():

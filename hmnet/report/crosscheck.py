@@ -133,11 +133,13 @@ def probe_findings(params: RunParameters, probes: pd.DataFrame, section: str = "
     show_table(summary, params.out_dir, "table1_scale_probes_summary")
     lines = []
     for row in summary.to_dict("records"):
-        ci = f"95% CI [{row['ci_low']:.1f}, {row['ci_high']:.1f}]" if row["n"] > 1 else "no CI"
+        several = row["n"] > 1
+        ci = f"95% CI [{row['ci_low']:.1f}, {row['ci_high']:.1f}], {row['n']} seeds" if several else "one seed, no CI"
+        verdict = f": {row['above the majority class']}" if several else ""
         table1 = "" if pd.isna(row["Table 1, same seeds"]) else \
-            f"; Table 1's recipe on the same seeds: {row['Table 1, same seeds']:.1f}"
-        line = (f"{row['task']}, single-task with {row['changed']}: {row['mean']:.1f} ({ci}, {row['n']} seed(s)) "
-                f"against the majority class {row['majority class']:.1f}: {row['above the majority class']}{table1}.")
+            f"; Table 1's recipe on the same seed{'s' if several else ''}: {row['Table 1, same seeds']:.1f}"
+        line = (f"{row['task']}, single-task with {row['changed']}: {row['mean']:.1f} ({ci}) against the majority "
+                f"class {row['majority class']:.1f}{verdict}{table1}.")
         record_finding(params.out_dir, section, f"Probe: {row['task']} with {row['changed']}", line)
         lines.append(f"- {line}")
     show_text("\n".join(lines))
