@@ -278,6 +278,7 @@ def ledger_for(out: Path):
     from hmnet.report import scores_frame
     from hmnet.report.claims import ledger
     from hmnet.report.claims_figures import figure_claims
+    from hmnet.report.crosscheck import single_vs_majority
     from hmnet.results import load_results
 
     manifest = read_manifest(out)
@@ -294,7 +295,11 @@ def ledger_for(out: Path):
     singles = [r for r in runs["table1"] if r.config.method == "single"]
     more = figure_claims(singles, runs["pairwise"], runs["layer_grid"], depth, attention)
     shared = runs["shared_layers"]
-    return ledger(runs["table1"], scores_frame(shared) if shared else None, depth, more)
+    not_learned = []
+    if manifest is not None and manifest.get("majority_class") and singles:
+        verdicts = single_vs_majority(singles, manifest["majority_class"])
+        not_learned = verdicts.loc[verdicts["above the majority class"] == "not above", "task"].tolist()
+    return ledger(runs["table1"], scores_frame(shared) if shared else None, depth, more, not_learned)
 
 
 def claims_page(builds: Mapping[str, Path]) -> str:

@@ -226,3 +226,23 @@ def test_our_grouping_is_an_extra_table1_column_with_its_own_claim_and_no_publis
     assert ("HMNet_ours-lookahead", "ours") in t1.columns and t1[("HMNet_ours-lookahead", "ours")]["RTE"] == 91.0
     assert t1[("HMNet_ours-lookahead", "paper")].isna().all() and ("Multi-task", "paper") in t1.columns
     assert not any("probe" in c[0] for c in t1.columns)  # runs of other sections stay out
+
+
+def test_multi_against_single_is_retested_without_the_tasks_whose_single_task_runs_did_not_learn():
+    """A single-task baseline that never learned a task (MRPC here: 10-12 against multi-task's 60) makes
+    multi-task win on average; without that task, multi-task loses a point on every seed."""
+    results = []
+    for seed in range(3):
+        results += [SimpleNamespace(config=SimpleNamespace(variant="single", method="single", seed=seed),
+                                    scores={t: v}, average=v) for t, v in (("RTE", 70 + seed), ("MRPC", 10 + seed))]
+        multi = {"RTE": 69 + seed, "MRPC": 60 + seed}
+        results.append(SimpleNamespace(config=SimpleNamespace(variant="multi", method="multi", seed=seed),
+                                       scores=multi, average=sum(multi.values()) / 2))
+    assert claims.seed_averages(results, without=["MRPC"])["Multi-task"].tolist() == [69, 70, 71]
+    plain = verdicts(claims.ledger(results, None, None))
+    assert plain["Multi-task learning beats single-task fine-tuning"] == claims.SUPPORTED  # +24.5 every seed
+    assert not any(c.startswith("... and without") for c in plain)
+    frame = claims.ledger(results, None, None, not_learned=["MRPC"])
+    row = frame[frame["claim"].str.startswith("... and without")].iloc[0]
+    assert row["claim"].endswith("did not learn here (MRPC)") and row["verdict"] == claims.CONTRADICTED
+    assert row["evidence"].startswith("Multi-task - Single-task without MRPC: -1.00 points")
