@@ -238,6 +238,7 @@ def test_affinity_scatter_and_comparison(params):
     table, groups = report.affinity_comparison(params, OURS, partial, runs[:1], runs)
     assert groups is None and table["value"]["Spearman (off-diagonal)"] is None
     assert table["value"]["ordered pairs measured (cheap / pairwise)"] == "12 / 11 of 12"
+    assert table["value"]["cost ratio (cheap / pairwise)"] is None  # the pairwise cost is not all spent yet
 
 
 def test_lookahead_configs_default_to_one_run_on_the_first_seed(params):

@@ -197,8 +197,9 @@ def affinity_comparison(params: RunParameters, cheap: pd.DataFrame, pairwise: pd
                "Spearman 95% CI (bootstrap over pairs)": None if ci is None else f"[{ci[0]:.2f}, {ci[1]:.2f}]",
                f"ARI of the k={k} groupings": None if cmp is None else round(cmp["ari"], 3),
                "cost, seconds (cheap / pairwise)": f"{cost_cheap:.1f} / {cost_pairs:.1f}",
-               "cost ratio (cheap / pairwise)": round(cost_fraction(cost_cheap, cost_pairs), 3) if cost_pairs > 0
-               else None}
+               # against a partly run pairwise matrix the ratio would flatter the estimate: only when complete
+               "cost ratio (cheap / pairwise)": round(cost_fraction(cost_cheap, cost_pairs), 3)
+               if comparable and cost_pairs > 0 else None}
     table = pd.Series(summary, name="value").to_frame()
     if cmp is None:
         return table, None
