@@ -308,6 +308,9 @@ def test_cluster_agreement_and_stability():
     table = report.agreement_table({"data": groups["data"], "other": [["A"]]}, GROUPS)
     row = table.iloc[0]
     assert len(table) == 1 and row["ARI"] == pytest.approx(1) and row["identical"] and row["tasks compared"] == 4
+    # the lookahead estimate of the model-based relevance is held against the model-based grouping
+    table = report.agreement_table({"lookahead": [["A", "C"], ["B", "D"]]}, {"model": GROUPS["data"]})
+    assert table.iloc[0]["reference grouping"] == "model" and table.iloc[0]["ARI"] < 0.5
     stab, detail = report.stability_summary({"data": m}, k=2, seeds=5, reference=GROUPS)
     assert stab.iloc[0]["share reproducing it"] == pytest.approx(1) and stab.iloc[0]["seeds"] == 5
     assert detail["data"].coassignment.loc["A", "B"] == pytest.approx(1)
