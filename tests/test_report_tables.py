@@ -345,13 +345,17 @@ def test_groupings_for_notebooks_03_and_05(params, shown):
 def test_agreement_findings_and_summary(params):
     paper = pd.DataFrame([{"grouping": "data", "tasks compared": 13, "ARI": 1.0, "identical": True},
                           {"grouping": "model", "tasks compared": 13, "ARI": 0.5, "identical": False}])
-    ours = pd.DataFrame([{"grouping": "manual", "tasks compared": 4, "ARI": 0.25, "identical": False}])
+    ours = pd.DataFrame([{"grouping": "manual", "tasks compared": 4, "ARI": 0.25, "identical": False,
+                          "reference grouping": "manual"}])
     assert report.agreement_findings(params, paper, "paper") == [
         "ARI 1.00 with Appendix A; identical: True", "ARI 0.50 with Appendix A; identical: False"]
     assert report.agreement_findings(params, ours, "ours") == ["ARI 0.25 over 4 tasks"]
     assert set(_findings(params, "02")) == {"k-means on the paper's table for 'data'",
                                             "k-means on the paper's table for 'model'",
                                             "our 'manual' grouping against Appendix A"}
+    lookahead = ours.assign(grouping="lookahead", **{"reference grouping": "model"})
+    report.agreement_findings(params, lookahead, "ours")
+    assert "our 'lookahead' grouping against Appendix A's 'model'" in _findings(params, "02")
     assert report.groupings_summary(paper, ours, "smoke").splitlines() == [
         "- k-means on the paper's table for **data** gives back Appendix A exactly.",
         "- k-means on the paper's table for **model** differs from Appendix A (ARI 0.50).",

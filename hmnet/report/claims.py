@@ -66,7 +66,8 @@ def seed_averages(results: Iterable, without: Sequence[str] = ()) -> pd.DataFram
     those in `without`.
 
     Single-task runs of one seed combine into one average, and only when that seed holds every task the
-    other single-task seeds hold; a method's average is its run's. Cells without complete runs are NaN.
+    other single-task seeds hold; a method's average is its run's (recomputed from its scores, so that
+    `without` applies to it too). Cells without complete runs are NaN.
     """
     singles: dict[int, dict] = {}
     rows: dict[int, dict[str, float]] = {}
@@ -77,8 +78,8 @@ def seed_averages(results: Iterable, without: Sequence[str] = ()) -> pd.DataFram
         if r.config.method == "single":
             singles.setdefault(r.config.seed, {}).update(r.scores)
         else:
-            kept = {t: v for t, v in r.scores.items() if t not in without}
-            rows.setdefault(r.config.seed, {})[column] = float(r.average) if not without else paper_average(kept)
+            rows.setdefault(r.config.seed, {})[column] = paper_average({t: v for t, v in r.scores.items()
+                                                                         if t not in without})
     all_tasks = set().union(*[set(s) for s in singles.values()]) if singles else set()
     for seed, scores in singles.items():
         if set(scores) == all_tasks:

@@ -268,9 +268,8 @@ def agreement_findings(params: RunParameters, agreement: pd.DataFrame, source: s
             finding = f"k-means on the paper's table for '{row['grouping']}'"
             text = f"ARI {row['ARI']:.2f} with Appendix A; identical: {row['identical']}"
         else:
-            against = row.get("reference grouping", row["grouping"])
-            finding = f"our '{row['grouping']}' grouping against Appendix A" + \
-                ("" if against == row["grouping"] else f"'s '{against}'")
+            against = "" if row["reference grouping"] == row["grouping"] else f"'s '{row['reference grouping']}'"
+            finding = f"our '{row['grouping']}' grouping against Appendix A{against}"
             text = f"ARI {row['ARI']:.2f} over {row['tasks compared']} tasks"
         record_finding(params.out_dir, section, finding, text)
         texts.append(text)
