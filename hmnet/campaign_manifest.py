@@ -49,6 +49,7 @@ def write_manifest(profile: str, data_dir: str | None, store: Path, plan: Sequen
                 if k not in ("method", "tasks", "clusters", "split", "seed", "name", "data_dir", "affinity")}
     manifest = {"profile": profile, "tasks": list(prof.tasks), "seeds": list(prof.seeds), "settings": settings,
                 "data": data_fingerprint(cfg), "carved_tasks": carved, "majority_class": majority_scores(cfg),
+                "best_constant": majority_scores(cfg, best=True),
                 "notebook_parameters": REFERENCE_PARAMETERS, "overrides": dict(overrides or {}),
                 "training_semantics": TRAINING_SEMANTICS,
                 "commit": code_commit(), "updated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
@@ -73,19 +74,20 @@ def _with_earlier_sections(sections: dict[str, dict], store: Path, profile: str,
     return {k: sections[k] for k in SECTION_ORDER if k in sections}
 
 
-_MAJORITY: dict[str, dict[str, float]] = {}
+_MAJORITY: dict[str, tuple[dict[str, float], dict[str, float]]] = {}
 
 
-def majority_scores(config: RunConfig) -> dict[str, float]:
-    """Each classification task's score when every evaluation row gets the most frequent training label, on
-    the rows the profile's runs use (``hmnet.report.majority_baseline``); kept in the manifest so that the
-    store shows it without the data. Cached per process."""
-    from hmnet.report import majority_baseline
+def majority_scores(config: RunConfig, best: bool = False) -> dict[str, float]:
+    """Each classification task's score when every evaluation row gets the most frequent training label (with
+    `best`: the best score any one label for every row reaches), on the rows the profile's runs use
+    (``hmnet.report.constant_baselines``); kept in the manifest so that the store shows them without the data.
+    Cached per process."""
+    from hmnet.report import constant_baselines
 
     key = config.to_json()
     if key not in _MAJORITY:
-        _MAJORITY[key] = {t: round(v, 3) for t, v in majority_baseline(config).items()}
-    return _MAJORITY[key]
+        _MAJORITY[key] = tuple({t: round(v, 3) for t, v in floors.items()} for floors in constant_baselines(config))
+    return _MAJORITY[key][int(best)]
 
 
 def read_manifest(store: Path) -> dict | None:

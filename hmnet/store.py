@@ -177,22 +177,25 @@ def _cell(row) -> str:
     return f"{row['mean']:.1f} (n={row['n']})"
 
 
-def table1_frame(results: list, majority: Mapping[str, float] | None = None) -> pd.DataFrame:
+def table1_frame(results: list, majority: Mapping[str, float] | None = None,
+                 best: Mapping[str, float] | None = None) -> pd.DataFrame:
     """Tasks as rows, Table 1's methods as columns; each cell 'mean ± 95% CI half-width (n seeds)', and the
-    majority-class score of each task beside them when given."""
+    majority-class and best-constant scores of each task beside them when given."""
     summary = summarize(results)
     entries = summary[summary["task"] != "Average"].groupby("variant")["task"].nunique()
     partial = summary["task"].eq("Average") & summary["variant"].map(entries).lt(entries.max())
+    # an average over fewer tasks than the other methods' is marked partial
     return cells_frame(summary, majority, ("single", "multi", "skillnet", "hmnet:data", "hmnet:manual", "hmnet:model"),
-                       marked=partial)  # an average over fewer tasks than the other methods' is marked partial
+                       marked=partial, best=best)
 
 
 def cells_frame(summary: pd.DataFrame, majority: Mapping[str, float] | None = None, columns: Sequence[str] = (),
-                marked: pd.Series | None = None) -> pd.DataFrame:
+                marked: pd.Series | None = None, best: Mapping[str, float] | None = None) -> pd.DataFrame:
     """A summary (``hmnet.results.summarize``) as text cells 'mean ± 95% CI half-width (n=seeds)': tasks as rows
     in the summary's order and the average last, variants as columns (`columns` first), the rows where
-    `marked` holds marked "partial", and each task's majority-class score as a last column when given (the
-    manifest keeps it, computed on the evaluation rows the store's runs use)."""
+    `marked` holds marked "partial", and each task's majority-class score and best constant prediction's
+    (``hmnet.report.constant_baselines``) as last columns when given (the manifest keeps them, computed on the
+    evaluation rows the store's runs use)."""
     summary = summary.assign(cell=summary.apply(_cell, axis=1))
     if marked is not None:
         summary.loc[marked, "cell"] += " partial"
@@ -200,9 +203,10 @@ def cells_frame(summary: pd.DataFrame, majority: Mapping[str, float] | None = No
     tasks = [t for t in dict.fromkeys(summary["task"]) if t != "Average"] + ["Average"]
     first = [c for c in columns if c in frame.columns]
     frame = frame.reindex(index=tasks, columns=first + [c for c in frame.columns if c not in first]).fillna("–")
-    if majority:
-        scores = [majority.get(entry_task(t)) for t in frame.index]
-        frame["majority class"] = ["–" if v is None else f"{v:.1f}" for v in scores]
+    for name, floor in (("majority class", majority), ("best constant", best)):
+        if floor:
+            scores = [floor.get(entry_task(t)) for t in frame.index]
+            frame[name] = ["–" if v is None else f"{v:.1f}" for v in scores]
     return frame
 
 
@@ -229,9 +233,10 @@ def section_results_table(store: Path, section: str) -> str:
     if not results:
         return head + "\nno results stored yet"
     if section == "table1":
-        body = table1_frame(results, manifest.get("majority_class")).to_string()
+        body = table1_frame(results, manifest.get("majority_class"), manifest.get("best_constant")).to_string()
     else:
-        body = cells_frame(summarize(results), manifest.get("majority_class")).to_string()
+        body = cells_frame(summarize(results), manifest.get("majority_class"),
+                           best=manifest.get("best_constant")).to_string()
     return f"{head}\n(mean ± 95% CI half-width over seeds, n = seeds)\n{body}"
 
 
@@ -278,7 +283,7 @@ def ledger_for(out: Path):
     from hmnet.report import scores_frame
     from hmnet.report.claims import ledger
     from hmnet.report.claims_figures import figure_claims
-    from hmnet.report.crosscheck import single_vs_majority
+    from hmnet.report.crosscheck import not_learned, single_vs_majority
     from hmnet.results import load_results
 
     manifest = read_manifest(out)
@@ -295,11 +300,11 @@ def ledger_for(out: Path):
     singles = [r for r in runs["table1"] if r.config.method == "single"]
     more = figure_claims(singles, runs["pairwise"], runs["layer_grid"], depth, attention)
     shared = runs["shared_layers"]
-    not_learned = []
+    unlearned = []
     if manifest is not None and manifest.get("majority_class") and singles:
-        verdicts = single_vs_majority(singles, manifest["majority_class"])
-        not_learned = verdicts.loc[verdicts["above the majority class"] == "not above", "task"].tolist()
-    return ledger(runs["table1"], scores_frame(shared) if shared else None, depth, more, not_learned)
+        unlearned = not_learned(single_vs_majority(singles, manifest["majority_class"],
+                                                   best=manifest.get("best_constant")))
+    return ledger(runs["table1"], scores_frame(shared) if shared else None, depth, more, unlearned)
 
 
 def claims_page(builds: Mapping[str, Path]) -> str:

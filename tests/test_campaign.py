@@ -136,10 +136,11 @@ def test_a_section_prints_beside_each_task_its_majority_class_and_the_average_la
         pytest.skip("no Figure 3 run in the reference store yet")
     assert main(["results", "shared_layers", "--profile", "local"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[3].split()[0] == "variant" and lines[3].endswith("majority class")
+    floors = ["majority class"] + (["best constant"] if manifest.get("best_constant") else [])
+    assert lines[3].split()[0] == "variant" and lines[3].endswith(floors[-1]) and all(f in lines[3] for f in floors)
     assert lines[-1].startswith("Average") and lines[-1].endswith("–")
-    boolq = next(x for x in lines if x.startswith("BoolQ"))
-    assert boolq.endswith(f"{manifest['majority_class']['BoolQ']:.1f}")
+    boolq = next(x for x in lines if x.startswith("BoolQ")).split()
+    assert boolq[-len(floors)] == f"{manifest['majority_class']['BoolQ']:.1f}"
 
 
 def test_cells_frame_orders_rows_and_columns_marks_partial_averages_and_adds_the_majority():
@@ -155,6 +156,9 @@ def test_cells_frame_orders_rows_and_columns_marks_partial_averages_and_adds_the
     assert list(frame.columns) == ["multi", "hmnet:model", "majority class"]
     assert frame.loc["Average", "multi"] == "49.0 ± 1.0 (n=2) partial" and frame.loc["BoolQ", "multi"] == "–"
     assert list(frame["majority class"]) == ["35.2", "64.2", "–"]
+    frame = store.cells_frame(summary, {"MNLI": 35.2, "BoolQ": 64.2}, ("multi",), best={"BoolQ": 64.5})
+    assert list(frame.columns)[-2:] == ["majority class", "best constant"]
+    assert list(frame["best constant"]) == ["–", "64.5", "–"]
 
 
 def test_scrub_paths_replaces_every_local_prefix(tmp_path):

@@ -25,6 +25,23 @@ def test_majority_baseline_scores_the_most_frequent_training_label_on_the_eval_r
     assert 0 <= base["MultiRC"] <= 100
 
 
+def test_the_best_constant_is_the_best_label_for_every_row_and_never_below_the_majority_class():
+    from hmnet.metrics import compute_metrics, table1_score, task_score
+
+    config = RunConfig("multi", ("RTE", "CB", "STS-B", "MultiRC"), scale=0.5, max_examples=80, max_eval_examples=60)
+    majority, best = report.constant_baselines(config)
+    assert majority == report.majority_baseline(config) and set(best) == set(majority)
+    for task in ("RTE", "CB"):
+        dev = np.array([ex.label for ex in load_task(task, scale=0.5, max_examples=80, max_eval_examples=60)["dev"]])
+        assert best[task] == pytest.approx(100 * max(np.mean(dev == c) for c in np.unique(dev)))
+        assert best[task] >= majority[task]
+    rows = load_task("MultiRC", scale=0.5, max_examples=80, max_eval_examples=60)["dev"]
+    gold, groups = np.array([ex.label for ex in rows]), [ex.group for ex in rows]
+    everywhere_true = task_score(table1_score("MultiRC", {"dev": compute_metrics("MultiRC", np.ones_like(gold), gold,
+                                                                                   groups)}))
+    assert best["MultiRC"] == pytest.approx(max(everywhere_true, majority["MultiRC"])) and everywhere_true > 0
+
+
 def test_majority_baseline_on_the_real_boolq_carve(shared_data_dir):
     config = RunConfig("multi", ("BoolQ",), source="directory", data_dir=str(shared_data_dir), carve_train=0.8,
                        max_examples=512, max_eval_examples=500)

@@ -416,6 +416,29 @@ def test_single_vs_majority_judges_the_interval():
     assert table.loc["WNLI", "above the majority class"] == "exempt"
     one = report.single_vs_majority(results[:1], {"RTE": 50.0})
     assert one.iloc[0]["above the majority class"] == "one seed: no interval"
+    assert table.loc["RTE", "best constant"] == 50.0  # no best constant given: the majority class
+    # a constant prediction above the majority class (MultiRC's "true" everywhere) is the stricter floor
+    strict = report.single_vs_majority(results, {"RTE": 50.0, "CB": 30.0, "WNLI": 56.0},
+                                       best={"RTE": 61.0, "CB": 20.0}).set_index("task")
+    assert strict.loc["RTE", "above the majority class"] == "above"
+    assert strict.loc["RTE", "best constant"] == 61.0 and strict.loc["RTE", "above every constant"] == "not above"
+    assert strict.loc["CB", "best constant"] == 30.0  # never below the majority class
+    assert strict.loc["CB", "above every constant"] == "above"
+    assert strict.loc["WNLI", "above every constant"] == "exempt"
+    assert report.not_learned(strict.reset_index()) == ["RTE"]
+
+
+def test_floor_note_names_the_cells_that_clear_no_constant_prediction():
+    rows = [("single", "MultiRC", 3, 4.6, -5.6), ("multi", "MultiRC", 3, 31.9, 20.5), ("multi", "RTE", 3, 58.2, 55.1),
+            ("single", "RTE", 1, 56.0, float("nan")), ("single", "Average", 3, 10.0, 5.0),
+            ("multi", "MNLI-m", 3, 50.0, 48.0)]
+    summary = pd.DataFrame([{"variant": v, "task": t, "n": n, "mean": m, "ci_low": lo} for v, t, n, m, lo in rows])
+    floors = pd.DataFrame({"task": ["MultiRC", "RTE", "MNLI"], "best constant": [61.3, 52.7, 49.0]})
+    note = report.floor_note(summary, floors)
+    assert note == ("Cells whose 95% interval does not clear the best constant prediction (one label for every row), "
+                    "so that they measure no learning: MultiRC (all 2 columns; best constant 61.3); MNLI-m "
+                    "(1 of 1: multi; best constant 49.0).")  # RTE: one seed is not judged; Average is no task
+    assert report.floor_note(summary[summary["task"] == "RTE"], floors).startswith("Every Table 1 cell")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -636,6 +659,14 @@ def test_scale_probes_list_what_each_probe_changed(params):
     assert _findings(params, "03")["Probe: BoolQ with epochs 3 → 10"] == (
         "BoolQ, single-task with epochs 3 → 10: 70.0 (one seed, no CI) against the majority class 64.2; "
         "Table 1's recipe on the same seed: 58.9.")
+    # a best constant above the majority class is a second, stricter verdict
+    floors = majority.assign(**{"best constant": [70.8]})
+    table, _ = report.scale_probes(params, table1, floors)
+    assert report.probe_summary(table).set_index("changed").loc["epochs 3 → 10", "above every constant"] == "not above"
+    report.probe_findings(params, table)
+    assert _findings(params, "03")["Probe: BoolQ with epochs 3 → 10"] == (
+        "BoolQ, single-task with epochs 3 → 10: 70.5 (95% CI [69.3, 71.7], 3 seeds) against the majority class 64.2: "
+        "above; against the best constant prediction 70.8: not above.")
 
 
 def test_learned_note_names_the_tasks_by_verdict():
@@ -643,6 +674,11 @@ def test_learned_note_names_the_tasks_by_verdict():
                              "above the majority class": ["above", "not above", "one seed: no interval", "exempt"]})
     note = report.learned_note(majority)
     assert note.startswith("Above the majority class with the interval clear of it: RTE.")
+    assert "best constant" not in note
+    stricter = majority.assign(**{"above every constant": ["not above", "not above", "one seed: no interval",
+                                                           "exempt"]})
+    assert report.learned_note(stricter).startswith("Above the majority class with the interval clear of it: RTE. "
+                                                    "Of these, not clear of the best constant prediction: RTE.")
     assert "Not above it within this build's budget: BoolQ; they stay in Table 1" in note
     assert note.endswith("One seed only, no interval yet: CB.") and "WNLI" not in note
     assert "none" in report.learned_note(majority.iloc[1:2])

@@ -142,6 +142,7 @@ from hmnet.report.results import (
     backbone_depth,
     band_figure,
     ci_frame,
+    constant_baselines,
     figure3,
     majority_baseline,
     paper_peak,
@@ -175,8 +176,8 @@ from hmnet.report.tables import (
     table1_html,
     table1_long,
 )
-from hmnet.report.crosscheck import (hf_crosscheck, learned_note, probe_findings, probe_summary, scale_probes,
-                                     single_task_checks, single_vs_majority)
+from hmnet.report.crosscheck import (floor_note, hf_crosscheck, learned_note, not_learned, probe_findings,
+                                     probe_summary, scale_probes, single_task_checks, single_vs_majority)
 from hmnet.report.page import SECTION_MINIMUMS, check_section_parameters, plan_text, setup, show_text
 from hmnet.report.runs import (
     SMOKE_GRID_TASKS,
@@ -222,14 +223,14 @@ __all__ = [
     # 03: Table 1; 04: shared layers; 05: layer grid
     "backbone_depth", "band_figure", "check_grid", "ci_frame", "layer_grid", "layer_grid_configs", "layer_grid_runs",
     "figure3", "figure4", "grid_splits", "layer_grid_finding", "layer_grid_results", "layer_grid_text",
-    "check_ci_splits", "paper_neighbourhood", "select_groupings",
+    "check_ci_splits", "paper_neighbourhood", "select_groupings", "constant_baselines",
     "majority_baseline", "paper_peak", "parameter_rows", "peak_contrast", "published_averages", "ranking_finding",
     "ranking_sentence", "scores_frame", "shared_layers_configs", "shared_layers_findings", "shared_layers_lines",
     "shared_layers_results", "shared_layers_runs", "table1_comparison", "table1_configs", "table1_figure",
     "table1_results", "table1_runs",
     # 03: the single-task column against the majority class and the HF Trainer
-    "hf_crosscheck", "learned_note", "probe_findings", "probe_summary", "scale_probes", "single_task_checks",
-    "single_vs_majority",
+    "floor_note", "hf_crosscheck", "learned_note", "not_learned", "probe_findings", "probe_summary", "scale_probes",
+    "single_task_checks", "single_vs_majority",
     # 06: attention
     "PAPER_ATTENTION_PAIRS", "attention_figure", "attention_finding", "attention_lines", "attention_configs",
     "attention_stored", "attention_tables", "choose_attention_pairs", "layer_similarity", "pairs_table",

@@ -99,8 +99,9 @@ def paired(frame: pd.DataFrame, a: str, b: str) -> list[float]:
 
 def table1_claims(results: Iterable, not_learned: Sequence[str] = ()) -> list[dict]:
     """Table 1's claims: the ranking of the averages the paper reports. With `not_learned` (tasks whose
-    single-task runs did not get above their majority class), multi- against single-task is also tested
-    without them: a gain that rests on a baseline that never learned is not the paper's claim."""
+    single-task runs did not clear every constant prediction, the majority class included), multi- against
+    single-task is also tested without them: a gain that rests on a baseline that never learned is not the
+    paper's claim."""
     from hmnet.analysis import paper
 
     results = list(results)

@@ -33,55 +33,94 @@ def hf_crosscheck(params: RunParameters, results: Sequence) -> tuple[pd.DataFram
     return summary, text
 
 
-def majority_verdict(scores: Sequence[float], base: float, exempt: bool = False) -> dict:
+def majority_verdict(scores: Sequence[float], base: float, exempt: bool = False, best: float | None = None) -> dict:
     """Mean, 95% CI and n of `scores` over seeds, and whether the interval lies above the majority class `base`
-    ("above", "not above", "one seed: no interval", or "exempt")."""
+    and above the best constant prediction `best` (default `base`): "above", "not above", "one seed: no
+    interval", or "exempt"."""
     from hmnet.metrics import mean_ci
 
     ci = mean_ci(scores)
-    if exempt:
-        verdict = "exempt"
-    elif ci["n"] < 2:
-        verdict = "one seed: no interval"
-    else:
-        verdict = "above" if ci["ci_low"] > base else "not above"
+    best = base if best is None else max(base, best)
+
+    def verdict(floor: float) -> str:
+        if exempt:
+            return "exempt"
+        if ci["n"] < 2:
+            return "one seed: no interval"
+        return "above" if ci["ci_low"] > floor else "not above"
+
     return {"n": ci["n"], "mean": ci["mean"], "ci_low": ci["ci_low"], "ci_high": ci["ci_high"],
-            "majority class": base, "above the majority class": verdict}
+            "majority class": base, "above the majority class": verdict(base),
+            "best constant": best, "above every constant": verdict(best)}
 
 
-VERDICT_COLUMNS = ["n", "mean", "ci_low", "ci_high", "majority class", "above the majority class"]
+VERDICT_COLUMNS = ["n", "mean", "ci_low", "ci_high", "majority class", "above the majority class", "best constant",
+                   "above every constant"]
 
 
-def single_vs_majority(results: Sequence, baseline: dict[str, float], exempt: Sequence[str] = ("WNLI",)):
-    """Table 1's single-task column against the majority class: per task, our mean with its 95% CI over seeds,
-    the majority-class score on the same rows, and whether the interval lies above it. STS-B (regression) is
-    compared with a correlation of zero. `exempt` tasks (WNLI: adversarial, below majority for most models)
-    are marked, not judged."""
+def single_vs_majority(results: Sequence, baseline: dict[str, float], exempt: Sequence[str] = ("WNLI",),
+                       best: dict[str, float] | None = None):
+    """Table 1's single-task column against two floors: per task, our mean with its 95% CI over seeds, the
+    majority-class score on the same rows and the best constant prediction's (``constant_baselines``; default the
+    majority class), and whether the interval lies above each. STS-B (regression) is compared with a
+    correlation of zero. `exempt` tasks (WNLI: adversarial, below majority for most models) are marked, not
+    judged."""
     by_task: dict[str, list[float]] = {}
     for r in results:
         if r.config.method == "single":
             task = r.config.tasks[0]
             by_task.setdefault(task, []).append(r.score(task))
-    rows = [{"task": task, **majority_verdict(scores, baseline.get(task, 0.0), task in exempt)}
+    rows = [{"task": task, **majority_verdict(scores, baseline.get(task, 0.0), task in exempt,
+                                              (best or {}).get(task))}
             for task, scores in by_task.items()]
     return pd.DataFrame(rows, columns=["task", *VERDICT_COLUMNS])
 
 
 def single_task_checks(params: RunParameters, results: Sequence):
-    """Both checks of Table 1's single-task column for notebook 03: (majority-class table, HF Trainer table or
-    None, a sentence on the HF comparison). The majority class is computed on the rows the runs use."""
-    from hmnet.report.results import majority_baseline
+    """Both checks of Table 1's single-task column for notebook 03: (the floors table, HF Trainer table or
+    None, a sentence on the HF comparison). The floors are computed on the rows the runs use."""
+    from hmnet.report.results import constant_baselines
 
     singles = [r for r in results if r.config.method == "single"]
-    baseline = majority_baseline(singles[0].config, params.tasks) if singles else {}
+    majority, best = constant_baselines(singles[0].config, params.tasks) if singles else ({}, {})
     hf_table, note = hf_crosscheck(params, results)
-    return single_vs_majority(singles, baseline), hf_table, note
+    return single_vs_majority(singles, majority, best=best), hf_table, note
+
+
+def not_learned(floors: pd.DataFrame) -> list[str]:
+    """The tasks of :func:`single_vs_majority`'s table whose single-task interval does not clear every constant
+    prediction (the majority class included): they did not learn in this build."""
+    return floors.loc[floors["above every constant"] == "not above", "task"].tolist()
+
+
+def floor_note(summary: pd.DataFrame, floors: pd.DataFrame) -> str:
+    """Which Table 1 cells (any method) have a 95% interval that does not clear the task's best constant
+    prediction, from :func:`single_vs_majority`'s table: a cell there measures no learning, whatever its
+    rank. Cells with one seed are not judged."""
+    from hmnet.results import entry_task
+
+    best = dict(zip(floors["task"], floors["best constant"]))
+    below: dict[str, list[str]] = {}
+    for row in summary[summary["task"] != "Average"].to_dict("records"):
+        floor = best.get(entry_task(row["task"]))
+        if floor is not None and row["n"] > 1 and not row["ci_low"] > floor:
+            below.setdefault(row["task"], []).append(row["variant"])
+    if not below:
+        return "Every Table 1 cell with two or more seeds clears its task's best constant prediction."
+    parts = []
+    for task, v in below.items():
+        total = summary.loc[summary["task"] == task, "variant"].nunique()
+        which = f"all {total} columns" if len(v) == total > 1 else f"{len(v)} of {total}: {', '.join(v)}"
+        parts.append(f"{task} ({which}; best constant {best[entry_task(task)]:.1f})")
+    return ("Cells whose 95% interval does not clear the best constant prediction (one label for every row), so "
+            f"that they measure no learning: {'; '.join(parts)}.")
 
 
 def scale_probes(params: RunParameters, results: Sequence, majority: pd.DataFrame) -> tuple[pd.DataFrame | None, str]:
     """Runs made to choose the build's scale (``<out_dir>/probes``, e.g. ``hmnet train ... --max-length 256
     --results reference/local/probes``): per probe, the task, what it changed from Table 1's single-task run of
-    the same task and seed, its score, Table 1's score and the majority class. (None, "") when there are none."""
+    the same task and seed, its score, Table 1's score, the majority class and the best constant prediction
+    (from :func:`single_vs_majority`'s table). (None, "") when there are none."""
     from hmnet.results import load_results
 
     probes = [r for r in load_results(Path(params.out_dir) / "probes") if r.config.method == "single"]
@@ -89,6 +128,7 @@ def scale_probes(params: RunParameters, results: Sequence, majority: pd.DataFram
         return None, ""
     ours = {(r.config.tasks[0], r.config.seed): r for r in results if r.config.method == "single"}
     base = dict(zip(majority["task"], majority["majority class"])) if len(majority) else {}
+    best = dict(zip(majority["task"], majority["best constant"])) if "best constant" in majority else base
     prof = params.experiment_profile()
     rows = []
     for probe in probes:
@@ -100,22 +140,23 @@ def scale_probes(params: RunParameters, results: Sequence, majority: pd.DataFram
         rows.append({"task": task, "seed": seed, "changed": ", ".join(f"{k} {reference[k]} → {v}" for k, v in
                                                                         changed.items()) or "nothing",
                      "score": probe.score(task), "Table 1 run": None if table1 is None else table1.score(task),
-                     "majority class": base.get(task)})
+                     "majority class": base.get(task), "best constant": best.get(task)})
     text = (f"{len(rows)} single-task probe run(s), made to choose the scale or to see why a task did not learn, "
             "change settings of Table 1's recipe (listed per run, then summarised per task and change against the "
-            "majority class); they are not part of Table 1.")
+            "majority class and the best constant prediction); they are not part of Table 1.")
     frame = pd.DataFrame(rows).sort_values(["task", "changed", "seed"], kind="stable", ignore_index=True)
     return frame, text
 
 
 def probe_summary(probes: pd.DataFrame) -> pd.DataFrame:
     """:func:`scale_probes`' runs summarised per task and change: the probes' mean and 95% CI over their seeds
-    against the majority class, and Table 1's mean on the same seeds (where stored), so that a change that
-    makes a task learn is read off with its interval, not from one seed."""
+    against the majority class and the best constant prediction, and Table 1's mean on the same seeds (where
+    stored), so that a change that makes a task learn is read off with its interval, not from one seed."""
     rows = []
     for (task, changed), g in probes.groupby(["task", "changed"], sort=False):
-        base = g["majority class"].iloc[0]
-        verdict = majority_verdict(g["score"].tolist(), 0.0 if pd.isna(base) else float(base))
+        base, best = (g[c].iloc[0] if c in g else None for c in ("majority class", "best constant"))
+        verdict = majority_verdict(g["score"].tolist(), 0.0 if pd.isna(base) else float(base),
+                                   best=None if best is None or pd.isna(best) else float(best))
         table1 = g["Table 1 run"].dropna()
         rows.append({"task": task, "changed": changed, **verdict,
                      "Table 1, same seeds": table1.mean() if len(table1) == len(g) else None})
@@ -124,7 +165,8 @@ def probe_summary(probes: pd.DataFrame) -> pd.DataFrame:
 
 def probe_findings(params: RunParameters, probes: pd.DataFrame, section: str = "03") -> pd.DataFrame:
     """:func:`probe_summary` shown as a table and as one finding per task and change (its mean, interval and
-    verdict against the majority class, and Table 1's mean on the same seeds). Returns the summary."""
+    verdict against the majority class and, where it is higher, the best constant prediction, and Table 1's mean
+    on the same seeds). Returns the summary."""
     from hmnet.report.figures import record_finding
     from hmnet.report.page import show_text
     from hmnet.report.tables import show_table
@@ -136,6 +178,9 @@ def probe_findings(params: RunParameters, probes: pd.DataFrame, section: str = "
         several = row["n"] > 1
         ci = f"95% CI [{row['ci_low']:.1f}, {row['ci_high']:.1f}], {row['n']} seeds" if several else "one seed, no CI"
         verdict = f": {row['above the majority class']}" if several else ""
+        if row["best constant"] > row["majority class"]:
+            verdict += (f"; against the best constant prediction {row['best constant']:.1f}"
+                        + (f": {row['above every constant']}" if several else ""))
         table1 = "" if pd.isna(row["Table 1, same seeds"]) else \
             f"; Table 1's recipe on the same seed{'s' if several else ''}: {row['Table 1, same seeds']:.1f}"
         line = (f"{row['task']}, single-task with {row['changed']}: {row['mean']:.1f} ({ci}) against the majority "
@@ -148,12 +193,17 @@ def probe_findings(params: RunParameters, probes: pd.DataFrame, section: str = "
 
 def learned_note(majority: pd.DataFrame) -> str:
     """One sentence from :func:`single_vs_majority`'s table: which tasks did not get above the majority class in
-    this build (they stay in Table 1 with their scores) and which cannot be judged yet."""
+    this build (they stay in Table 1 with their scores), which cleared it but not the best constant prediction,
+    and which cannot be judged yet."""
     verdicts = dict(zip(majority["task"], majority["above the majority class"]))
+    constant = dict(zip(majority["task"], majority.get("above every constant", majority["above the majority class"])))
     below = [t for t, v in verdicts.items() if v == "not above"]
     open_ = [t for t, v in verdicts.items() if v == "one seed: no interval"]
     above = [t for t, v in verdicts.items() if v == "above"]
+    short = [t for t in above if constant[t] == "not above"]
     parts = [f"Above the majority class with the interval clear of it: {', '.join(above) or 'none'}."]
+    if short:
+        parts.append(f"Of these, not clear of the best constant prediction: {', '.join(short)}.")
     if below:
         parts.append(f"Not above it within this build's budget: {', '.join(below)}; they stay in Table 1 with "
                      "their scores, and the claims that rest on them read accordingly.")

@@ -160,27 +160,37 @@ def majority_baseline(config, tasks: Sequence[str] | None = None) -> dict[str, f
     """Each classification task's Table-1 score when every eval row gets the most frequent training label:
     the level of a model that learned nothing, on exactly the rows `config`'s runs train and evaluate on
     (same source, caps, carving and data seed). Regression tasks (STS-B) are left out."""
+    return constant_baselines(config, tasks)[0]
+
+
+def constant_baselines(config, tasks: Sequence[str] | None = None) -> tuple[dict[str, float], dict[str, float]]:
+    """Two floors per classification task, on the rows `config`'s runs use: (the majority class: every eval row
+    gets the most frequent *training* label; the best constant: the best score any one label given to every
+    eval row reaches). They differ where the training majority is not the eval majority (RTE) or where the
+    metric rewards the minority label (MultiRC's F1a is 0 for "false" everywhere, about 61 for "true"): a
+    task has learned only once it beats every constant. Regression tasks (STS-B) are left out."""
     from collections import Counter
 
     from hmnet.data import load_run_task
     from hmnet.metrics import compute_metrics, table1_score, task_score
     from hmnet.tasks import get_task
 
-    out = {}
+    majority_out, best_out = {}, {}
     for task in tasks if tasks is not None else config.tasks:
-        if get_task(task).regression:
+        spec = get_task(task)
+        if spec.regression:
             continue
         data = load_run_task(config, task)
         majority = Counter(ex.label for ex in data["train"]).most_common(1)[0][0]
-        metrics = {}
-        for split, rows in data.splits.items():
-            if split == "train" or not rows:
-                continue
-            gold = np.array([ex.label for ex in rows])
-            groups = [ex.group for ex in rows] if rows[0].group is not None else None
-            metrics[split] = compute_metrics(task, np.full(len(rows), majority), gold, groups)
-        out[get_task(task).name] = task_score(table1_score(task, metrics))
-    return out
+        evals = {s: rows for s, rows in data.splits.items() if s != "train" and rows}
+        by_label = {}
+        for label in range(spec.num_labels):
+            metrics = {s: compute_metrics(task, np.full(len(rows), label), np.array([ex.label for ex in rows]),
+                                          [ex.group for ex in rows] if rows[0].group is not None else None)
+                       for s, rows in evals.items()}
+            by_label[label] = task_score(table1_score(task, metrics))
+        majority_out[spec.name], best_out[spec.name] = by_label[majority], max(by_label.values())
+    return majority_out, best_out
 
 
 def peak_contrast(per_seed: pd.DataFrame, task: str, peak: int, x: str = "shared layers",
