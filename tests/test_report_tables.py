@@ -557,11 +557,22 @@ def test_layer_similarity_lines_and_finding(params, shown):
     lines = report.attention_lines(by_layer)
     assert lines[0] == ("- negative pair, probed on RTE: mean similarity 0.455 in the bottom half, 0.205 in the "
                         "top layer")
-    assert lines[-1] == ("- middle layers: positive pair 0.755, negative pair 0.355 (positive more similar, as in "
-                         "the paper)")
+    assert lines[-2] == ("- middle layers, probed on RTE (in both pairs): positive pair 0.755, negative pair 0.355 "
+                         "(positive more similar, as in the paper)")
+    assert lines[-1].startswith("- middle layers, averaged over each pair's tasks: positive pair 0.755")
+    # the like-for-like comparison is on the task both pairs hold; the average mixes the probed tasks
+    columns = pd.MultiIndex.from_tuples([("negative", "BoolQ"), ("negative", "RTE"), ("positive", "MNLI"),
+                                         ("positive", "RTE")], names=["kind", "task"])
+    mixed = pd.DataFrame([[0.5, 0.9, 0.9, 0.8]] * 4, columns=columns)
+    like = report.attention_lines(mixed)
+    assert like[-2] == ("- middle layers, probed on RTE (in both pairs): positive pair 0.800, negative pair 0.900 "
+                        "(not more similar for the positive pair)")
+    assert like[-1] == ("- middle layers, averaged over each pair's tasks: positive pair 0.850, negative pair 0.700 "
+                        "(positive more similar, as in the paper)")
     report.attention_finding(params, by_layer)
     measured = _findings(params, "06")["Appendix C attention similarity"]
     assert measured.startswith("negative pair, probed on RTE") and "- " not in measured
+    assert "top layer; positive pair" in measured
     assert _texts(shown) == ["\n".join(lines)]
     only = report.attention_lines(by_layer[["positive"]])
     assert len(only) == 1  # no middle-layer comparison without both kinds

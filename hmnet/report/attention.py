@@ -224,19 +224,27 @@ def pairs_table(pairs: Mapping[str, tuple[str, str]]) -> pd.DataFrame:
 
 def attention_lines(by_layer: pd.DataFrame) -> list[str]:
     """Appendix C's findings as Markdown list items, from :func:`layer_similarity`: per panel the mean
-    similarity in the bottom half and in the top layer, then (with both kinds) the middle layers compared."""
+    similarity in the bottom half and in the top layer, then (with both kinds) the middle layers compared on
+    each task both pairs hold (the anchor: like for like, as the claims ledger compares them), and averaged
+    over each pair's two tasks (probed on different tasks, so only indicative)."""
     depth = by_layer.shape[0]
     bottom = by_layer.iloc[: max(1, depth // 2)].mean()
     top = by_layer.iloc[-1]
     lines = [f"- {kind} pair, probed on {task}: mean similarity {bottom[(kind, task)]:.3f} in the bottom half, "
              f"{top[(kind, task)]:.3f} in the top layer" for kind, task in by_layer.columns]
-    if {"positive", "negative"} <= set(by_layer.columns.get_level_values(0)):
-        middle = by_layer.iloc[depth // 4: max(depth // 4 + 1, 3 * depth // 4)]
-        pos = middle["positive"].to_numpy().mean()
-        neg = middle["negative"].to_numpy().mean()
-        lines.append(f"- middle layers: positive pair {pos:.3f}, negative pair {neg:.3f} "
-                     + ("(positive more similar, as in the paper)" if pos > neg
-                        else "(not more similar for the positive pair)"))
+    if not {"positive", "negative"} <= set(by_layer.columns.get_level_values(0)):
+        return lines
+    middle = by_layer.iloc[depth // 4: max(depth // 4 + 1, 3 * depth // 4)]
+
+    def compare(where: str, pos: float, neg: float) -> str:
+        verdict = "positive more similar, as in the paper" if pos > neg else "not more similar for the positive pair"
+        return f"- middle layers, {where}: positive pair {pos:.3f}, negative pair {neg:.3f} ({verdict})"
+
+    for task in sorted(set(middle["positive"].columns) & set(middle["negative"].columns)):
+        lines.append(compare(f"probed on {task} (in both pairs)", middle[("positive", task)].mean(),
+                             middle[("negative", task)].mean()))
+    lines.append(compare("averaged over each pair's tasks", middle["positive"].to_numpy().mean(),
+                         middle["negative"].to_numpy().mean()))
     return lines
 
 
@@ -246,5 +254,5 @@ def attention_finding(params: RunParameters, by_layer: pd.DataFrame, section: st
     from hmnet.report.page import show_text
 
     lines = attention_lines(by_layer)
-    record_finding(params.out_dir, section, "Appendix C attention similarity", " ".join(line[2:] for line in lines))
+    record_finding(params.out_dir, section, "Appendix C attention similarity", "; ".join(line[2:] for line in lines))
     show_text("\n".join(lines))
