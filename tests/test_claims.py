@@ -193,6 +193,11 @@ def test_figure4_claims_from_the_grid():
     one_seed = [r for r in runs if r.config.seed == 0]
     assert {c["verdict"] for c in claims_figures.layer_grid_claims(one_seed, 6)} == {claims.UNRESOLVED}
     assert claims_figures.layer_grid_claims([], 6)[0]["verdict"] == claims.NOT_RUN
+    nothing = claims_figures.layer_grid_claims([], 6)[1]
+    assert nothing["evidence"] == "no model-grouping runs of the layer grid are stored"
+    no_multi = claims_figures.layer_grid_claims([r for r in runs if r.config.method == "hmnet"], 6)[1]
+    assert no_multi["verdict"] == claims.NOT_RUN
+    assert no_multi["evidence"] == "the multi-task baseline of the layer grid is not stored yet"
 
 
 def test_attention_claim_compares_heads_on_the_shared_task():

@@ -520,6 +520,12 @@ def test_layer_grid_text_finding_figure4_and_splits(params, shown):
     fig = report.figure4(params, summary, summary, 51.0)
     labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert labels == ["data", "model", "multi-task"] and fig.axes[0].get_ylabel() == "average score"
+    # a partly run store: the multi-task baseline is not stored yet, so nothing is compared with it
+    assert report.layer_grid_text(summary, None) == ("Best split: 3-1-0 with the data grouping (55.0); the "
+                                                     "multi-task baseline is not stored yet, so no combination is "
+                                                     "compared with it.")
+    fig = report.figure4(params, summary, summary, None)
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["data", "model"]
     assert report.grid_splits(params) == report.layer_grid(4)
     assert report.grid_splits(params, [[2, 1, 1]]) == [(2, 1, 1)]
     with pytest.raises(report.ParameterError, match="sums to 5, but the backbone has 4 layers"):

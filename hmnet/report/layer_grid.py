@@ -139,39 +139,46 @@ def grid_splits(params: RunParameters, grid=None) -> list[Split]:
 
 def layer_grid_results(params: RunParameters, tasks: Sequence[str], groupings: Mapping[str, Sequence[Sequence[str]]],
                        splits: Sequence[Split], ci_splits: Sequence[Split] | None = None
-                       ) -> tuple[pd.DataFrame, pd.DataFrame, float]:
+                       ) -> tuple[pd.DataFrame, pd.DataFrame, float | None]:
     """Figure 4's runs: per seed the average score of each (grouping, split), their mean and CI (shown, split x
-    grouping) and the multi-task baseline's mean average. Returns (per-seed frame, summary, baseline)."""
+    grouping) and the multi-task baseline's mean average (None while none of its runs is stored, as in a
+    partly run store). Returns (per-seed frame, summary, baseline)."""
     from hmnet.report.tables import show_table
 
     grid_results, baseline = layer_grid_runs(params, tasks, groupings, splits, params.seeds, ci_splits)
     per_seed = scores_frame(grid_results).drop_duplicates(["variant", "seed"])
     per_seed["grouping"] = per_seed["variant"].str.split(":").str[1]
     summary = ci_frame(per_seed, ["grouping", "split"], value="average")
-    base = ci_frame(scores_frame(baseline).drop_duplicates(["seed"]).assign(method="multi"), ["method"],
-                    value="average")
     show_table(summary, params.out_dir, "figure4_summary",
                shown=summary.pivot(index="split", columns="grouping", values="mean").round(2))
+    if not baseline:
+        return per_seed, summary, None
+    base = ci_frame(scores_frame(baseline).drop_duplicates(["seed"]).assign(method="multi"), ["method"],
+                    value="average")
     return per_seed, summary, float(base["mean"].iloc[0])
 
 
-def figure4(params: RunParameters, summary: pd.DataFrame, per_seed: pd.DataFrame, baseline: float):
-    """Figure 4: the average score per split and grouping, with the multi-task baseline as a line."""
+def figure4(params: RunParameters, summary: pd.DataFrame, per_seed: pd.DataFrame, baseline: float | None):
+    """Figure 4: the average score per split and grouping, with the multi-task baseline as a line (when run)."""
     return band_figure(summary, "split", "grouping", params, "figure4_layer_combinations",
                        f"Figure 4: average score per split ({params.profile})", "average score",
-                       reference={"multi-task": baseline}, per_seed=per_seed)
+                       reference=None if baseline is None else {"multi-task": baseline}, per_seed=per_seed)
 
 
-def layer_grid_text(summary: pd.DataFrame, baseline: float) -> str:
-    """Figure 4's finding: the best split and how many combinations average above multi-task."""
-    above = summary[summary["mean"] > baseline]
+def layer_grid_text(summary: pd.DataFrame, baseline: float | None) -> str:
+    """Figure 4's finding: the best split and how many combinations average above multi-task (None: its
+    runs are not stored yet, and the sentence says so)."""
     best = summary.loc[summary["mean"].idxmax()]
-    return (f"Best split: {best['split']} with the {best['grouping']} grouping ({best['mean']:.1f}); "
-            f"{len(above)} of {len(summary)} grouping-split combinations average above multi-task "
-            f"({baseline:.1f}).")
+    text = f"Best split: {best['split']} with the {best['grouping']} grouping ({best['mean']:.1f}); "
+    if baseline is None:
+        return text + "the multi-task baseline is not stored yet, so no combination is compared with it."
+    above = summary[summary["mean"] > baseline]
+    return text + (f"{len(above)} of {len(summary)} grouping-split combinations average above multi-task "
+                   f"({baseline:.1f}).")
 
 
-def layer_grid_finding(params: RunParameters, summary: pd.DataFrame, baseline: float, section: str = "05") -> None:
+def layer_grid_finding(params: RunParameters, summary: pd.DataFrame, baseline: float | None,
+                       section: str = "05") -> None:
     """:func:`layer_grid_text`, recorded as a finding and shown."""
     from hmnet.report.figures import record_finding
     from hmnet.report.page import show_text
