@@ -275,6 +275,10 @@ def test_the_reference_plan_has_the_stated_size(shared_data_dir, tmp_path):
     figure3 = next(p.config for p in plan if p.section == "shared_layers")
     assert len(load_run_task(figure3, "BoolQ")["train"]) == 2616, "Figure 3 trains on all of BoolQ's carved rows"
     names = {p.config.result_name() for p in plan if campaign_plan.kind(p.section) == "train"}
+    # Table 1's extra rows are planned from the store's own groupings (tables/groupings_ours.json)
+    ours = campaign.campaign_plan("local", str(shared_data_dir), campaign.store_dir("local"), ["table1_ours"])
+    assert {p.config.variant for p in ours} <= {"hmnet:ours-lookahead"}
+    names |= {p.config.result_name() for p in ours}
     stored = {path.name for path in (campaign.store_dir("local") / "results").glob("*.json")}
     assert stored <= names, sorted(stored - names)
 
