@@ -43,13 +43,14 @@ def write_manifest(profile: str, data_dir: str | None, store: Path, plan: Sequen
     sections = _with_earlier_sections(sections, store, profile, overrides)
     prof = get_profile(profile, **({"data_dir": data_dir} if data_dir else {}))
     cfg = prof.run_config("multi")
+    majority, best = constant_floors(cfg)
     carved = [t for t in prof.tasks if prof.source == "directory" and prof.carve_train
               and find_file(t, "train", prof.data_dir) is None]
     settings = {k: v for k, v in cfg.to_dict().items()
                 if k not in ("method", "tasks", "clusters", "split", "seed", "name", "data_dir", "affinity")}
     manifest = {"profile": profile, "tasks": list(prof.tasks), "seeds": list(prof.seeds), "settings": settings,
-                "data": data_fingerprint(cfg), "carved_tasks": carved, "majority_class": majority_scores(cfg),
-                "best_constant": majority_scores(cfg, best=True),
+                "data": data_fingerprint(cfg), "carved_tasks": carved, "majority_class": majority,
+                "best_constant": best,
                 "notebook_parameters": REFERENCE_PARAMETERS, "overrides": dict(overrides or {}),
                 "training_semantics": TRAINING_SEMANTICS,
                 "commit": code_commit(), "updated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
@@ -74,20 +75,21 @@ def _with_earlier_sections(sections: dict[str, dict], store: Path, profile: str,
     return {k: sections[k] for k in SECTION_ORDER if k in sections}
 
 
-_MAJORITY: dict[str, tuple[dict[str, float], dict[str, float]]] = {}
+_FLOORS: dict[str, tuple[dict[str, float], dict[str, float]]] = {}
 
 
-def majority_scores(config: RunConfig, best: bool = False) -> dict[str, float]:
-    """Each classification task's score when every evaluation row gets the most frequent training label (with
-    `best`: the best score any one label for every row reaches), on the rows the profile's runs use
+def constant_floors(config: RunConfig) -> tuple[dict[str, float], dict[str, float]]:
+    """Each classification task's score when every evaluation row gets the most frequent training label, and
+    the best score any one label for every row reaches, on the rows the profile's runs use
     (``hmnet.report.constant_baselines``); kept in the manifest so that the store shows them without the data.
     Cached per process."""
     from hmnet.report import constant_baselines
 
     key = config.to_json()
-    if key not in _MAJORITY:
-        _MAJORITY[key] = tuple({t: round(v, 3) for t, v in floors.items()} for floors in constant_baselines(config))
-    return _MAJORITY[key][int(best)]
+    if key not in _FLOORS:
+        majority, best = constant_baselines(config)
+        _FLOORS[key] = ({t: round(v, 3) for t, v in majority.items()}, {t: round(v, 3) for t, v in best.items()})
+    return _FLOORS[key]
 
 
 def read_manifest(store: Path) -> dict | None:

@@ -638,7 +638,7 @@ def _stored(config, score, folder):
 def test_scale_probes_list_what_each_probe_changed(params):
     prof = params.experiment_profile()
     table1 = [_stored(prof.run_config("single", tasks=("BoolQ",), seed=0), 58.9, params.results_dir)]
-    majority = pd.DataFrame({"task": ["BoolQ"], "majority class": [64.2]})
+    majority = pd.DataFrame({"task": ["BoolQ"], "majority class": [64.2], "best constant": [64.2]})
     assert report.scale_probes(params, table1, majority) == (None, "")  # no probes folder: nothing shown
     probe = prof.run_config("single", tasks=("BoolQ",), seed=0, max_length=256, lr=5e-4)
     _stored(probe, 60.5, Path(params.out_dir) / "probes")
@@ -687,8 +687,9 @@ def test_scale_probes_list_what_each_probe_changed(params):
 
 
 def test_learned_note_names_the_tasks_by_verdict():
-    majority = pd.DataFrame({"task": ["RTE", "BoolQ", "CB", "WNLI"],
-                             "above the majority class": ["above", "not above", "one seed: no interval", "exempt"]})
+    verdicts = ["above", "not above", "one seed: no interval", "exempt"]
+    majority = pd.DataFrame({"task": ["RTE", "BoolQ", "CB", "WNLI"], "above the majority class": verdicts,
+                             "above every constant": verdicts})
     note = report.learned_note(majority)
     assert note.startswith("Above the majority class with the interval clear of it: RTE.")
     assert "best constant" not in note

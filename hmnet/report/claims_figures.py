@@ -103,13 +103,13 @@ def layer_grid_claims(runs: Iterable, depth: int | None, grouping: str = "model"
     above = {s: verdict_from_differences((by_split[s] - multi).dropna().tolist(), f"{s} - multi-task")
              for s in by_split.columns} if len(multi) else {}
     split_text = "{" + (paper_split or "?").replace("-", ", ") + "}"
+    no_multi = missing if by_split.empty else "the multi-task baseline of the layer grid is not stored yet"
     return [_row(f"The paper's split {split_text} is the best of the grid for {name} (Figure 4)",
                  "eight shared layers of 12 best", all_of(list(best.values())) if best else NOT_RUN,
                  _tally(best) if best else missing, "05"),
             _row(f"{name} beats multi-task at every split of the grid (Figure 4)",
                  "HMNet_m above multi-task at any combination", all_of(list(above.values())) if above else NOT_RUN,
-                 _tally(above) if above else missing if by_split.empty
-                 else "the multi-task baseline of the layer grid is not stored yet", "05")]
+                 _tally(above) if above else no_multi, "05")]
 
 
 # ---------------------------------------------------------------------------------------------------------

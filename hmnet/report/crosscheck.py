@@ -127,8 +127,8 @@ def scale_probes(params: RunParameters, results: Sequence, majority: pd.DataFram
     if not probes:
         return None, ""
     ours = {(r.config.tasks[0], r.config.seed): r for r in results if r.config.method == "single"}
-    base = dict(zip(majority["task"], majority["majority class"])) if len(majority) else {}
-    best = dict(zip(majority["task"], majority["best constant"])) if "best constant" in majority else base
+    base = dict(zip(majority["task"], majority["majority class"]))
+    best = dict(zip(majority["task"], majority["best constant"]))
     prof = params.experiment_profile()
     rows = []
     for probe in probes:
@@ -154,9 +154,9 @@ def probe_summary(probes: pd.DataFrame) -> pd.DataFrame:
     stored), so that a change that makes a task learn is read off with its interval, not from one seed."""
     rows = []
     for (task, changed), g in probes.groupby(["task", "changed"], sort=False):
-        base, best = (g[c].iloc[0] if c in g else None for c in ("majority class", "best constant"))
+        base, best = g["majority class"].iloc[0], g["best constant"].iloc[0]
         verdict = majority_verdict(g["score"].tolist(), 0.0 if pd.isna(base) else float(base),
-                                   best=None if best is None or pd.isna(best) else float(best))
+                                   best=None if pd.isna(best) else float(best))
         table1 = g["Table 1 run"].dropna()
         rows.append({"task": task, "changed": changed, **verdict,
                      "Table 1, same seeds": table1.mean() if len(table1) == len(g) else None})
@@ -196,7 +196,7 @@ def learned_note(majority: pd.DataFrame) -> str:
     this build (they stay in Table 1 with their scores), which cleared it but not the best constant prediction,
     and which cannot be judged yet."""
     verdicts = dict(zip(majority["task"], majority["above the majority class"]))
-    constant = dict(zip(majority["task"], majority.get("above every constant", majority["above the majority class"])))
+    constant = dict(zip(majority["task"], majority["above every constant"]))
     below = [t for t, v in verdicts.items() if v == "not above"]
     open_ = [t for t, v in verdicts.items() if v == "one seed: no interval"]
     above = [t for t, v in verdicts.items() if v == "above"]
