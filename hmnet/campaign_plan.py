@@ -132,8 +132,8 @@ def section_plan(section: str, profile: str, data_dir: str | None, out_dir: str 
 
 
 def _attention_plan(P, extra: Mapping[str, Any]) -> list[RunConfig]:
-    """Appendix C's runs, to be trained with their models kept: the pairs chosen from the stored Eq. 4 runs
-    with the anchor (none until all of them are stored; WAITING says so)."""
+    """Appendix C's runs at every seed, to be trained with their models kept: the pairs chosen from the stored
+    Eq. 4 runs with the anchor (none until all of them are stored; WAITING says so)."""
     from hmnet import report
 
     anchor = report.check_tasks([extra.get("anchor", "RTE")], name="anchor")[0]
@@ -141,8 +141,7 @@ def _attention_plan(P, extra: Mapping[str, Any]) -> list[RunConfig]:
     if pairs is None:
         WAITING["attention"] = note
         return []
-    runs = report.attention_configs(P, pairs, P.seeds[0], extra.get("relevance_tasks"))
-    return list({c.key(): c for c in [*runs["single"].values(), *runs["pair"].values()]}.values())
+    return report.attention_runs(report.attention_configs(P, pairs, P.seeds, extra.get("relevance_tasks")))
 
 
 def campaign_plan(profile: str, data_dir: str | None, out_dir: str | Path, sections: Iterable[str] | None = None,

@@ -55,9 +55,10 @@ def test_appendix_c_waits_for_eq4_keeps_its_models_and_renders_from_the_store(tm
     P = report.check_parameters(profile="smoke", tasks=TASKS, seeds=[0], out_dir=str(store))
     pairs, note = report.choose_attention_pairs(P, "RTE", TASKS)
     assert set(pairs) == {"positive", "negative"} and "largest mutual gain" in note
-    runs = report.attention_configs(P, pairs, 0, TASKS)
+    runs = report.attention_configs(P, pairs, [0], TASKS)
     tidy = report.attention_tables(P, runs, probe_examples=16)
     assert set(tidy["kind"]) == {"positive", "negative"} and tidy["similarity"].between(-1, 1.0001).all()
+    assert set(tidy["seed"]) == {0}
     assert len(list((store / "results" / "attention").glob("*--probe16.csv"))) == 4  # 2 pairs x 2 tasks
     models = report.models_table(P, runs)
     assert len(models) == 5 and set(models["model"]) == {"a retraining"}
@@ -78,3 +79,15 @@ def test_pairs_wait_in_the_store_and_the_anchor_must_be_a_relevance_task(tmp_pat
     assert pairs is None and "waits" in note
     with pytest.raises(report.ParameterError, match="anchor 'CB' is not among the relevance tasks"):
         report.choose_attention_pairs(P, "CB", TASKS, stored=True)
+
+
+def test_every_seed_compares_its_own_runs_and_shares_eq4s_keys(tmp_path):
+    P = report.check_parameters(profile="smoke", tasks=TASKS, seeds=[0, 1], out_dir=str(tmp_path))
+    pairs = {"positive": ("SST-2", "RTE"), "negative": ("MRPC", "RTE")}
+    runs = report.attention_configs(P, pairs, [0, 1, 0], TASKS)  # a repeated seed is one set
+    assert [{c.seed for c in [*r["single"].values(), *r["pair"].values()]} for r in runs] == [{0}, {1}]
+    eq4 = {c.key() for c in report.pairwise_configs(P, TASKS)}
+    flat = report.attention_runs(runs)
+    assert len(flat) == 10 and {c.key() for c in flat} <= eq4  # 3 tasks alone and 2 pairs, per seed
+    outside = report.attention_configs(P, {"positive": ("CB", "RTE"), "negative": ("MRPC", "RTE")}, [1], TASKS)
+    assert outside[0]["pair"]["positive"].key() not in eq4 and outside[0]["pair"]["positive"].seed == 1

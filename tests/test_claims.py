@@ -200,15 +200,27 @@ def test_figure4_claims_from_the_grid():
     assert no_multi["evidence"] == "the multi-task baseline of the layer grid is not stored yet"
 
 
-def test_attention_claim_compares_heads_on_the_shared_task():
-    rows = [{"kind": kind, "pair": f"{other} & RTE", "task": task, "layer": layer, "head": head,
-             "similarity": (0.9 if kind == "positive" else 0.8) + 0.01 * head}
-            for kind, other in (("positive", "QQP"), ("negative", "MRPC")) for task in (other, "RTE")
-            for layer in range(4) for head in range(4)]
-    row = claims_figures.attention_claim(pd.DataFrame(rows))
-    assert row["verdict"] == claims.SUPPORTED and "on RTE, middle layers: +0.10, 95% CI" in row["evidence"]
-    assert "n=8 heads" in row["evidence"]
+def _attention_rows(seeds, gap):
+    """Per-head similarities of a positive (QQP & RTE) and a negative (MRPC & RTE) pair, on both tasks of each;
+    the positive pair is `gap(seed)` more similar, the heads spread by 0.01."""
+    return pd.DataFrame([{"kind": kind, "pair": f"{other} & RTE", "task": task, "seed": seed, "layer": layer,
+                          "head": head, "similarity": 0.8 + (gap(seed) if kind == "positive" else 0) + 0.01 * head}
+                         for seed in seeds for kind, other in (("positive", "QQP"), ("negative", "MRPC"))
+                         for task in (other, "RTE") for layer in range(4) for head in range(4)])
+
+
+def test_attention_claim_rests_on_seeds_not_heads():
+    row = claims_figures.attention_claim(_attention_rows([0, 1, 2], lambda s: 0.1 + 0.01 * s))
+    assert row["verdict"] == claims.SUPPORTED and "on RTE, middle layers: +0.11, 95% CI" in row["evidence"]
+    assert "n=3 seeds" in row["evidence"] and "seed 0 +0.100, seed 1 +0.110, seed 2 +0.120" in row["evidence"]
+    down = claims_figures.attention_claim(_attention_rows([0, 1, 2], lambda s: -0.1 - 0.01 * s))
+    assert down["verdict"] == claims.CONTRADICTED
+    # One model per pair (the paper's design; a table without a seed column): 16 heads, but no interval.
+    one = claims_figures.attention_claim(_attention_rows([0], lambda s: 0.1).drop(columns="seed"))
+    assert one["verdict"] == claims.UNRESOLVED and "+0.10 on one seed (no interval)" in one["evidence"]
     assert claims_figures.attention_claim(None)["verdict"] == claims.NOT_RUN
+    other = _attention_rows([0, 1], lambda s: 0.1).replace({"task": {"RTE": "CB"}})
+    assert "seed 1" in claims_figures.attention_claim(other)["evidence"]  # compared on the task they share
 
 
 def test_our_grouping_is_an_extra_table1_column_with_its_own_claim_and_no_published_number():

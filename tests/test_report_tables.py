@@ -588,6 +588,12 @@ def test_attention_figure_and_pairs_table(params):
     fig = report.attention_figure(_tidy(), params)
     assert _titles(fig) == ["positive: QQP & RTE\non RTE", "negative: MRPC & RTE\non RTE"]
     assert len(pd.read_csv(params.figures_dir / "attention_similarity.csv")) == 16
+    seeds = pd.concat([_tidy().assign(seed=s, similarity=_tidy()["similarity"] + s) for s in (0, 1)])
+    fig = report.attention_figure(seeds, params)  # each panel the mean over seeds
+    assert _titles(fig) == [f"{kind}: {pair} & RTE\non RTE, mean of 2 seeds"
+                            for kind, pair in (("positive", "QQP"), ("negative", "MRPC"))]
+    assert fig.axes[0].collections[0].get_array().max() == pytest.approx(0.91 + 0.5)
+    assert report.layer_similarity(seeds).loc[0, ("positive", "RTE")] == pytest.approx(0.905 + 0.5)
     table = report.pairs_table(report.PAPER_ATTENTION_PAIRS)
     assert table.to_dict("index") == {"positive": {"task": "QQP", "anchor": "RTE"},
                                       "negative": {"task": "MRPC", "anchor": "RTE"}}

@@ -35,6 +35,7 @@ from hmnet.report.attention import (
     attention_figure,
     attention_finding,
     attention_lines,
+    attention_runs,
     attention_stored,
     attention_tables,
     choose_attention_pairs,
@@ -233,6 +234,6 @@ __all__ = [
     "single_task_checks", "single_vs_majority",
     # 06: attention
     "PAPER_ATTENTION_PAIRS", "attention_figure", "attention_finding", "attention_lines", "attention_configs",
-    "attention_stored", "attention_tables", "choose_attention_pairs", "layer_similarity", "pairs_table",
-    "models_table", "show_attention_models",
+    "attention_runs", "attention_stored", "attention_tables", "choose_attention_pairs", "layer_similarity",
+    "pairs_table", "models_table", "show_attention_models",
 ]

@@ -62,20 +62,30 @@ def choose_attention_pairs(params: RunParameters, anchor: str = "RTE", relevance
             f"({mutual.min():.2f}).")
 
 
-def attention_configs(params: RunParameters, pairs: Mapping[str, tuple[str, str]], seed: int,
-                      relevance_tasks: Sequence[str] | None = None) -> dict:
-    """The runs Appendix C compares, at `seed`: each task's single-task run and each pair's multi-task run.
-    Where a pair is among `relevance_tasks` these are Eq. 4's own runs (same keys, so a campaign trains each
-    once): ``{"single": {task: config}, "pair": {kind: config}}``."""
+def attention_configs(params: RunParameters, pairs: Mapping[str, tuple[str, str]], seeds: Sequence[int],
+                      relevance_tasks: Sequence[str] | None = None) -> list[dict]:
+    """The runs Appendix C compares, one set per seed in `seeds`: each task's single-task run and each pair's
+    multi-task run. Where a pair is among `relevance_tasks` these are Eq. 4's own runs (same keys, so a
+    campaign trains each once). The paper compares one model per pair; several seeds let the verdict rest on
+    seeds. ``[{"single": {task: config}, "pair": {kind: config}}, ...]``, in the order of `seeds`."""
     tasks = section_tasks(params, relevance_tasks, SMOKE_RELEVANCE_TASKS, "relevance_tasks", minimum=2)
-    eq4 = {(c.method, frozenset(c.tasks)): c for c in pairwise_configs(params, tasks) if c.seed == seed}
     prof = params.experiment_profile()
-    singles = {t: eq4.get(("single", frozenset((t,))))
-               or prof.run_config("single", tasks=(t,), seed=seed, name="single")
-               for p in pairs.values() for t in p}
-    joint = {k: eq4.get(("multi", frozenset(p))) or prof.run_config("multi", tasks=tuple(p), seed=seed, name="pair")
-             for k, p in pairs.items()}
-    return {"single": singles, "pair": joint}
+    eq4_runs = pairwise_configs(params, tasks)
+    out = []
+    for seed in dict.fromkeys(seeds):
+        eq4 = {(c.method, frozenset(c.tasks)): c for c in eq4_runs if c.seed == seed}
+        singles = {t: eq4.get(("single", frozenset((t,))))
+                   or prof.run_config("single", tasks=(t,), seed=seed, name="single")
+                   for p in pairs.values() for t in p}
+        joint = {k: eq4.get(("multi", frozenset(p)))
+                 or prof.run_config("multi", tasks=tuple(p), seed=seed, name="pair") for k, p in pairs.items()}
+        out.append({"single": singles, "pair": joint})
+    return out
+
+
+def attention_runs(runs: Sequence[Mapping]) -> list:
+    """Every run of :func:`attention_configs`' sets, each key once."""
+    return list({c.key(): c for r in runs for c in [*r["single"].values(), *r["pair"].values()]}.values())
 
 
 def _stem(config) -> str:
@@ -99,15 +109,15 @@ def attention_stored(config, results_dir: Path) -> bool:
     return model_saved(config, results_dir) or any(cached.glob(f"{stem}--*")) or any(cached.glob(f"*--{stem}--*"))
 
 
-def attention_tables(params: RunParameters, runs: Mapping, probe_examples: int = 64) -> pd.DataFrame:
-    """Per layer and head, the cosine similarity between each task's single-task model and the pair's
-    model, on a fixed probe set of that task's first eval split. Tidy: kind, pair, task, layer, head,
-    similarity.
+def attention_tables(params: RunParameters, runs: Sequence[Mapping], probe_examples: int = 64) -> pd.DataFrame:
+    """Per seed, layer and head, the cosine similarity between each task's single-task model and the pair's
+    model (of :func:`attention_configs`' sets), on a fixed probe set of that task's first eval split. Tidy:
+    kind, pair, task, seed, layer, head, similarity.
 
     Each panel is read from its :func:`similarity_cache` when kept; otherwise computed from the runs' models,
     which are trained (``keep_model``) where missing unless in store-only mode, and then kept.
     """
-    panels = [(kind, task, runs["single"][task], joint) for kind, joint in runs["pair"].items()
+    panels = [(kind, task, r["single"][task], joint) for r in runs for kind, joint in r["pair"].items()
               for task in joint.tasks]
     todo = [p for p in panels if not similarity_cache(params.results_dir, p[2], p[3], probe_examples).is_file()]
     needed = list({_stem(c): c for p in todo for c in p[2:]}.values())
@@ -123,8 +133,10 @@ def attention_tables(params: RunParameters, runs: Mapping, probe_examples: int =
         _compute_panel(params, kind, task, single, joint, probe_examples)
     if todo:
         _record_models(params.results_dir, needed)
-    return pd.concat([pd.read_csv(similarity_cache(params.results_dir, s, j, probe_examples))
-                      for _, _, s, j in panels], ignore_index=True)
+    frames = [pd.read_csv(similarity_cache(params.results_dir, s, j, probe_examples)) for _, _, s, j in panels]
+    for frame, (_, _, single, _) in zip(frames, panels):
+        frame.insert(3, "seed", single.seed)  # the cache is named by the runs' keys, which hold the seed
+    return pd.concat(frames, ignore_index=True)
 
 
 def _compute_panel(params: RunParameters, kind: str, task: str, single, joint, probe_examples: int) -> None:
@@ -172,18 +184,18 @@ def _record_models(results_dir: Path, configs: Sequence) -> None:
     atomic_write(path, pd.DataFrame(list(rows.values())).to_csv(index=False))
 
 
-def models_table(params: RunParameters, runs: Mapping) -> pd.DataFrame | None:
+def models_table(params: RunParameters, runs: Sequence[Mapping]) -> pd.DataFrame | None:
     """Which model each similarity came from (the stored run, or a retraining of its config for the kept
     model) with the stored and the model's averages; None before any similarity is computed."""
     path = params.results_dir / "attention" / _MODELS
     if not path.is_file():
         return None
-    wanted = {_stem(c) for c in [*runs["single"].values(), *runs["pair"].values()]}
+    wanted = {_stem(c) for c in attention_runs(runs)}
     table = pd.read_csv(path)
     return table[table["run"].isin(wanted)].drop(columns="run").reset_index(drop=True)
 
 
-def show_attention_models(params: RunParameters, runs: Mapping) -> None:
+def show_attention_models(params: RunParameters, runs: Sequence[Mapping]) -> None:
     """:func:`models_table` under a sentence saying what it checks (nothing when no similarity is computed)."""
     from hmnet.report.page import show_text
     from hmnet.report.tables import show_table
@@ -201,19 +213,25 @@ def attention_figure(tidy: pd.DataFrame, params: RunParameters, name: str = "att
 
     from hmnet.analysis.attention import similarity_heatmap
 
-    panels = list(tidy.groupby(["kind", "pair", "task"], sort=False))
+    panels = [(key, g.pivot_table(index="layer", columns="head", values="similarity", aggfunc="mean"), _seeds(g))
+              for key, g in tidy.groupby(["kind", "pair", "task"], sort=False)]
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), squeeze=False)
-    vmin = float(tidy["similarity"].min())
-    for ax, ((kind, pair, task), g) in zip(axes[0], panels):
-        m = g.pivot(index="layer", columns="head", values="similarity")
-        similarity_heatmap(m, ax=ax, title=f"{kind}: {pair}\non {task}", vmin=vmin)
+    vmin = min(float(m.min().min()) for _, m, _ in panels)
+    for ax, ((kind, pair, task), m, n) in zip(axes[0], panels):
+        mean = f", mean of {n} seeds" if n > 1 else ""
+        similarity_heatmap(m, ax=ax, title=f"{kind}: {pair}\non {task}{mean}", vmin=vmin)
     fig.tight_layout()
     save_figure(fig, tidy, params.out_dir, name)
     return fig
 
 
+def _seeds(tidy: pd.DataFrame) -> int:
+    return tidy["seed"].nunique() if "seed" in tidy else 1
+
+
 def layer_similarity(tidy: pd.DataFrame) -> pd.DataFrame:
-    """Mean similarity per layer for each (kind, pair, task) panel: the numbers the prose refers to."""
+    """Mean similarity per layer for each (kind, task) panel, over heads and seeds: the numbers the prose
+    refers to."""
     return tidy.pivot_table(index="layer", columns=["kind", "task"], values="similarity", aggfunc="mean")
 
 
