@@ -166,15 +166,17 @@ def figure4(params: RunParameters, summary: pd.DataFrame, per_seed: pd.DataFrame
 
 
 def layer_grid_text(summary: pd.DataFrame, baseline: float | None) -> str:
-    """Figure 4's finding: the best split and how many combinations average above multi-task (None: its
-    runs are not stored yet, and the sentence says so)."""
+    """Figure 4's finding: the best split (with its seed interval) and how many combinations average above
+    multi-task (None: its runs are not stored yet, and the sentence says so)."""
     best = summary.loc[summary["mean"].idxmax()]
-    text = f"Best split: {best['split']} with the {best['grouping']} grouping ({best['mean']:.1f}); "
+    spread = (f", 95% CI [{best['ci_low']:.1f}, {best['ci_high']:.1f}] over {best['n']} seeds" if best["n"] > 1
+              else ", one seed")
+    text = f"Best split: {best['split']} with the {best['grouping']} grouping ({best['mean']:.1f}{spread}); "
     if baseline is None:
         return text + "the multi-task baseline is not stored yet, so no combination is compared with it."
     above = summary[summary["mean"] > baseline]
     return text + (f"{len(above)} of {len(summary)} grouping-split combinations average above multi-task "
-                   f"({baseline:.1f}).")
+                   f"({baseline:.1f}), by their means (the claims ledger pairs them with it seed by seed).")
 
 
 def layer_grid_finding(params: RunParameters, summary: pd.DataFrame, baseline: float | None,
