@@ -41,19 +41,17 @@ class Verdict:
     evidence: str
 
 
-def verdict_from_differences(diffs: Sequence[float], what: str, unit: str = "points", over: str = "seeds"
-                             ) -> Verdict:
-    """The verdict on paired differences in the claimed direction (positive: as the paper says), one per seed
-    unless `over` says what else pairs them (attention heads, say)."""
+def verdict_from_differences(diffs: Sequence[float], what: str, unit: str = "points") -> Verdict:
+    """The verdict on paired differences in the claimed direction (positive: as the paper says), one per seed."""
     d = np.asarray([x for x in diffs if np.isfinite(x)], dtype=float)
     if len(d) == 0:
         return Verdict(NOT_RUN, f"no seed has the runs for {what}")
     ci = mean_ci(d)
     unit = f" {unit}" if unit else ""
     if len(d) == 1:
-        return Verdict(UNRESOLVED, f"{what}: {ci['mean']:+.2f}{unit} on one {over.rstrip('s')} (no interval)")
+        return Verdict(UNRESOLVED, f"{what}: {ci['mean']:+.2f}{unit} on one seed (no interval)")
     text = (f"{what}: {ci['mean']:+.2f}{unit}, 95% CI [{ci['ci_low']:+.2f}, {ci['ci_high']:+.2f}], "
-            f"n={len(d)} {over}")
+            f"n={len(d)} seeds")
     if ci["ci_low"] > 0:
         return Verdict(SUPPORTED, text)
     if ci["ci_high"] < 0:
