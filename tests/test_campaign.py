@@ -126,6 +126,12 @@ def test_store_round_trip_names_no_machine_path_and_prints_from_the_store(tmp_pa
     out = capsys.readouterr().out
     n = len(runs)
     assert f"table1: {n} of {n} planned runs stored" in out and "(n=1)" in out and "Average" in out
+    status = ["campaign", "status", "--profile", "smoke", "--store", str(s), "--sections", "table1",
+              "-p", "tasks", '["RTE", "MRPC"]', "-p", "seeds", "[0]"]
+    assert main(status) == 0
+    out = capsys.readouterr().out
+    assert f"table1         {n:3d} of {n:3d} runs stored" in out
+    assert "nothing pending: every planned run is stored" in out and "Empty DataFrame" not in out
 
 
 def test_a_section_prints_beside_each_task_its_majority_class_and_the_average_last(capsys):

@@ -101,6 +101,8 @@ def _projection(args, store: Path, plan) -> str:
     from hmnet.results import load_results
 
     pending = [p for p in plan if not is_stored(p, store)]
+    if not pending:
+        return "nothing pending: every planned run is stored"
     rates = measured_rates(load_results(store / "results"), args.data_dir)
     return projection_table(pending, rates, args.workers).to_string(index=False, float_format="%.2f")
 
