@@ -215,12 +215,12 @@ def test_attention_claim_rests_on_seeds_not_heads():
     assert "n=3 seeds" in row["evidence"] and "seed 0 +0.100, seed 1 +0.110, seed 2 +0.120" in row["evidence"]
     down = claims_figures.attention_claim(_attention_rows([0, 1, 2], lambda s: -0.1 - 0.01 * s))
     assert down["verdict"] == claims.CONTRADICTED
-    # One model per pair (the paper's design; a table without a seed column): 16 heads, but no interval.
-    one = claims_figures.attention_claim(_attention_rows([0], lambda s: 0.1).drop(columns="seed"))
+    # One model per pair (the paper's design): 16 heads, but no interval.
+    one = claims_figures.attention_claim(_attention_rows([0], lambda s: 0.1))
     assert one["verdict"] == claims.UNRESOLVED and "+0.10 on one seed (no interval)" in one["evidence"]
     assert claims_figures.attention_claim(None)["verdict"] == claims.NOT_RUN
     other = _attention_rows([0, 1], lambda s: 0.1).replace({"task": {"RTE": "CB"}})
-    assert "seed 1" in claims_figures.attention_claim(other)["evidence"]  # compared on the task they share
+    assert "similarity on CB, middle layers" in claims_figures.attention_claim(other)["evidence"]  # the shared task
 
 
 def test_our_grouping_is_an_extra_table1_column_with_its_own_claim_and_no_published_number():

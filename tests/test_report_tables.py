@@ -554,7 +554,7 @@ def _tidy():
     for kind, pair, task, base in [("positive", "QQP & RTE", "RTE", 0.9), ("negative", "MRPC & RTE", "RTE", 0.5)]:
         for layer in range(4):
             for head in range(2):
-                rows.append({"kind": kind, "pair": pair, "task": task, "layer": layer, "head": head,
+                rows.append({"kind": kind, "pair": pair, "task": task, "seed": 0, "layer": layer, "head": head,
                              "similarity": base - 0.1 * layer + 0.01 * head})
     return pd.DataFrame(rows)
 

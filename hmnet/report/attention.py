@@ -213,7 +213,8 @@ def attention_figure(tidy: pd.DataFrame, params: RunParameters, name: str = "att
 
     from hmnet.analysis.attention import similarity_heatmap
 
-    panels = [(key, g.pivot_table(index="layer", columns="head", values="similarity", aggfunc="mean"), _seeds(g))
+    panels = [(key, g.pivot_table(index="layer", columns="head", values="similarity", aggfunc="mean"),
+               g["seed"].nunique())
               for key, g in tidy.groupby(["kind", "pair", "task"], sort=False)]
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), squeeze=False)
     vmin = min(float(m.min().min()) for _, m, _ in panels)
@@ -223,10 +224,6 @@ def attention_figure(tidy: pd.DataFrame, params: RunParameters, name: str = "att
     fig.tight_layout()
     save_figure(fig, tidy, params.out_dir, name)
     return fig
-
-
-def _seeds(tidy: pd.DataFrame) -> int:
-    return tidy["seed"].nunique() if "seed" in tidy else 1
 
 
 def layer_similarity(tidy: pd.DataFrame) -> pd.DataFrame:

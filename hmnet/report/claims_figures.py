@@ -119,8 +119,8 @@ def layer_grid_claims(runs: Iterable, depth: int | None, grouping: str = "model"
 def attention_claim(tidy: pd.DataFrame | None) -> dict:
     """Appendix C: on the task both pairs share, the related (positive) pair's attention maps stay closer to
     the single-task model's than the unrelated (negative) pair's in the middle layers. One difference per seed
-    (the middle layers' mean over heads; a table without a seed column is one seed): heads of one model are
-    not independent, so a single seed gives no interval."""
+    (the middle layers' mean over heads, from :func:`hmnet.report.attention_tables`' tidy table): heads of one
+    model are not independent, so a single seed gives no interval."""
     base = ("A related pair's attention maps are more similar than an unrelated pair's (Appendix C)",
             "Figures 5-6: the positive pair more similar in the middle layers")
     if tidy is None or tidy.empty or not {"positive", "negative"} <= set(tidy["kind"]):
@@ -129,7 +129,7 @@ def attention_claim(tidy: pd.DataFrame | None) -> dict:
     if not shared:
         return _row(*base, NOT_RUN, "the two pairs share no task to compare on", "06")
     anchor = sorted(shared)[0]
-    on = tidy[tidy["task"] == anchor].assign(seed=tidy["seed"] if "seed" in tidy else 0)
+    on = tidy[tidy["task"] == anchor]
     layers = sorted(on["layer"].unique())
     middle = layers[len(layers) // 4: max(len(layers) // 4 + 1, 3 * len(layers) // 4)]
     per_seed = on[on["layer"].isin(middle)].pivot_table(index="seed", columns="kind", values="similarity",
