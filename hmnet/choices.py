@@ -6,6 +6,9 @@ from __future__ import annotations
 METHODS: tuple[str, ...] = ("single", "multi", "skillnet", "hmnet")
 SOURCES: tuple[str, ...] = ("synthetic", "directory", "hub")
 SAMPLINGS: tuple[str, ...] = ("proportional", "temperature")
+# What a task head reads: the [CLS] hidden state (the paper, Section 4.3) or the mean of the real tokens' states
+# (how sentence-transformers backbones such as all-MiniLM-L6-v2 were trained).
+POOLINGS: tuple[str, ...] = ("cls", "mean")
 
 
 def default_split(depth: int) -> tuple[int, int, int]:

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from hmnet.choices import SAMPLINGS, default_split
+from hmnet.choices import POOLINGS, SAMPLINGS, default_split
 from hmnet.errors import HmnetError
 from hmnet.tasks import resolve_tasks
 
@@ -169,6 +169,7 @@ FIELD_CHECKS: tuple[tuple[str, Callable[[str, Any], Any]], ...] = (
     ("mixed_precision", lambda n, v: check_choice(n, v, PRECISIONS)),
     ("attn_implementation", lambda n, v: v if v is None else check_choice(n, v, ATTENTION)),
     ("dropout", lambda n, v: check_float(n, v, 0, 1, high_open=True, optional=True)),
+    ("pooling", lambda n, v: check_choice(n, v, POOLINGS)),
     ("group_by_length", check_flag),
     ("eval_every_epoch", check_flag),
     ("affinity", check_flag),

@@ -12,7 +12,11 @@ The cache key is the SHA-256 (first 20 hex digits) of
 2. a fingerprint of the data: the source, and for the directory source the file each task split reads
    (relative path and size in bytes); for the hub its dataset ids; for the synthetic suite nothing more
    (its generator is part of the code version below);
-3. the training-semantics version (:data:`TRAINING_SEMANTICS`): an integer bumped by hand whenever what a
+3. the precision that runs: ``mixed_precision`` with ``"auto"`` resolved for this machine
+   (:func:`hmnet.precision.key_precision`: ``"auto"`` stays ``"auto"`` where it means bf16, as it did for
+   every record stored before, and becomes ``"auto->no"`` where it means full precision), so one key never
+   holds two computations;
+4. the training-semantics version (:data:`TRAINING_SEMANTICS`): an integer bumped by hand whenever what a
    run computes changes (the model, the data pipeline, the batch order, the optimizer, the evaluation).
    A pure refactor keeps it, so every stored result, the committed reference store included, stays valid.
    ``tests/test_golden.py`` guards it: a tiny deterministic run whose per-step losses and final scores
@@ -34,10 +38,11 @@ from pathlib import Path
 from typing import Any
 from collections.abc import Iterable, Mapping, Sequence
 
-from hmnet.choices import METHODS, SAMPLINGS, SOURCES, default_split
+from hmnet.choices import METHODS, POOLINGS, SAMPLINGS, SOURCES, default_split
 from hmnet.config_checks import (ATTENTION, FIELD_CHECKS, PRECISIONS, ConfigError, backbone_depth, check_backbone,
                                  check_choice, check_int, check_seeds, check_tasks, hmnet_default_split,
                                  normalize_clusters)
+from hmnet.precision import key_precision
 from hmnet.tasks import TASK_NAMES, get_task, manual_groups, resolve_tasks
 
 log = logging.getLogger(__name__)
@@ -45,6 +50,9 @@ log = logging.getLogger(__name__)
 # Fields that label a run without changing it: left out of the cache key. The data directory is
 # identified by the data fingerprint (each split's file, relative path and size), not by its location.
 NOT_IN_KEY = ("name", "data_dir")
+# Settings added after the first committed store, with the value every earlier run had: left out of the key
+# while they hold it, so every stored key stays valid (a run that changes one gets a key of its own).
+ADDED_SETTINGS: dict[str, Any] = {"pooling": "cls"}
 # What a run computes, as a hand-bumped version (see the module docstring and tests/test_golden.py).
 # History: 1 = the trainer of stops 9-10 (Algorithm 1, AdamW + linear decay, bf16 autocast on "auto").
 TRAINING_SEMANTICS = 1
@@ -126,6 +134,8 @@ class RunConfig:
     mixed_precision: str = _setting("no", "autocast precision ('auto': bf16 where the device has it)", PRECISIONS)
     attn_implementation: str | None = _setting(None, "attention kernel (None: the backbone's)", ATTENTION)
     dropout: float | None = _setting(None, "every dropout probability of the model (None: the backbone's)")
+    pooling: str = _setting("cls", "what the task heads read: the [CLS] state (the paper) or the mean of the "
+                                   "tokens' states (how sentence-transformers backbones were trained)", POOLINGS)
     eval_every_epoch: bool = _setting(False, "also evaluate after each epoch")
     affinity: bool = False
     affinity_every: int = _setting(10, "steps between lookahead affinity measurements (affinity runs)")
@@ -224,7 +234,9 @@ class RunConfig:
 
     def key_payload(self) -> dict[str, Any]:
         """What the cache key hashes (see the module docstring)."""
-        cfg = {k: v for k, v in self.to_dict().items() if k not in NOT_IN_KEY}
+        cfg = {k: v for k, v in self.to_dict().items()
+               if k not in NOT_IN_KEY and not (k in ADDED_SETTINGS and v == ADDED_SETTINGS[k])}
+        cfg["mixed_precision"] = key_precision(self.mixed_precision)  # "auto" resolved (hmnet.precision)
         return {"config": cfg, "data": data_fingerprint(self), "semantics": TRAINING_SEMANTICS}
 
     def key(self) -> str:

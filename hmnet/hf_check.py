@@ -67,7 +67,7 @@ def train_with_hf(config: RunConfig, encoded=None, bf16: bool | None = None) -> 
     enc = encoded or load_encoded(config, backbone.tokenizer)[task]
     if bf16 is None:
         bf16 = resolve_precision(config.mixed_precision, "cuda" if torch.cuda.is_available() else "cpu") == "bf16"
-    model = HFAdapter(build_model("single", backbone, (task,), seed=config.seed), task)
+    model = HFAdapter(build_model("single", backbone, (task,), seed=config.seed, pooling=config.pooling), task)
     steps = -(-len(enc["train"]) // config.batch_size) * config.epochs
     with tempfile.TemporaryDirectory(prefix="hf-check-") as tmp:
         args = TrainingArguments(

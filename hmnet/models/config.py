@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 
 from torch import nn
 
+from hmnet.choices import POOLINGS
 from hmnet.tasks import UnknownTaskError, get_task
 
 log = logging.getLogger(__name__)
@@ -80,6 +81,12 @@ def check_dropout(dropout: float | None, where: str) -> float | None:
     return None if dropout is None else float(dropout)
 
 
+def check_pooling(pooling: str, where: str) -> str:
+    if pooling not in POOLINGS:
+        raise ValueError(f"{where}.pooling = {pooling!r} is unknown; known: {', '.join(POOLINGS)}")
+    return pooling
+
+
 def task_tuple(tasks: Iterable[str] | str, where: str) -> tuple[str, ...]:
     if isinstance(tasks, str):
         tasks = [tasks]
@@ -119,8 +126,9 @@ class HMNetConfig(JsonConfig):
 
     ``clusters`` maps a cluster name to its tasks; every task is in exactly one cluster and every cluster
     holds at least one task. ``num_labels`` defaults to each task's TaskSpec; ``dropout`` (before the
-    heads) to the encoder's ``hidden_dropout_prob``. ``x + y + z`` must equal the encoder's depth, which
-    :meth:`check_depth` verifies when the model is built.
+    heads) to the encoder's ``hidden_dropout_prob``; ``pooling`` is what the heads read (``"cls"`` or
+    ``"mean"``). ``x + y + z`` must equal the encoder's depth, which :meth:`check_depth` verifies when the
+    model is built.
     """
 
     tasks: tuple[str, ...]
@@ -128,6 +136,7 @@ class HMNetConfig(JsonConfig):
     split: tuple[int, int, int]
     num_labels: dict[str, int] | None = None
     dropout: float | None = None
+    pooling: str = "cls"
     cluster_of: dict[str, str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -166,6 +175,7 @@ class HMNetConfig(JsonConfig):
         self.split = split  # type: ignore[assignment]
         self.num_labels = num_labels_for(self.tasks, self.num_labels, "HMNetConfig")
         self.dropout = check_dropout(self.dropout, "HMNetConfig")
+        self.pooling = check_pooling(self.pooling, "HMNetConfig")
 
     @property
     def depth(self) -> int:
@@ -188,6 +198,7 @@ class SkillNetConfig(JsonConfig):
     skills: tuple[str, ...] = tuple(SKILLS)
     num_labels: dict[str, int] | None = None
     dropout: float | None = None
+    pooling: str = "cls"
     min_skills: ClassVar[int] = 2
 
     def __post_init__(self) -> None:
@@ -213,4 +224,5 @@ class SkillNetConfig(JsonConfig):
         self.task_skills = task_skills
         self.num_labels = num_labels_for(self.tasks, self.num_labels, "SkillNetConfig")
         self.dropout = check_dropout(self.dropout, "SkillNetConfig")
+        self.pooling = check_pooling(self.pooling, "SkillNetConfig")
 

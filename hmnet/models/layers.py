@@ -27,7 +27,8 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class TaskOutput(ModelOutput):
-    """``logits`` is [B, num_labels] ([B] for regression); ``cls_hidden_state`` is what the head reads."""
+    """``logits`` is [B, num_labels] ([B] for regression); ``cls_hidden_state`` is what the head reads (the
+    [CLS] state, or the mean of the real tokens' states with mean pooling)."""
 
     loss: torch.Tensor | None = None
     logits: torch.Tensor | None = None
@@ -35,8 +36,19 @@ class TaskOutput(ModelOutput):
     cls_hidden_state: torch.Tensor | None = None
 
 
+def pool(hidden: torch.Tensor, attention_mask: torch.Tensor | None, pooling: str) -> torch.Tensor:
+    """What a head reads from the last hidden states [B, T, H]: the [CLS] state (``"cls"``) or the mean over
+    the real tokens, padding left out (``"mean"``: sentence-transformers' pooling)."""
+    if pooling == "cls":
+        return hidden[:, 0]
+    if attention_mask is None:
+        return hidden.mean(dim=1)
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
+
+
 class TaskHead(nn.Module):
-    """Dropout and a linear layer on the [CLS] hidden state."""
+    """Dropout and a linear layer on the pooled hidden state (see :func:`pool`)."""
 
     def __init__(self, hidden_size: int, num_labels: int, dropout: float, regression: bool,
                  *, init_std: float, seed: int, task: str, device: torch.device | None = None,
@@ -158,8 +170,9 @@ class TaskModel(nn.Module):
 
     @staticmethod
     def _finish(head: TaskHead, hidden: torch.Tensor, labels: torch.Tensor | None,
-                attentions: list[torch.Tensor] | None) -> TaskOutput:
-        cls = hidden[:, 0]
+                attentions: list[torch.Tensor] | None, pooling: str = "cls",
+                attention_mask: torch.Tensor | None = None) -> TaskOutput:
+        cls = pool(hidden, attention_mask, pooling)
         logits = head(cls)
         loss = None
         if labels is not None:

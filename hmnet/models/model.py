@@ -36,7 +36,8 @@ names the modules on that path (``path_modules(task)``) and their parameters (``
   "223M vs. 110M" activated), and seven skills per layer its 450M overall (see :mod:`hmnet.models.counting`).
 
 Heads: dropout (the encoder's ``hidden_dropout_prob`` unless the config says otherwise) and a linear layer
-on the [CLS] hidden state; cross-entropy for classification, MSE on a single output for regression
+on the [CLS] hidden state (the paper), or on the mean of the real tokens' states (``pooling="mean"``);
+cross-entropy for classification, MSE on a single output for regression
 (STS-B). A head's initial weights depend only on (seed, task), so every method starts a task from the
 same head.
 
@@ -59,7 +60,7 @@ from transformers import PreTrainedModel
 
 from hmnet.choices import METHODS, default_split
 from hmnet.tasks import manual_groups, resolve_tasks
-from hmnet.models.config import HMNetConfig, SkillNetConfig, check_dropout, num_labels_for, task_tuple
+from hmnet.models.config import HMNetConfig, SkillNetConfig, check_dropout, check_pooling, num_labels_for, task_tuple
 from hmnet.models.layers import LayerCopier, SkillLayer, TaskModel, TaskOutput, check_encoder, run_layer
 
 log = logging.getLogger(__name__)
@@ -99,12 +100,12 @@ class HMNet(TaskModel):
 
     @classmethod
     def multi_task(cls, encoder: PreTrainedModel, tasks: Iterable[str], *, num_labels=None, dropout=None,
-                   seed: int = 0) -> HMNet:
+                   seed: int = 0, pooling: str = "cls") -> HMNet:
         """The MT-DNN-style baseline: every layer shared by all tasks, one head per task."""
         tasks = tuple(tasks) if not isinstance(tasks, str) else (tasks,)
         depth = encoder.config.num_hidden_layers
         config = HMNetConfig(tasks=tasks, clusters={"all": tasks}, split=(depth, 0, 0), num_labels=num_labels,
-                             dropout=dropout)
+                             dropout=dropout, pooling=pooling)
         return cls(encoder, config, seed=seed)
 
     @property
@@ -131,7 +132,7 @@ class HMNet(TaskModel):
         mask = self._mask(hidden, attention_mask)
         for layer in path:
             hidden = run_layer(layer, hidden, mask, attentions)
-        return self._finish(self.heads[task], hidden, labels, attentions)
+        return self._finish(self.heads[task], hidden, labels, attentions, self.config.pooling, attention_mask)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -144,13 +145,15 @@ class SingleTaskModel(TaskModel):
     method = "single"  # type: ignore[assignment]
 
     def __init__(self, encoder: PreTrainedModel, tasks: Iterable[str], *, num_labels=None, dropout=None,
-                 seed: int = 0):
+                 seed: int = 0, pooling: str = "cls"):
         super().__init__()
         tasks = task_tuple(tasks, "SingleTaskModel")
         labels = num_labels_for(tasks, num_labels, "SingleTaskModel")
         self._dropout = check_dropout(dropout, "SingleTaskModel")
+        self._pooling = check_pooling(pooling, "SingleTaskModel")
         self.models = nn.ModuleDict({t: HMNet.multi_task(encoder, (t,), num_labels={t: labels[t]},
-                                                         dropout=self._dropout, seed=seed) for t in tasks})
+                                                         dropout=self._dropout, seed=seed, pooling=pooling)
+                                     for t in tasks})
         self.encoder_config = self.models[tasks[0]].encoder_config
         self._tasks = tasks
         self._task_set = frozenset(tasks)
@@ -162,12 +165,12 @@ class SingleTaskModel(TaskModel):
 
     def spec(self) -> dict[str, Any]:
         return {"tasks": list(self._tasks), "num_labels": {t: m.config.num_labels[t] for t, m in self.models.items()},
-                "dropout": self._dropout}
+                "dropout": self._dropout, "pooling": self._pooling}
 
     @classmethod
     def from_spec(cls, encoder: PreTrainedModel, spec: Mapping[str, Any], seed: int = 0) -> SingleTaskModel:
         return cls(encoder, spec["tasks"], num_labels=spec.get("num_labels"), dropout=spec.get("dropout"),
-                   seed=seed)
+                   seed=seed, pooling=spec.get("pooling", "cls"))
 
     def set_attn_implementation(self, implementation: str) -> None:
         super().set_attn_implementation(implementation)
@@ -223,7 +226,7 @@ class SkillNetModel(TaskModel):
         mask = self._mask(hidden, attention_mask)
         for layer in self.layers:
             hidden = layer(hidden, mask, skills, attentions)
-        return self._finish(self.heads[task], hidden, labels, attentions)
+        return self._finish(self.heads[task], hidden, labels, attentions, self.config.pooling, attention_mask)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -245,13 +248,14 @@ def _encoder_of(encoder_or_backbone: Any, seed: int) -> PreTrainedModel:
 def build_model(method: str, encoder_or_backbone_name: Any, tasks: Iterable[str] | None = None,
                 clusters: Mapping[str, Iterable[str]] | None = None, split: Sequence[int] | None = None,
                 seed: int = 0, *, num_labels: Mapping[str, int] | None = None, dropout: float | None = None,
-                task_skills: Mapping[str, Sequence[str]] | None = None) -> TaskModel:
+                task_skills: Mapping[str, Sequence[str]] | None = None, pooling: str = "cls") -> TaskModel:
     """Build one of the four models of Table 1 from an encoder (deep-copied, never modified) or a name.
 
     ``tasks`` defaults to the clusters' tasks, or all 13. For ``"hmnet"`` the clusters default to the
     manual groups of Section 4.1 and the split to :func:`default_split` ({8, 2, 2} for 12 layers).
     ``clusters`` and ``split`` do not apply to the baselines and are ignored there. ``seed`` seeds a
-    random backbone loaded by name and the heads.
+    random backbone loaded by name and the heads. ``pooling`` is what every head reads: ``"cls"`` (the
+    paper) or ``"mean"`` (see :func:`hmnet.models.layers.pool`).
     """
     if method not in METHODS:
         raise ValueError(f"method {method!r} is unknown; known: {', '.join(METHODS)}")
@@ -262,19 +266,19 @@ def build_model(method: str, encoder_or_backbone_name: Any, tasks: Iterable[str]
         log.info("build_model(%r): clusters/split apply to HMNet only and are ignored", method)
     encoder = _encoder_of(encoder_or_backbone_name, seed)
     if method == "single":
-        return SingleTaskModel(encoder, tasks, num_labels=num_labels, dropout=dropout, seed=seed)
+        return SingleTaskModel(encoder, tasks, num_labels=num_labels, dropout=dropout, seed=seed, pooling=pooling)
     if method == "multi":
-        return HMNet.multi_task(encoder, tasks, num_labels=num_labels, dropout=dropout, seed=seed)
+        return HMNet.multi_task(encoder, tasks, num_labels=num_labels, dropout=dropout, seed=seed, pooling=pooling)
     if method == "skillnet":
         config = SkillNetConfig(tasks, task_skills=None if task_skills is None else dict(task_skills),
-                                num_labels=num_labels, dropout=dropout)
+                                num_labels=num_labels, dropout=dropout, pooling=pooling)
         return SkillNetModel(encoder, config, seed=seed)
     if clusters is None:
         clusters = manual_groups(tasks)
     if split is None:
         split = default_split(encoder.config.num_hidden_layers)
     config = HMNetConfig(tasks=tasks, clusters=dict(clusters), split=tuple(split), num_labels=num_labels,
-                         dropout=dropout)
+                         dropout=dropout, pooling=pooling)
     return HMNet(encoder, config, seed=seed)
 
 

@@ -142,7 +142,7 @@ def _setup(config: RunConfig, accelerator, precision: str) -> Run:
     train_splits = {t: e["train"] for t, e in encoded.items()}
     ctx = RunContext(accelerator, device, rank, world, precision, pad_id, eval_batch_size=2 * config.batch_size)
     model = build_model(config.method, backbone, config.tasks, clusters=config.clusters, split=config.split,
-                        seed=config.seed)
+                        seed=config.seed, pooling=config.pooling)
     del backbone
     if config.dropout is not None:
         _set_dropout(model, config.dropout)

@@ -20,6 +20,7 @@ from hmnet import data as hdata
 from hmnet.errors import HmnetError
 from hmnet.experiments import RunConfig
 from hmnet.metrics import compute_metrics, table1_score
+from hmnet.precision import cpu_has_native_bf16, default_device_type, key_precision, resolve_precision
 from hmnet.tasks import get_task
 
 
@@ -102,34 +103,18 @@ def apply_thread_setting(default: int | None = None) -> int:
     return torch.get_num_threads()
 
 
-def cpu_has_native_bf16() -> bool:
-    """Whether this CPU computes bf16 matrix products natively (AVX512-BF16 or AMX). There, bf16 autocast
-    makes a BERT training step about 1.7x faster (MiniLM-L6, batch 32 x 96 tokens, one loaded core of an
-    AVX512-BF16 EPYC: 4.5-4.9 s -> 2.6-2.8 s). Without these instructions bf16 is only emulated."""
-    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-    return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in probes)
-
-
-def resolve_precision(mixed_precision: str, device_type: str) -> str:
-    """"auto" means bf16 where the hardware computes it natively (a CUDA device with bf16 support, or a
-    CPU with AVX512-BF16/AMX), full precision otherwise. The precision a run used is in its result."""
-    if mixed_precision != "auto":
-        return mixed_precision
-    if device_type == "cuda" and torch.cuda.is_bf16_supported():
-        return "bf16"
-    if device_type == "cpu" and cpu_has_native_bf16():
-        return "bf16"
-    return "no"
-
-
 def make_accelerator(mixed_precision: str, cpu: bool):
     """An Accelerator for this run. accelerate keeps one process-wide state; when a previous run of this
     process used another precision, that state is reset (the process group is kept)."""
     from accelerate import Accelerator
     from accelerate.state import AcceleratorState, PartialState
 
-    device_type = "cpu" if cpu or not torch.cuda.is_available() else "cuda"
+    device_type = default_device_type(cpu)
     precision = resolve_precision(mixed_precision, device_type)
+    if key_precision(mixed_precision, device_type) != key_precision(mixed_precision):
+        raise TrainingError(f"mixed_precision 'auto' resolves to {precision!r} on the {device_type} this run was "
+                            f"forced onto, but its cache key was made for {default_device_type()}; pass the "
+                            "precision explicitly (--mixed-precision no or bf16)")
     if precision == "fp16" and device_type != "cuda":
         raise TrainingError("mixed_precision 'fp16' needs a CUDA GPU (it trains with a gradient scaler); "
                             "on this machine use 'bf16', 'auto' or 'no'")
