@@ -33,7 +33,7 @@ log = logging.getLogger("local_throughput")
 
 
 def mix_config(data_dir: Path, rows: int, grouping: bool, seed: int = 0):
-    from hmnet.experiments import get_profile
+    from hmnet.profiles import get_profile
 
     prof = get_profile("local", data_dir=str(data_dir), max_examples=rows, max_eval_examples=32, epochs=1,
                        group_by_length=grouping)

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from hmnet.campaign_plan import REFERENCE_PARAMETERS, SECTION_NOTEBOOK, WAITING, PlannedRun, is_stored
-from hmnet.experiments import TRAINING_SEMANTICS, RunConfig, data_fingerprint, get_profile
+from hmnet.experiments import TRAINING_SEMANTICS, RunConfig, data_fingerprint
+from hmnet.profiles import get_profile
 from hmnet.provenance import code_commit
 from hmnet.results import atomic_write_bytes
 

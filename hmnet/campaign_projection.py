@@ -29,8 +29,7 @@ def train_rows(config: RunConfig) -> int:
 
     total = 0
     for t in config.tasks:
-        k = (t, config.source, config.data_dir, config.max_examples, config.data_seed, config.scale,
-             config.carve_train)
+        k = (t, *config.data_args())
         if k not in _ROWS:
             _ROWS[k] = len(load_run_task(config, t, splits=["train"])["train"])
         total += _ROWS[k]

@@ -9,6 +9,8 @@ SAMPLINGS: tuple[str, ...] = ("proportional", "temperature")
 # What a task head reads: the [CLS] hidden state (the paper, Section 4.3) or the mean of the real tokens' states
 # (how sentence-transformers backbones such as all-MiniLM-L6-v2 were trained).
 POOLINGS: tuple[str, ...] = ("cls", "mean")
+# What a carve of a labelled file into train and eval rows keeps whole on one side (hmnet.data.sources.carve).
+CARVE_UNITS: tuple[str, ...] = ("row", "text")
 
 
 def default_split(depth: int) -> tuple[int, int, int]:

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from hmnet.choices import POOLINGS, SAMPLINGS, default_split
+from hmnet.choices import CARVE_UNITS, POOLINGS, SAMPLINGS, default_split
 from hmnet.errors import HmnetError
 from hmnet.tasks import resolve_tasks
 
@@ -152,6 +152,7 @@ def check_text(name: str, value) -> str:
 FIELD_CHECKS: tuple[tuple[str, Callable[[str, Any], Any]], ...] = (
     ("scale", lambda n, v: check_float(n, v, 0, low_open=True)),
     ("carve_train", lambda n, v: check_float(n, v, 0, 1, low_open=True, high_open=True, optional=True)),
+    ("carve_by", lambda n, v: check_choice(n, v, CARVE_UNITS)),
     ("data_seed", lambda n, v: check_int(n, v, 0)),
     ("max_examples", lambda n, v: check_int(n, v, 1, optional=True)),
     ("max_eval_examples", lambda n, v: check_int(n, v, 1, optional=True)),
@@ -171,6 +172,7 @@ FIELD_CHECKS: tuple[tuple[str, Callable[[str, Any], Any]], ...] = (
     ("dropout", lambda n, v: check_float(n, v, 0, 1, high_open=True, optional=True)),
     ("pooling", lambda n, v: check_choice(n, v, POOLINGS)),
     ("group_by_length", check_flag),
+    ("length_chunk", lambda n, v: check_int(n, v, 1)),
     ("eval_every_epoch", check_flag),
     ("affinity", check_flag),
     ("affinity_every", lambda n, v: check_int(n, v, 1)),

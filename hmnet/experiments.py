@@ -1,4 +1,5 @@
-"""Run configurations and profiles (smoke, local, paper); the plans of runs behind each section are in
+"""Run configurations: :class:`RunConfig`, everything that determines one training run, and its cache key.
+Profiles (smoke, local, paper) are in :mod:`hmnet.profiles`; the plans of runs behind each section in
 :mod:`hmnet.plans`.
 
 A :class:`RunConfig` is everything that determines one training run. Its :meth:`RunConfig.key` is the
@@ -32,18 +33,17 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
-from hmnet.choices import METHODS, POOLINGS, SAMPLINGS, SOURCES, default_split
+from hmnet.choices import CARVE_UNITS, METHODS, POOLINGS, SAMPLINGS, SOURCES, default_split
 from hmnet.config_checks import (ATTENTION, FIELD_CHECKS, PRECISIONS, ConfigError, backbone_depth, check_backbone,
                                  check_choice, check_int, check_seeds, check_tasks, hmnet_default_split,
                                  normalize_clusters)
 from hmnet.precision import key_precision
-from hmnet.tasks import TASK_NAMES, get_task, manual_groups, resolve_tasks
+from hmnet.tasks import get_task, manual_groups
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,10 @@ log = logging.getLogger(__name__)
 NOT_IN_KEY = ("name", "data_dir")
 # Settings added after the first committed store, with the value every earlier run had: left out of the key
 # while they hold it, so every stored key stays valid (a run that changes one gets a key of its own).
-ADDED_SETTINGS: dict[str, Any] = {"pooling": "cls"}
+ADDED_SETTINGS: dict[str, Any] = {"pooling": "cls", "carve_by": "row", "length_chunk": 100}
+# The fields that decide which rows a run reads (caches of loaded data key on them).
+DATA_FIELDS = ("source", "data_dir", "scale", "carve_train", "carve_by", "data_seed", "max_examples",
+               "max_eval_examples")
 # What a run computes, as a hand-bumped version (see the module docstring and tests/test_golden.py).
 # History: 1 = the trainer of stops 9-10 (Algorithm 1, AdamW + linear decay, bf16 autocast on "auto").
 TRAINING_SEMANTICS = 1
@@ -116,6 +119,8 @@ class RunConfig:
     scale: float = _setting(1.0, "synthetic suite size factor")
     carve_train: float | None = _setting(None, "directory source: share of a labelled split carved into a train "
                                                "split for tasks without one")
+    carve_by: str = _setting("row", "directory source: what a carve keeps whole on one side: a row (v1), or the "
+                                    "rows that share a text (premise, context sentence, passage)", CARVE_UNITS)
     data_seed: int = _setting(0, "seed of subsampling and carving; fixed across training seeds")
     max_examples: int | None = _setting(None, "cap on training rows per task")
     max_eval_examples: int | None = _setting(None, "cap on rows per eval split")
@@ -131,6 +136,8 @@ class RunConfig:
     sampling: str = _setting("proportional", "how the next batch's task is drawn", SAMPLINGS)
     temperature: float = _setting(2.0, "temperature of 'temperature' sampling")
     group_by_length: bool = _setting(False, "batch rows of similar length together (less padding)")
+    length_chunk: int = _setting(100, "length grouping sorts rows inside chunks of this many batches (v1: 100, "
+                                      "which on 1,000 rows fixes the batches; 8 draws new ones every epoch)")
     mixed_precision: str = _setting("no", "autocast precision ('auto': bf16 where the device has it)", PRECISIONS)
     attn_implementation: str | None = _setting(None, "attention kernel (None: the backbone's)", ATTENTION)
     dropout: float | None = _setting(None, "every dropout probability of the model (None: the backbone's)")
@@ -196,6 +203,10 @@ class RunConfig:
     def depth(self) -> int | None:
         return backbone_depth(self.backbone)
 
+    def data_args(self) -> tuple:
+        """The values of :data:`DATA_FIELDS`: two runs with equal data_args read the same rows."""
+        return tuple(getattr(self, f) for f in DATA_FIELDS)
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: tuples become lists."""
         out = {}
@@ -256,199 +267,5 @@ class RunConfig:
         return f"{self.method}-{self.key()}.json"
 
 
-# ---------------------------------------------------------------------------------------------------------
-# profiles
-
-
-# Fields a plan sets per run; every other RunConfig field is a setting that a profile may override.
-PER_RUN = ("method", "tasks", "clusters", "split", "seed", "affinity", "name")
-SETTINGS = tuple(f.name for f in fields(RunConfig) if f.name not in PER_RUN)
-_SETTING_DEFAULTS = {f.name: f.default for f in fields(RunConfig) if f.name in SETTINGS}
-
-
-@dataclass(frozen=True)
-class Profile:
-    """A named set of overrides of :class:`RunConfig`'s settings, with the tasks and seeds its plans cover.
-
-    ``settings`` holds only what the profile changes; every other setting is RunConfig's default, read as
-    an attribute (``profile.max_length``). Validated on construction by building a run config from it, so
-    an impossible profile fails before any plan is made. ``split`` is the default HMNet split (None: the
-    paper's, scaled to the depth).
-    """
-
-    name: str
-    settings: dict[str, Any] = field(default_factory=dict)
-    tasks: tuple[str, ...] = TASK_NAMES
-    seeds: tuple[int, ...] = (0,)
-    split: tuple[int, int, int] | None = None
-
-    def __post_init__(self):
-        s = object.__setattr__
-        try:
-            s(self, "tasks", resolve_tasks(self.tasks))
-        except ValueError as err:
-            raise ConfigError(f"profile {self.name!r}: {err}") from None
-        try:
-            s(self, "seeds", check_seeds(self.seeds))
-        except ConfigError as err:
-            raise ConfigError(f"profile {self.name!r}: {err}") from None
-        unknown = sorted(set(self.settings) - set(SETTINGS))
-        if unknown:
-            raise ConfigError(f"profile {self.name!r}: setting(s) {unknown} are unknown; known: {', '.join(SETTINGS)}")
-        settings = dict(self.settings)
-        if settings.get("data_dir") is not None:
-            settings["data_dir"] = str(Path(settings["data_dir"]).expanduser())
-        s(self, "settings", settings)
-        if self.source == "directory":
-            self._check_directory()
-        if self.split is not None:
-            s(self, "split", tuple(self.split))
-        try:  # every field is checked where RunConfig checks it
-            self.run_config("hmnet")
-        except ConfigError as err:
-            raise ConfigError(f"profile {self.name!r}: {err}") from None
-
-    def _check_directory(self) -> None:
-        from hmnet.data import available_tasks
-
-        if not self.data_dir:
-            raise ConfigError(f"profile {self.name!r} reads a directory of GLUE/SuperGLUE/aclImdb files: pass "
-                              "data_dir=... or set HMNET_DATA_DIR")
-        if not Path(self.data_dir).is_dir():
-            raise ConfigError(f"profile {self.name!r}: data_dir {self.data_dir!r} is not a directory")
-        found = available_tasks(self.data_dir)
-        missing = [t for t in self.tasks if t not in found]
-        if missing:
-            raise ConfigError(f"profile {self.name!r}: no files for task(s) {missing} under {self.data_dir}; "
-                              f"found {sorted(found)} (pass tasks=... to choose)")
-        if self.carve_train is None:
-            no_train = [t for t in self.tasks if "train" not in found[t]]
-            if no_train:
-                raise ConfigError(f"profile {self.name!r}: task(s) {no_train} have no training file under "
-                                  f"{self.data_dir}; set carve_train (e.g. 0.8) to carve one from the eval file")
-
-    def __getattr__(self, name: str) -> Any:
-        # A RunConfig setting: the profile's override, else RunConfig's default.
-        if name in SETTINGS:
-            return self.settings.get(name, _SETTING_DEFAULTS[name])
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-
-    def replace(self, **changes) -> Profile:
-        """This profile with some fields changed (settings, tasks, seeds or split), checked anew."""
-        own = {k: changes.pop(k, getattr(self, k)) for k in ("tasks", "seeds", "split")}
-        return Profile(name=self.name, settings={**self.settings, **changes}, **own)
-
-    @property
-    def depth(self) -> int | None:
-        return backbone_depth(self.backbone)
-
-    def hmnet_split(self) -> tuple[int, int, int] | None:
-        if self.split is not None:
-            return self.split
-        return hmnet_default_split(self.depth)
-
-    def run_config(self, method: str, tasks: Iterable[str] | None = None,
-                   clusters: Mapping[str, Iterable[str]] | None = None,
-                   split: Sequence[int] | None = None, seed: int | None = None, **overrides) -> RunConfig:
-        """A run of `method` on `tasks` (default: the profile's) with the profile's settings.
-
-        For HMNet, clusters default to the manual design and the split to the profile's.
-        """
-        method = check_choice("method", method, METHODS)
-        kwargs = {**self.settings, **overrides}
-        if method == "hmnet":
-            kwargs["clusters"] = clusters
-            kwargs["split"] = tuple(split) if split is not None else self.hmnet_split()
-        elif clusters is not None or split is not None:
-            raise ConfigError(f"clusters and split apply to method 'hmnet' only, not {method!r}")
-        return RunConfig(method=method, tasks=tuple(resolve_tasks(tasks) if tasks is not None else self.tasks),
-                         seed=self.seeds[0] if seed is None else seed, **kwargs)
-
-
-def _smoke() -> dict[str, Any]:
-    # Synthetic suite, tiny random BERT: the whole book in minutes on 2 CPU cores (64 training rows a task,
-    # two seeds so that every section shows a spread). A random encoder learns from scratch, so it needs more
-    # and larger steps than fine-tuning: lr 2e-3 and batch 16 (with lr 1e-3 and batch 32 single-task runs stay
-    # at chance on this suite). Otherwise the paper's recipe.
-    return dict(source="synthetic", backbone="tiny", scale=0.5, max_examples=64, max_length=64, batch_size=16,
-                lr=2e-3, epochs=3, max_eval_examples=None, seeds=(0, 1))
-
-
-def _local() -> dict[str, Any]:
-    # The reference build: MiniLM-L6 on capped real files (its results are committed under reference/local).
-    # lr 1e-4: the small encoder barely moves at 5e-5 in the few hundred steps a capped run has (MNLI+BoolQ,
-    # 500 rows each, 3 epochs: MNLI dev 37.5% at 5e-5; 640 rows at 1e-4: 42.7%). 1000 training rows per task
-    # keep Table 1 with 3 seeds near 5 h of a 2-core CPU. Length grouping: on real RTE (2,490 rows, 2 threads)
-    # 36 ex/s against 22 ex/s without (same rows per epoch, less padding). "auto" precision is bf16 autocast
-    # on CPUs with native bf16, about 1.7x faster.
-    return dict(source="directory", backbone="minilm", data_dir=os.environ.get("HMNET_DATA_DIR"),
-                carve_train=0.8, max_examples=1000, max_eval_examples=1000, max_length=128, batch_size=32,
-                lr=1e-4, epochs=3, mixed_precision="auto", group_by_length=True, seeds=(0, 1, 2))
-
-
-def _paper() -> dict[str, Any]:
-    # Section 4.3: bert-base-uncased, AdamW, lr 2e-5 decayed linearly, batch 32, max length 512, 3 epochs,
-    # one seed. GPU options that leave the recipe unchanged: bf16 where supported, SDPA attention,
-    # length-grouped batches (same rows per epoch, less padding).
-    return dict(source="hub", backbone="bert-base-uncased", max_length=512, batch_size=32, lr=2e-5, epochs=3,
-                mixed_precision="auto", attn_implementation="sdpa", group_by_length=True)
-
-
-PROFILES = {"smoke": _smoke, "local": _local, "paper": _paper}
-_ALIASES = {"max_train_examples": "max_examples", "seed": "seeds"}
-
-
-def get_profile(name: str, **overrides) -> Profile:
-    """A profile by name with field overrides, e.g. ``get_profile("smoke", tasks=("RTE", "MRPC"))``."""
-    if name not in PROFILES:
-        raise ConfigError(f"profile {name!r} is unknown; known: {', '.join(PROFILES)}")
-    values = PROFILES[name]()
-    known = (*SETTINGS, "tasks", "seeds", "split")
-    for k, v in overrides.items():
-        k = _ALIASES.get(k, k)
-        if k not in known:
-            raise ConfigError(f"profile field {k!r} is unknown; known: {', '.join(sorted(known))}")
-        values[k] = v
-    if name == "local" and "tasks" not in overrides and values.get("data_dir") and Path(values["data_dir"]).is_dir():
-        from hmnet.data import available_tasks
-
-        found = available_tasks(values["data_dir"])
-        values["tasks"] = tuple(t for t in TASK_NAMES if t in found) or TASK_NAMES
-    own = {k: values.pop(k) for k in ("tasks", "seeds", "split") if k in values}
-    return Profile(name=name, settings=values, **own)
-
-
-def profile_default(name: str, setting: str) -> Any:
-    """What a named profile uses for one setting when nothing overrides it (e.g. its data source)."""
-    if name not in PROFILES:
-        raise ConfigError(f"profile {name!r} is unknown; known: {', '.join(PROFILES)}")
-    if setting not in SETTINGS:
-        raise ConfigError(f"{setting!r} is not a profile setting; known: {', '.join(SETTINGS)}")
-    return PROFILES[name]().get(setting, _SETTING_DEFAULTS[setting])
-
-
-def check_profile_field(name: str, value: Any) -> Any:
-    """One field of a profile checked as the profile checks it: tasks, seeds, or a setting with the check
-    :class:`RunConfig` applies to that field. Returns the value to keep."""
-    checks = {"tasks": lambda n, v: check_tasks(v), "seeds": lambda n, v: check_seeds(v),
-              "backbone": lambda n, v: check_backbone(v), **dict(FIELD_CHECKS),
-              "source": lambda n, v: check_choice(n, v, SOURCES)}
-    if name not in (*SETTINGS, "tasks", "seeds"):
-        raise ConfigError(f"{name!r} is not a profile field; known: tasks, seeds, {', '.join(SETTINGS)}")
-    return checks[name](name, value) if name in checks else value
-
-
-def runs_dir(profile: str) -> Path:
-    """A profile's output root when none is given: ``_build/runs/<profile>`` (notebooks, results, tables)."""
-    return Path("_build") / "runs" / profile
-
-
-def base_config(profile: str | Profile = "smoke", method: str = "multi", **overrides) -> RunConfig:
-    """A run config with a profile's defaults (for code that varies method, tasks and seed itself)."""
-    prof = get_profile(profile) if isinstance(profile, str) else profile
-    return prof.run_config(method, **overrides)
-
-
-__all__ = ["RunConfig", "Profile", "ConfigError", "get_profile", "base_config", "PROFILES", "METHODS",
-           "default_split", "backbone_depth", "TRAINING_SEMANTICS", "SETTINGS", "runs_dir", "profile_default",
-           "check_profile_field", "check_seeds"]
+__all__ = ["RunConfig", "ConfigError", "METHODS", "default_split", "backbone_depth", "TRAINING_SEMANTICS",
+           "DATA_FIELDS", "data_fingerprint", "check_seeds"]

@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 
 from hmnet.config_checks import ConfigError, check_int
-from hmnet.experiments import Profile, RunConfig
+from hmnet.experiments import RunConfig
+from hmnet.profiles import Profile
 from hmnet.tasks import manual_groups, resolve_tasks
 
 

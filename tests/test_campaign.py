@@ -294,7 +294,7 @@ def test_a_run_that_does_not_fit_the_budget_is_passed_over_for_one_that_does(mon
     nothing starts when nothing fits, and the report says the budget ended the campaign."""
     import time as time_
 
-    from hmnet.experiments import get_profile
+    from hmnet.profiles import get_profile
 
     prof = get_profile("smoke", tasks=("RTE", "MRPC"))
     plan = [campaign.PlannedRun("table1", prof.run_config("multi", seed=1)),

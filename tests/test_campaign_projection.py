@@ -9,7 +9,7 @@ import pytest
 
 from hmnet import campaign_projection as cp
 from hmnet.campaign_plan import PlannedRun
-from hmnet.experiments import get_profile
+from hmnet.profiles import get_profile
 
 PROFILE = get_profile("smoke")
 TASKS = ("RTE", "SST-2", "MRPC")

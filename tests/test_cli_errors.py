@@ -215,7 +215,7 @@ def test_data_dir_errors(capsys, paths, monkeypatch):
 
 
 def _directory_config(data_dir: Path) -> str:
-    from hmnet.experiments import get_profile
+    from hmnet.profiles import get_profile
 
     config = get_profile("smoke").run_config("multi", tasks=("RTE", "CB")).to_dict()
     config.update(source="directory", data_dir=str(data_dir), carve_train=None)

@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 
 from hmnet.cli import main as cli_main
-from hmnet.experiments import TRAINING_SEMANTICS, ConfigError, RunConfig, base_config, default_split, get_profile
+from hmnet.experiments import TRAINING_SEMANTICS, ConfigError, RunConfig, default_split
+from hmnet.profiles import base_config, get_profile
 from hmnet.plans import layer_grid_plan, named_groupings, pairwise_plan, shared_layers_plan, table1_plan
 from hmnet.tasks import TASK_NAMES
 from hmnet.train import Result, summarize

@@ -584,7 +584,7 @@ def test_relevance_matrices(tmp_path, caplog):
 
 
 def _result(tmp_path: Path):
-    from hmnet.experiments import get_profile
+    from hmnet.profiles import get_profile
     from hmnet.results import Result, write_result
 
     config = get_profile("smoke").run_config("multi", tasks=("RTE", "CB"))

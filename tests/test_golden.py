@@ -27,7 +27,7 @@ SCORE_TOL = 1e-3  # points (0-100)
 
 
 def golden_configs():
-    from hmnet.experiments import get_profile
+    from hmnet.profiles import get_profile
 
     prof = get_profile("smoke", tasks=("RTE", "MRPC", "CB"), scale=0.5, batch_size=16, max_examples=40,
                        max_eval_examples=60, epochs=2, mixed_precision="no", lr=2e-3)

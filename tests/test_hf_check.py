@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from hmnet.experiments import get_profile
+from hmnet.profiles import get_profile
 from hmnet.hf_check import read_record, record_path, run_and_store, train_with_hf
 
 

@@ -155,13 +155,13 @@ def test_model_relevance_from_results_averages_seeds():
 
 def test_pairwise_plan_is_the_relevance_plan():
     """Eq. 3-4's runs come from plans.pairwise_plan (hmnet.relevance.relevance_plan was a copy)."""
-    experiments = pytest.importorskip("hmnet.experiments")
+    profiles = pytest.importorskip("hmnet.profiles")
     plans = pytest.importorskip("hmnet.plans")
-    plan = plans.pairwise_plan(experiments.get_profile("smoke", seeds=0))
+    plan = plans.pairwise_plan(profiles.get_profile("smoke", seeds=0))
     assert len(plan) == 13 + 78
     assert sum(c.method == "single" for c in plan) == 13
     assert {len(c.tasks) for c in plan if c.method == "multi"} == {2}
-    profile = experiments.get_profile("smoke", scale=0.5)
+    profile = profiles.get_profile("smoke", scale=0.5)
     plan = plans.pairwise_plan(profile, ["RTE", "CB", "MRPC"], seeds=[0, 1])
     assert len(plan) == 2 * (3 + 3) and {c.seed for c in plan} == {0, 1}
     assert all(c.clusters is None and c.backbone == profile.backbone and c.scale == 0.5 for c in plan)
@@ -351,11 +351,11 @@ def test_model_relevance_end_to_end_on_the_synthetic_suite(tmp_path):
     0.25) the tiny random BERT mostly predicts one class, so the gains are near 0 and the planted groups
     are not expected to show; the ARI is printed, not asserted.
     """
-    experiments = pytest.importorskip("hmnet.experiments")
+    profiles = pytest.importorskip("hmnet.profiles")
     plans = pytest.importorskip("hmnet.plans")
     train = pytest.importorskip("hmnet.train")
     tasks = ["RTE", "WNLI", "MRPC"]  # RTE and WNLI share a planted group, MRPC does not
-    plan = plans.pairwise_plan(experiments.get_profile("smoke", scale=0.25, epochs=1), tasks)
+    plan = plans.pairwise_plan(profiles.get_profile("smoke", scale=0.25, epochs=1), tasks)
     results = train.run_plan(plan, tmp_path, progress=False)
     m = rel.model_relevance_from_results(results)
     assert list(m.index) == tasks and list(m.columns) == tasks

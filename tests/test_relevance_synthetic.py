@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from hmnet.analysis.clustering import agreement, canonical_groups, format_groups, kmeans_groups, restrict
-from hmnet.experiments import get_profile
+from hmnet.profiles import get_profile
 from hmnet.plans import pairwise_plan
 from hmnet.analysis.relevance import model_relevance_from_results
 from hmnet.synthetic import GROUP_OF, PLANTED_GROUPS

@@ -12,7 +12,8 @@ import pytest
 from hmnet import report
 from hmnet.cli import build_parser, main as cli_main
 from hmnet.cli.train import config_from_args
-from hmnet.experiments import SETTINGS, ConfigError, RunConfig, check_profile_field, get_profile
+from hmnet.experiments import ConfigError, RunConfig
+from hmnet.profiles import SETTINGS, check_profile_field, get_profile
 from hmnet.plans import named_groupings, table1_plan
 
 REPO = Path(__file__).resolve().parents[1]

@@ -22,7 +22,7 @@ import hmnet.train as train_api
 import hmnet.train.loop as htrain
 from hmnet.backbone import load_backbone
 from hmnet.data import TextEncoder, MultiTaskBatches, load_task
-from hmnet.experiments import get_profile
+from hmnet.profiles import get_profile
 from hmnet.plans import table1_plan
 from hmnet.models import build_model
 from hmnet.train import (BatchOutOfMemoryError, Result, latest_checkpoint, load_result, predict,

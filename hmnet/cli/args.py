@@ -30,9 +30,9 @@ _METAVARS = {str: "TEXT", int: "INT", float: "NUMBER"}
 
 
 def add_profile_option(parser: argparse.ArgumentParser, default: str) -> None:
-    """``--profile``: one of the named profiles (hmnet.experiments.PROFILES). Checked by the command, which
+    """``--profile``: one of the named profiles (hmnet.profiles.PROFILES). Checked by the command, which
     reports an unknown name with its own exit status."""
-    from hmnet.experiments import PROFILES
+    from hmnet.profiles import PROFILES
 
     parser.add_argument("--profile", default=default, help=f"{' | '.join(PROFILES)} (default {default}); "
                         "hmnet.experiments checks the name")
@@ -41,7 +41,8 @@ def add_profile_option(parser: argparse.ArgumentParser, default: str) -> None:
 def add_setting_options(parser: argparse.ArgumentParser) -> None:
     """One option per run setting (``max_length`` -> ``--max-length``), built from RunConfig's fields: their
     type, choices and help. Left out, a setting is the profile's; ``hmnet.experiments`` checks the value."""
-    from hmnet.experiments import SETTINGS, RunConfig
+    from hmnet.experiments import RunConfig
+    from hmnet.profiles import SETTINGS
 
     group = parser.add_argument_group("run settings (each overrides the profile's; see hmnet.experiments.RunConfig)")
     hints = typing.get_type_hints(RunConfig)
@@ -63,7 +64,7 @@ def add_setting_options(parser: argparse.ArgumentParser) -> None:
 
 def setting_overrides(args: argparse.Namespace) -> dict:
     """The settings given on the command line (see :func:`add_setting_options`), as profile overrides."""
-    from hmnet.experiments import SETTINGS
+    from hmnet.profiles import SETTINGS
 
     given = {name: getattr(args, name, None) for name in SETTINGS}
     return {name: (None if value is _NONE_VALUE else value) for name, value in given.items() if value is not None}

@@ -182,7 +182,7 @@ def _vocab(args) -> pd.DataFrame:
 def _model(args) -> pd.DataFrame:
     from hmnet.analysis import relevance as rel
 
-    from hmnet.experiments import get_profile
+    from hmnet.profiles import get_profile
     from hmnet.plans import pairwise_plan
 
     try:

@@ -17,7 +17,8 @@ from pathlib import Path
 from hmnet.choices import METHODS
 from hmnet.cli.args import add_profile_option, add_setting_options, parse_split, setting_overrides
 from hmnet.errors import HmnetError, UsageError, int_in_range, output_folder, read_text
-from hmnet.experiments import ConfigError, RunConfig, get_profile, runs_dir
+from hmnet.experiments import ConfigError, RunConfig
+from hmnet.profiles import get_profile, runs_dir
 from hmnet.plans import PLANS, named_groupings
 
 SEED_MAX = 2**32 - 1  # NumPy's legacy seeding (seed_everything) takes 0 .. 2**32 - 1

@@ -9,13 +9,14 @@ from pathlib import Path
 import numpy as np
 
 from hmnet import synthetic
-from hmnet.choices import SOURCES
+from hmnet.choices import CARVE_UNITS, SOURCES
 from hmnet.data.directory import find_file, read_split
 from hmnet.data.examples import Example, TaskData
 from hmnet.data.hub import load_hub_split
 from hmnet.tasks import get_task, resolve_tasks
 
 log = logging.getLogger(__name__)
+
 
 
 def subsample(examples: list[Example], max_examples: int | None, seed: int, key: str) -> list[Example]:
@@ -46,12 +47,12 @@ def subsample(examples: list[Example], max_examples: int | None, seed: int, key:
 def load_task(task: str, source: str = "synthetic", data_dir: str | Path | None = None,
               splits: Sequence[str] | None = None, max_examples: int | None = None,
               max_eval_examples: int | None = None, seed: int = 0, scale: float = 1.0,
-              carve_train: float | None = None) -> TaskData:
+              carve_train: float | None = None, carve_by: str = "row") -> TaskData:
     """Load the train split and the task's eval splits (or `splits`) from one source.
 
     `max_examples` caps the train split and `max_eval_examples` the others, each by seeded subsampling.
     With `carve_train` (directory source), a task without a training file gets one carved from its first
-    eval file (see :func:`carve`); the TaskData's `source` says so.
+    eval file (see :func:`carve`, whose unit `carve_by` names); the TaskData's `source` says so.
     """
     spec = get_task(task)
     if source not in SOURCES:
@@ -62,7 +63,8 @@ def load_task(task: str, source: str = "synthetic", data_dir: str | Path | None 
     if (source == "directory" and carve_train and "train" in wanted and data_dir is not None
             and find_file(spec.name, "train", data_dir) is None):
         # No training file: hold out a seeded share of the first eval file as training rows.
-        out.update(carve(spec.name, read_split(spec.name, spec.eval_splits[0], data_dir), carve_train, seed))
+        out.update(carve(spec.name, read_split(spec.name, spec.eval_splits[0], data_dir), carve_train, seed,
+                         carve_by))
         wanted = [s for s in wanted if s not in out]
         carved = True
     if source == "directory" and carve_train and data_dir is not None:
@@ -86,26 +88,60 @@ def load_task(task: str, source: str = "synthetic", data_dir: str | Path | None 
         out[split] = subsample(rows, cap, seed, f"{spec.name}/{split}")
     where = {"directory": f"directory:{data_dir}", "hub": f"hub:{spec.hub.path}"}.get(source, source)
     if carved:
-        where += f" (train carved from {spec.eval_splits[0]}: {carve_train:.0%} of it)"
+        unit = "rows" if carve_by == "row" else "units of rows that share a text"
+        where += f" (train carved from {spec.eval_splits[0]}: {carve_train:.0%} of its {unit})"
     return TaskData(spec.name, out, where)
 
 
-def carve(task: str, rows: list[Example], share: float, seed: int) -> dict[str, list[Example]]:
-    """Split one eval file into train (`share` of it) and the task's first eval split, seeded.
+def carve(task: str, rows: list[Example], share: float, seed: int, by: str = "row") -> dict[str, list[Example]]:
+    """Split one eval file into train (`share` of the units) and the task's first eval split, seeded.
 
     Used by the local profile for tasks whose training file is not available (BoolQ, MNLI, QNLI, SNLI
-    and IMDB in the shared bundle); MultiRC questions stay whole.
+    and IMDB in the shared bundle). The unit that goes to one side whole is, with ``by="row"`` (protocol v1),
+    a row (a MultiRC question's rows stay together); with ``by="text"``, a set of rows linked by any text
+    they share (:func:`shared_text_units`): no premise (MNLI, SNLI), context sentence (QNLI), passage
+    (BoolQ) or review appears on both sides.
     """
     if not 0 < share < 1:
         raise ValueError(f"carve_train must be between 0 and 1, got {share}")
+    if by not in CARVE_UNITS:
+        raise ValueError(f"carve_by {by!r} is unknown; known: {', '.join(CARVE_UNITS)}")
     spec = get_task(task)
-    keys = [ex.group if ex.group is not None else str(i) for i, ex in enumerate(rows)]
+    if by == "text":
+        keys = [str(u) for u in shared_text_units(rows)]
+    else:
+        keys = [ex.group if ex.group is not None else str(i) for i, ex in enumerate(rows)]
     uniq = list(dict.fromkeys(keys))
     rng = np.random.default_rng([seed, synthetic.hash_str(task + "/carve")])
     train_keys = set(np.array(uniq, dtype=object)[rng.permutation(len(uniq))[:int(len(uniq) * share)]])
     train = [ex for ex, k in zip(rows, keys) if k in train_keys]
     dev = [ex for ex, k in zip(rows, keys) if k not in train_keys]
     return {"train": train, spec.eval_splits[0]: dev}
+
+
+def shared_text_units(rows: Sequence[Example]) -> list[int]:
+    """For each row, the id of its unit: the connected set of rows that share a text (any of text_a, text_b,
+    text_c, compared after stripping surrounding whitespace) or a group (a MultiRC question). Union-find over
+    the rows; ids are the unit's first row, so they follow the file's order."""
+    parent = list(range(len(rows)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    first: dict[tuple[str, str], int] = {}
+    for i, ex in enumerate(rows):
+        links = [("text", t.strip()) for t in (ex.text_a, ex.text_b, ex.text_c) if t is not None and t.strip()]
+        if ex.group is not None:
+            links.append(("group", ex.group))
+        for link in links:
+            j = first.setdefault(link, i)
+            a, b = root(i), root(j)
+            if a != b:
+                parent[max(a, b)] = min(a, b)
+    return [root(i) for i in range(len(rows))]
 
 
 def load_tasks(tasks: Iterable[str] | None, source: str = "synthetic", **kwargs) -> dict[str, TaskData]:
@@ -118,6 +154,6 @@ def load_run_task(config, task: str, **overrides) -> TaskData:
     :func:`load_task`'s keyword arguments (e.g. ``splits=["train"]``)."""
     kwargs = dict(data_dir=config.data_dir, max_examples=config.max_examples,
                   max_eval_examples=config.max_eval_examples, seed=config.data_seed, scale=config.scale,
-                  carve_train=config.carve_train)
+                  carve_train=config.carve_train, carve_by=config.carve_by)
     kwargs.update(overrides)
     return load_task(task, config.source, **kwargs)

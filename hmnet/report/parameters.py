@@ -1,6 +1,6 @@
 """Notebook parameters: every notebook calls :func:`check_parameters` right after its ``parameters`` cell.
 
-The parameters are overrides of a profile (:class:`hmnet.experiments.Profile`), checked by the profile's own
+The parameters are overrides of a profile (:class:`hmnet.profiles.Profile`), checked by the profile's own
 checks: a papermill parameter of the wrong type or value fails in the first code cell with a
 :class:`ParameterError` that names the parameter and the allowed values; the profile fills in what was left
 at None. :data:`NOTEBOOK_FIELDS` says which profile field each parameter sets.
@@ -16,11 +16,11 @@ from collections.abc import Sequence
 import numpy as np
 
 from hmnet.errors import HmnetError
-from hmnet.experiments import (PROFILES, ConfigError, Profile, check_profile_field, get_profile, profile_default,
-                               runs_dir)
+from hmnet.experiments import ConfigError
+from hmnet.profiles import PROFILES, Profile, check_profile_field, get_profile, profile_default, runs_dir
 from hmnet.tasks import TASK_NAMES, UnknownTaskError, get_task
 
-# A notebook parameter and the profile field it sets (hmnet.experiments.Profile): the one place they meet.
+# A notebook parameter and the profile field it sets (hmnet.profiles.Profile): the one place they meet.
 NOTEBOOK_FIELDS = {"tasks": "tasks", "seeds": "seeds", "backbone": "backbone", "data_dir": "data_dir",
                    "max_train_examples": "max_examples", "max_eval_examples": "max_eval_examples",
                    "max_length": "max_length"}
@@ -32,7 +32,7 @@ class ParameterError(HmnetError):
 
 @dataclass(frozen=True)
 class RunParameters:
-    """A notebook's checked parameters: the :class:`hmnet.experiments.Profile` they make (its tasks, seeds and
+    """A notebook's checked parameters: the :class:`hmnet.profiles.Profile` they make (its tasks, seeds and
     settings), where the section writes, and the section's own parameters (``extra``)."""
 
     run_profile: Profile
@@ -162,7 +162,7 @@ def check_data_dir(data_dir, tasks: Sequence[str] | None = None, name: str = "da
 def check_parameters(profile: str = "smoke", tasks=None, seeds=None, backbone=None, data_dir=None,
                      out_dir=None, max_train_examples=None, max_eval_examples=None, max_length=None,
                      min_tasks: int = 1, **extra) -> RunParameters:
-    """Validate a notebook's parameters as overrides of a profile (:func:`hmnet.experiments.get_profile`:
+    """Validate a notebook's parameters as overrides of a profile (:func:`hmnet.profiles.get_profile`:
     every setting goes through the checks a run config applies); a parameter left at None is the profile's.
 
     Raises :class:`ParameterError` naming the parameter and the allowed values: an unknown profile, an

@@ -160,7 +160,8 @@ def _setup(config: RunConfig, accelerator, precision: str) -> Run:
     batches = hdata.MultiTaskBatches({t: len(s) for t, s in train_splits.items()}, config.batch_size,
                                      seed=config.seed, sampling=config.sampling, temperature=config.temperature,
                                      lengths={t: s.lengths for t, s in train_splits.items()}
-                                     if config.group_by_length else None, group_by_length=config.group_by_length)
+                                     if config.group_by_length else None, group_by_length=config.group_by_length,
+                                     length_chunk=config.length_chunk)
     total_steps = sum(batches.num_batches(e) for e in range(config.epochs))
     optimizer = make_optimizer(model, config, device)
     scheduler = make_scheduler(optimizer, total_steps, round(config.warmup_ratio * total_steps))

@@ -132,8 +132,7 @@ _ENCODED: dict[tuple, hdata.EncodedTask] = {}  # the last run's encoded tasks, r
 
 
 def _data_args(config: RunConfig) -> tuple:
-    return (config.source, config.data_dir, config.scale, config.carve_train, config.data_seed,
-            config.max_examples, config.max_eval_examples, config.backbone, config.max_length)
+    return (*config.data_args(), config.backbone, config.max_length)
 
 
 def load_encoded(config: RunConfig, tokenizer) -> dict[str, hdata.EncodedTask]:
