@@ -115,6 +115,18 @@ def check_tasks(tasks) -> tuple[str, ...]:
         raise ConfigError(str(err)) from None
 
 
+def check_task_set(name: str, tasks) -> tuple[str, ...] | None:
+    """A set of tasks as a sorted tuple of canonical names (empty allowed), or None."""
+    if tasks is None:
+        return None
+    if isinstance(tasks, str):
+        tasks = [t for t in tasks.replace(",", " ").split() if t]
+    if not isinstance(tasks, Iterable):
+        raise ConfigError(f"{name} must be a list of task names or None, got {tasks!r}")
+    tasks = list(tasks)
+    return tuple(sorted(check_tasks(tasks))) if tasks else ()
+
+
 def check_seeds(seeds) -> tuple[int, ...]:
     """Training seeds: one integer >= 0 or a non-empty sequence of them."""
     seeds = (seeds,) if isinstance(seeds, int) and not isinstance(seeds, bool) else seeds
@@ -153,6 +165,7 @@ FIELD_CHECKS: tuple[tuple[str, Callable[[str, Any], Any]], ...] = (
     ("scale", lambda n, v: check_float(n, v, 0, low_open=True)),
     ("carve_train", lambda n, v: check_float(n, v, 0, 1, low_open=True, high_open=True, optional=True)),
     ("carve_by", lambda n, v: check_choice(n, v, CARVE_UNITS)),
+    ("carve_tasks", lambda n, v: check_task_set(n, v)),
     ("data_seed", lambda n, v: check_int(n, v, 0)),
     ("max_examples", lambda n, v: check_int(n, v, 1, optional=True)),
     ("max_eval_examples", lambda n, v: check_int(n, v, 1, optional=True)),

@@ -52,10 +52,10 @@ log = logging.getLogger(__name__)
 NOT_IN_KEY = ("name", "data_dir")
 # Settings added after the first committed store, with the value every earlier run had: left out of the key
 # while they hold it, so every stored key stays valid (a run that changes one gets a key of its own).
-ADDED_SETTINGS: dict[str, Any] = {"pooling": "cls", "carve_by": "row", "length_chunk": 100}
+ADDED_SETTINGS: dict[str, Any] = {"pooling": "cls", "carve_by": "row", "carve_tasks": None, "length_chunk": 100}
 # The fields that decide which rows a run reads (caches of loaded data key on them).
-DATA_FIELDS = ("source", "data_dir", "scale", "carve_train", "carve_by", "data_seed", "max_examples",
-               "max_eval_examples")
+DATA_FIELDS = ("source", "data_dir", "scale", "carve_train", "carve_by", "carve_tasks", "data_seed",
+               "max_examples", "max_eval_examples")
 # What a run computes, as a hand-bumped version (see the module docstring and tests/test_golden.py).
 # History: 1 = the trainer of stops 9-10 (Algorithm 1, AdamW + linear decay, bf16 autocast on "auto").
 TRAINING_SEMANTICS = 1
@@ -121,6 +121,8 @@ class RunConfig:
                                                "split for tasks without one")
     carve_by: str = _setting("row", "directory source: what a carve keeps whole on one side: a row (v1), or the "
                                     "rows that share a text (premise, context sentence, passage)", CARVE_UNITS)
+    carve_tasks: tuple[str, ...] | None = _setting(None, "directory source: the tasks whose train rows are carved "
+                                                         "(None: every task without a training file, as in v1)")
     data_seed: int = _setting(0, "seed of subsampling and carving; fixed across training seeds")
     max_examples: int | None = _setting(None, "cap on training rows per task")
     max_eval_examples: int | None = _setting(None, "cap on rows per eval split")

@@ -84,11 +84,15 @@ class Profile:
         if missing:
             raise ConfigError(f"profile {self.name!r}: no files for task(s) {missing} under {self.data_dir}; "
                               f"found {sorted(found)} (pass tasks=... to choose)")
-        if self.carve_train is None:
-            no_train = [t for t in self.tasks if "train" not in found[t]]
-            if no_train:
-                raise ConfigError(f"profile {self.name!r}: task(s) {no_train} have no training file under "
-                                  f"{self.data_dir}; set carve_train (e.g. 0.8) to carve one from the eval file")
+        no_train = [t for t in self.tasks if "train" not in found[t]]
+        if self.carve_train is None and no_train:
+            raise ConfigError(f"profile {self.name!r}: task(s) {no_train} have no training file under "
+                              f"{self.data_dir}; set carve_train (e.g. 0.8) to carve one from the eval file")
+        undeclared = [t for t in no_train if self.carve_tasks is not None and t not in self.carve_tasks]
+        if self.carve_train is not None and undeclared:
+            raise ConfigError(f"profile {self.name!r}: task(s) {undeclared} have no training file under "
+                              f"{self.data_dir} and are not among the carved tasks {list(self.carve_tasks)}; "
+                              "add the files, or declare the tasks in carve_tasks")
 
     def __getattr__(self, name: str) -> Any:
         # A RunConfig setting: the profile's override, else RunConfig's default.

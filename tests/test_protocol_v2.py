@@ -134,3 +134,24 @@ def test_mean_pooling_ignores_padding():
     assert torch.equal(out[0], hidden[0, :2].mean(0)) and torch.equal(out[1], hidden[1].mean(0))
     assert torch.equal(pool(hidden, mask, "cls"), hidden[:, 0])
     json.dumps(RunConfig(method="single", tasks=("RTE",), pooling="mean").to_dict())
+
+
+def test_a_declared_carve_carves_only_the_declared_tasks(shared_data_dir):
+    from hmnet.errors import DataError
+
+    data = load_task("MNLI", "directory", shared_data_dir, carve_train=0.8, carve_tasks=("MNLI",))
+    assert len(data["train"]) > 7000 and "carved" in data.source
+    with pytest.raises(DataError, match=r"QNLI: no training file .* not among the tasks this run carves"):
+        load_task("QNLI", "directory", shared_data_dir, carve_train=0.8, carve_tasks=("MNLI",))
+    rte = load_task("RTE", "directory", shared_data_dir, carve_train=0.8, carve_tasks=("MNLI",))
+    assert len(rte["train"]) == 2490 and "carved" not in rte.source, "a task with its file is not carved"
+
+
+def test_carve_tasks_are_checked_and_sorted():
+    from hmnet.config_checks import ConfigError
+
+    config = RunConfig(method="single", tasks=("RTE",), carve_tasks=["snli", "BoolQ"])
+    assert config.carve_tasks == ("BoolQ", "SNLI")
+    assert RunConfig(method="single", tasks=("RTE",), carve_tasks=[]).carve_tasks == ()
+    with pytest.raises(ConfigError, match="QQQ"):
+        RunConfig(method="single", tasks=("RTE",), carve_tasks=["QQQ"])

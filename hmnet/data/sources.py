@@ -12,6 +12,7 @@ from hmnet import synthetic
 from hmnet.choices import CARVE_UNITS, SOURCES
 from hmnet.data.directory import find_file, read_split
 from hmnet.data.examples import Example, TaskData
+from hmnet.errors import DataError
 from hmnet.data.hub import load_hub_split
 from hmnet.tasks import get_task, resolve_tasks
 
@@ -47,12 +48,16 @@ def subsample(examples: list[Example], max_examples: int | None, seed: int, key:
 def load_task(task: str, source: str = "synthetic", data_dir: str | Path | None = None,
               splits: Sequence[str] | None = None, max_examples: int | None = None,
               max_eval_examples: int | None = None, seed: int = 0, scale: float = 1.0,
-              carve_train: float | None = None, carve_by: str = "row") -> TaskData:
+              carve_train: float | None = None, carve_by: str = "row",
+              carve_tasks: Sequence[str] | None = None) -> TaskData:
     """Load the train split and the task's eval splits (or `splits`) from one source.
 
     `max_examples` caps the train split and `max_eval_examples` the others, each by seeded subsampling.
     With `carve_train` (directory source), a task without a training file gets one carved from its first
-    eval file (see :func:`carve`, whose unit `carve_by` names); the TaskData's `source` says so.
+    eval file (see :func:`carve`, whose unit `carve_by` names); the TaskData's `source` says so. With
+    `carve_tasks` the carve is explicit: exactly the tasks named are carved (from their first eval file), and
+    a missing training file of any other task is an error naming it; None (protocol v1) carves every task
+    whose training file is absent.
     """
     spec = get_task(task)
     if source not in SOURCES:
@@ -61,7 +66,7 @@ def load_task(task: str, source: str = "synthetic", data_dir: str | Path | None 
     out: dict[str, list[Example]] = {}
     carved = False
     if (source == "directory" and carve_train and "train" in wanted and data_dir is not None
-            and find_file(spec.name, "train", data_dir) is None):
+            and _carved(spec.name, data_dir, carve_tasks)):
         # No training file: hold out a seeded share of the first eval file as training rows.
         out.update(carve(spec.name, read_split(spec.name, spec.eval_splits[0], data_dir), carve_train, seed,
                          carve_by))
@@ -91,6 +96,22 @@ def load_task(task: str, source: str = "synthetic", data_dir: str | Path | None 
         unit = "rows" if carve_by == "row" else "units of rows that share a text"
         where += f" (train carved from {spec.eval_splits[0]}: {carve_train:.0%} of its {unit})"
     return TaskData(spec.name, out, where)
+
+
+def _carved(task: str, data_dir: str | Path, carve_tasks: Sequence[str] | None) -> bool:
+    """Whether a run carves `task`'s training rows (see :func:`load_task`); an undeclared task without its
+    training file is an error."""
+    if carve_tasks is None:
+        return find_file(task, "train", data_dir) is None
+    if task in carve_tasks:
+        return True
+    if find_file(task, "train", data_dir) is None:
+        layout = get_task(task).layout
+        raise DataError(f"{task}: no training file under {data_dir} (looked for {layout.directory}/"
+                        f"{' or '.join(layout.files['train'])}), and {task} is not among the tasks this run "
+                        f"carves from an eval file ({', '.join(carve_tasks) or 'none'}); add the file, or "
+                        "declare the task in carve_tasks")
+    return False
 
 
 def carve(task: str, rows: list[Example], share: float, seed: int, by: str = "row") -> dict[str, list[Example]]:
@@ -154,6 +175,6 @@ def load_run_task(config, task: str, **overrides) -> TaskData:
     :func:`load_task`'s keyword arguments (e.g. ``splits=["train"]``)."""
     kwargs = dict(data_dir=config.data_dir, max_examples=config.max_examples,
                   max_eval_examples=config.max_eval_examples, seed=config.data_seed, scale=config.scale,
-                  carve_train=config.carve_train, carve_by=config.carve_by)
+                  carve_train=config.carve_train, carve_by=config.carve_by, carve_tasks=config.carve_tasks)
     kwargs.update(overrides)
     return load_task(task, config.source, **kwargs)
