@@ -226,14 +226,15 @@ class _Runner:
 
 
 def _replan(profile: str, data_dir: str | None, store: Path, sections: Iterable[str] | None,
-            overrides: Mapping[str, Any] | None, plan: list[PlannedRun]) -> list[PlannedRun]:
+            overrides: Mapping[str, Any] | None, plan: list[PlannedRun], protocol: str | None = None
+            ) -> list[PlannedRun]:
     """Pending runs of the sections that waited for others (``campaign_plan.WAITING``: Appendix C for Eq. 4's
     runs) and plan now, once those are stored; none when no section waits. They are added to `plan` (the
     manifest counts them too)."""
     if not WAITING:
         return []
     known = {(kind(p.section), p.config.key()) for p in plan}
-    more = [p for p in campaign_plan(profile, data_dir, store, sections, overrides)
+    more = [p for p in campaign_plan(profile, data_dir, store, sections, overrides, protocol)
             if (kind(p.section), p.config.key()) not in known and not is_stored(p, store)]
     plan.extend(more)
     return more
@@ -251,8 +252,9 @@ def _progress_bar(total: int, profile: str, progress: bool):
 def run_campaign(profile: str, data_dir: str | None, store: str | Path, sections: Iterable[str] | None = None,
                  overrides: Mapping[str, Any] | None = None, budget: float | None = None, workers: int = 2,
                  threads: int | None = 1, checkpoint_minutes: float = 5.0, poll: float = 2.0, progress: bool = True,
-                 echo: Callable[[str], None] = log.info) -> CampaignReport:
-    """Run the pending runs of `sections` (default: all, in SECTION_ORDER) into ``<store>/results``.
+                 echo: Callable[[str], None] = log.info, protocol: str | None = None) -> CampaignReport:
+    """Run the pending runs of `sections` (default: the protocol's, in its priority order) into
+    ``<store>/results``; `protocol` names the profile's registered protocol (None: its newest).
 
     `workers` runs go side by side, in a pool of processes with `threads` torch threads each (None: torch's
     default). A run starts only if its projected time fits in what is left of `budget` seconds; at the
@@ -270,7 +272,7 @@ def run_campaign(profile: str, data_dir: str | None, store: str | Path, sections
     results_dir = store / "results"
     results_dir.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
-    plan = campaign_plan(profile, data_dir, store, sections, overrides)
+    plan = campaign_plan(profile, data_dir, store, sections, overrides, protocol)
     pending = [p for p in plan if not is_stored(p, store)]
     report = CampaignReport(skipped_stored=len(plan) - len(pending))
     rates = measured_rates(load_results(results_dir), data_dir)
@@ -278,12 +280,12 @@ def run_campaign(profile: str, data_dir: str | None, store: str | Path, sections
     basis = "measured" if rates != PRIOR_SECONDS_PER_EXAMPLE else "prior"
     echo(f"{len(plan)} planned runs, {report.skipped_stored} already stored, {len(pending)} pending; {workers} "
          f"worker(s) x {threads or 'default'} thread(s); projection from {basis} seconds per example:\n{table}")
-    write_manifest(profile, data_dir, store, plan, overrides)
+    write_manifest(profile, data_dir, store, plan, overrides, protocol)
     if not pending:
         return report
 
     def refresh() -> dict[str, float]:
-        write_manifest(profile, data_dir, store, plan, overrides)
+        write_manifest(profile, data_dir, store, plan, overrides, protocol)
         return measured_rates(load_results(results_dir), data_dir)
 
     runner = _Runner(store, pending, rates, report, workers, budget, None if budget is None else start + budget,
@@ -293,7 +295,7 @@ def run_campaign(profile: str, data_dir: str | None, store: str | Path, sections
     pool = mp.get_context("spawn").Pool(workers, initializer=_worker_init, initargs=(threads,))
     bar = _progress_bar(len(pending), profile, progress)
     try:
-        runner.run_all(pool, bar, lambda: _replan(profile, data_dir, store, sections, overrides, plan))
+        runner.run_all(pool, bar, lambda: _replan(profile, data_dir, store, sections, overrides, plan, protocol))
     except KeyboardInterrupt:
         report.stopped_by = "interrupted"
     finally:
@@ -302,7 +304,7 @@ def run_campaign(profile: str, data_dir: str | None, store: str | Path, sections
         bar.close()
     report.pending_left = len(runner.pending) + len(runner.running) + len(runner.deferred)
     report.seconds = time.monotonic() - start
-    write_manifest(profile, data_dir, store, plan, overrides)
+    write_manifest(profile, data_dir, store, plan, overrides, protocol)
     return report
 
 
@@ -312,7 +314,7 @@ __all__ = ["SECTION_ORDER", "store_dir", "campaign_plan", "section_plan", "run_c
 
 def export_pending(profile: str, data_dir: str | None, store: str | Path, sections: Iterable[str] | None = None,
                    overrides: Mapping[str, Any] | None = None, fmt: str = "cmd",
-                   slurm_options: Sequence[str] = ()) -> str:
+                   slurm_options: Sequence[str] = (), protocol: str | None = None) -> str:
     """The pending runs as `hmnet train` commands (one a line, for ``xargs -P``) or as a SLURM array script
     (one array task a run). Either trains into ``<store>/results``: the same store the runner fills. The
     Hugging Face cross-check runs and Appendix C's (which keep their models) are left to ``hmnet campaign
@@ -321,7 +323,7 @@ def export_pending(profile: str, data_dir: str | None, store: str | Path, sectio
 
     store = Path(store)
     results_dir = store / "results"
-    pending = [p.config for p in campaign_plan(profile, data_dir, store, sections, overrides)
+    pending = [p.config for p in campaign_plan(profile, data_dir, store, sections, overrides, protocol)
                if kind(p.section) == "train" and not is_stored(p, store)]
     train = ["hmnet", "train", "--results", str(results_dir), "--no-progress"]
     if fmt == "cmd":

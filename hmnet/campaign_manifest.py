@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from hmnet.campaign_plan import REFERENCE_PARAMETERS, SECTION_NOTEBOOK, WAITING, PlannedRun, is_stored
+from hmnet.campaign_plan import SECTION_NOTEBOOK, WAITING, PlannedRun, is_stored, plan_sections, reference_parameters
 from hmnet.experiments import TRAINING_SEMANTICS, RunConfig, data_fingerprint
 from hmnet.profiles import get_profile
 from hmnet.provenance import code_commit
@@ -19,13 +19,14 @@ MANIFEST = "manifest.json"
 
 
 def write_manifest(profile: str, data_dir: str | None, store: Path, plan: Sequence[PlannedRun],
-                   overrides: Mapping[str, Any] | None = None) -> dict:
+                   overrides: Mapping[str, Any] | None = None, protocol: str | None = None) -> dict:
     """Planned and complete runs per section, with the date, commit and data files, into the store.
 
     A section that plans nothing yet (``campaign_plan.WAITING``) is listed with no runs and the reason.
     Sections the plan does not cover (a runner given some sections) keep their entries from the manifest
     before, as that last counted them. Nothing in it names a path of this machine: data files appear
-    relative to the data directory.
+    relative to the data directory. A manifest that would differ from the one before only in its date and
+    commit is left as it was (a status call restamps nothing).
     """
     from hmnet.data import find_file
 
@@ -41,39 +42,50 @@ def write_manifest(profile: str, data_dir: str | None, store: Path, plan: Sequen
     for section, why in WAITING.items():
         sections.setdefault(section, {"notebook": SECTION_NOTEBOOK[section], "planned": 0, "complete": 0,
                                       "runs": [], "waiting": why})
-    sections = _with_earlier_sections(sections, store, profile, overrides)
-    prof = get_profile(profile, **({"data_dir": data_dir} if data_dir else {}))
+    sections = _with_earlier_sections(sections, store, profile, overrides, plan_sections(profile, protocol))
+    prof = get_profile(profile, protocol=protocol, **({"data_dir": data_dir} if data_dir else {}))
     cfg = prof.run_config("multi")
     majority, best = constant_floors(cfg)
     carved = [t for t in prof.tasks if prof.source == "directory" and prof.carve_train
               and find_file(t, "train", prof.data_dir) is None]
     settings = {k: v for k, v in cfg.to_dict().items()
                 if k not in ("method", "tasks", "clusters", "split", "seed", "name", "data_dir", "affinity")}
-    manifest = {"profile": profile, "tasks": list(prof.tasks), "seeds": list(prof.seeds), "settings": settings,
+    manifest = {"profile": profile, "protocol": prof.protocol, "tasks": list(prof.tasks), "seeds": list(prof.seeds),
+                "settings": settings,
                 "data": data_fingerprint(cfg), "carved_tasks": carved, "majority_class": majority,
                 "best_constant": best,
-                "notebook_parameters": REFERENCE_PARAMETERS, "overrides": dict(overrides or {}),
+                "notebook_parameters": {nb: reference_parameters(profile, nb, protocol)
+                                        for nb in dict.fromkeys(SECTION_NOTEBOOK.values())},
+                "overrides": dict(overrides or {}),
                 "training_semantics": TRAINING_SEMANTICS,
                 "commit": code_commit(), "updated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                 "sections": sections}
+    before = _read_quietly(store)
+    stamp = ("commit", "updated")
+    if before is not None and {k: v for k, v in before.items() if k not in stamp} == \
+            {k: v for k, v in json.loads(json.dumps(manifest)).items() if k not in stamp}:
+        return before
     atomic_write_bytes(Path(store) / MANIFEST, (json.dumps(manifest, indent=1) + "\n").encode())
     return manifest
 
 
-def _with_earlier_sections(sections: dict[str, dict], store: Path, profile: str,
-                           overrides: Mapping[str, Any] | None) -> dict[str, dict]:
-    """`sections`, plus the earlier manifest's entries for the other sections of the same plan, in the
-    campaign's order."""
-    from hmnet.campaign_plan import SECTION_ORDER
+def _read_quietly(store: Path) -> dict | None:
     from hmnet.errors import DataError
 
     try:
-        before = read_manifest(store) or {}
+        return read_manifest(store)
     except DataError:
-        before = {}
+        return None
+
+
+def _with_earlier_sections(sections: dict[str, dict], store: Path, profile: str,
+                           overrides: Mapping[str, Any] | None, order: Sequence[str]) -> dict[str, dict]:
+    """`sections`, plus the earlier manifest's entries for the other sections of the same plan, in the
+    campaign's order."""
+    before = _read_quietly(store) or {}
     if before.get("profile") == profile and before.get("overrides", {}) == dict(overrides or {}):
-        sections = {**{k: v for k, v in before["sections"].items() if k in SECTION_ORDER}, **sections}
-    return {k: sections[k] for k in SECTION_ORDER if k in sections}
+        sections = {**{k: v for k, v in before["sections"].items() if k in order}, **sections}
+    return {k: sections[k] for k in order if k in sections}
 
 
 _FLOORS: dict[str, tuple[dict[str, float], dict[str, float]]] = {}

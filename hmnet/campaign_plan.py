@@ -7,12 +7,14 @@ notebooks' by construction. A run is pending when its record is absent from the 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from hmnet.experiments import ConfigError, RunConfig
+from hmnet.protocol import get_protocol
 from hmnet.provenance import REPO
 from hmnet.results import read_result_file, result_path
 
@@ -52,20 +54,33 @@ AFFINITY_EVERY = 50
 # the profile's 128) a single-task run on all 2,616 rows scored 63.5 against the 64.2 majority (seed 0, 16 min
 # on one thread), so the pair keeps the profile's 128 and Figure 3 asks whether MNLI's layers lift BoolQ.
 SHARED_LAYERS_ROWS = 3000
-# The notebook parameters of a reference build, per notebook (beyond profile, data_dir and out_dir). The
-# campaign plans exactly the runs these notebooks ask for, so the keys agree by construction.
-REFERENCE_PARAMETERS: dict[str, dict[str, Any]] = {
-    "01": {"relevance_tasks": list(PAIRWISE_TASKS), "affinity_every": AFFINITY_EVERY},
-    "03": {"extra_groupings": ["lookahead"]},
-    "04": {"pair": ["MNLI", "BoolQ"], "max_train_examples": SHARED_LAYERS_ROWS},
-    "05": {"grid_tasks": list(GRID_TASKS), "grid_groupings": ["model"]},
-    "06": {"relevance_tasks": list(PAIRWISE_TASKS)},
-}
+# The notebook parameters of a reference build, per notebook (beyond profile, data_dir and out_dir), for a
+# profile without registered protocols (the smoke profile's campaigns): the local profile's v1 ones. A profile
+# with protocols takes its protocol's (hmnet.protocol). The campaign plans exactly the runs these notebooks ask
+# for, so the keys agree by construction.
+REFERENCE_PARAMETERS: dict[str, dict[str, Any]] = get_protocol("local", "v1").notebook_parameters
 
 
-def store_dir(profile: str) -> Path:
-    """The results store of a profile: ``reference/<profile>`` in the repository."""
-    return STORE_ROOT / profile
+def reference_parameters(profile: str, notebook: str, protocol: str | None = None) -> dict[str, Any]:
+    """A notebook's parameters in a reference build of `profile` under `protocol` (None: the newest), with the
+    protocol named among them so that the notebook builds the same profile."""
+    registered = get_protocol(profile, protocol)
+    if registered is None:
+        return json.loads(json.dumps(REFERENCE_PARAMETERS.get(notebook, {})))
+    return {**registered.parameters(notebook), "protocol": registered.name}
+
+
+def plan_sections(profile: str, protocol: str | None = None) -> tuple[str, ...]:
+    """The sections a reference build plans, in priority order: its protocol's, else every section."""
+    registered = get_protocol(profile, protocol)
+    return registered.sections if registered is not None else SECTION_ORDER
+
+
+def store_dir(profile: str, protocol: str | None = None) -> Path:
+    """The results store of a profile under `protocol` (None: its newest): ``reference/<store>`` as the
+    protocol names it, ``reference/<profile>`` for a profile without protocols."""
+    registered = get_protocol(profile, protocol)
+    return STORE_ROOT / (registered.store if registered is not None else profile)
 
 
 @dataclass(frozen=True)
@@ -75,30 +90,31 @@ class PlannedRun:
 
 
 def notebook_parameters(profile: str, notebook: str, data_dir: str | None, out_dir: str | Path,
-                        overrides: Mapping[str, Any] | None = None):
-    """The checked parameters (``hmnet.report.RunParameters``) a notebook of the reference build runs with,
-    and its section-specific extras. `overrides` (notebook parameters such as ``tasks`` or ``seeds``)
-    apply to every notebook, as ``hmnet reproduce -p NAME VALUE`` does."""
+                        overrides: Mapping[str, Any] | None = None, protocol: str | None = None):
+    """The checked parameters (``hmnet.report.RunParameters``) a notebook of the reference build runs with
+    (under `protocol`: :func:`reference_parameters`), and its section-specific extras. `overrides` (notebook
+    parameters such as ``tasks`` or ``seeds``) apply to every notebook, as ``hmnet reproduce -p NAME VALUE``
+    does."""
     from hmnet import report
 
-    extra = {**REFERENCE_PARAMETERS.get(notebook, {}), **(overrides or {})}
-    common = {k: extra.pop(k) for k in list(extra) if k in report.NOTEBOOK_FIELDS and k != "data_dir"}
+    extra = {**reference_parameters(profile, notebook, protocol), **(overrides or {})}
+    common = {k: extra.pop(k) for k in list(extra) if k in (*report.NOTEBOOK_FIELDS, "protocol") and k != "data_dir"}
     P = report.check_parameters(profile=profile, data_dir=data_dir, out_dir=str(out_dir), **common)
     return P, extra
 
 
 def section_plan(section: str, profile: str, data_dir: str | None, out_dir: str | Path,
-                 overrides: Mapping[str, Any] | None = None) -> list[RunConfig]:
+                 overrides: Mapping[str, Any] | None = None, protocol: str | None = None) -> list[RunConfig]:
     """The runs of one section, built by the same ``hmnet.report`` helpers the notebook calls."""
     from hmnet import report
 
     if section not in SECTION_ORDER:
         raise ConfigError(f"section {section!r} is unknown; known: {', '.join(SECTION_ORDER)}")
-    P, extra = notebook_parameters(profile, SECTION_NOTEBOOK[section], data_dir, out_dir, overrides)
+    P, extra = notebook_parameters(profile, SECTION_NOTEBOOK[section], data_dir, out_dir, overrides, protocol)
     if section == "hf_check":
         from hmnet.hf_check import HF_TASKS
 
-        plan = [c for c in section_plan("table1", profile, data_dir, out_dir, overrides)
+        plan = [c for c in section_plan("table1", profile, data_dir, out_dir, overrides, protocol)
                 if c.method == "single" and c.tasks[0] in HF_TASKS]
     elif section == "table1":
         groupings, _ = report.load_groupings(P, "paper")
@@ -146,18 +162,23 @@ def _attention_plan(P, extra: Mapping[str, Any]) -> list[RunConfig]:
 
 
 def campaign_plan(profile: str, data_dir: str | None, out_dir: str | Path, sections: Iterable[str] | None = None,
-                  overrides: Mapping[str, Any] | None = None) -> list[PlannedRun]:
-    """Every run of the sections, in priority order, each key once (a run two sections share, such as a
-    single-task run of Table 1 that Eq. 4 also needs, belongs to the first)."""
-    wanted = list(SECTION_ORDER) if sections is None else list(sections)
+                  overrides: Mapping[str, Any] | None = None, protocol: str | None = None) -> list[PlannedRun]:
+    """Every run of the sections (default: the protocol's, :func:`plan_sections`), in priority order, each
+    key once (a run two sections share, such as a single-task run of Table 1 that Eq. 4 also needs, belongs
+    to the first)."""
+    order = plan_sections(profile, protocol)
+    wanted = list(order) if sections is None else list(sections)
     for s in wanted:
         if s not in SECTION_ORDER:
             raise ConfigError(f"section {s!r} is unknown; known: {', '.join(SECTION_ORDER)}")
+        if s not in order:
+            raise ConfigError(f"section {s!r} is not planned by protocol {protocol or 'the newest'} of profile "
+                              f"{profile!r}; it plans: {', '.join(order)}")
     seen: set[tuple[str, str]] = set()
     out = []
     WAITING.clear()
-    for section in [s for s in SECTION_ORDER if s in wanted]:
-        for c in section_plan(section, profile, data_dir, out_dir, overrides):
+    for section in [s for s in order if s in wanted]:
+        for c in section_plan(section, profile, data_dir, out_dir, overrides, protocol):
             k = (kind(section), c.key())
             if k not in seen:
                 seen.add(k)

@@ -5,8 +5,8 @@ holds the settings that override the profile's, the sections it runs in priority
 parameters (the seeds among them), the sections it leaves out and why, and, as free-form data for the book,
 the claim families, the power plan, the projected cost and the pilot evidence behind each choice.
 
-The settings change the runs' cache keys, so the records of every protocol live side by side in one store,
-each valid under its own keys; a table or a verdict is always computed from one protocol's runs.
+The settings change the runs' cache keys; each protocol's records live in a results store of their own
+(``reference/<store>``), so a table or a verdict is always computed from one protocol's runs.
 :func:`hmnet.profiles.get_profile` applies a profile's newest protocol unless another is named.
 """
 
@@ -22,7 +22,7 @@ from typing import Any
 from hmnet.errors import HmnetError
 
 PROTOCOL_DIR = Path(__file__).parent / "protocols"
-_REQUIRED = ("name", "profile", "registered", "settings", "sections", "notebook_parameters", "not_run")
+_REQUIRED = ("name", "profile", "store", "registered", "settings", "sections", "notebook_parameters", "not_run")
 
 
 class ProtocolError(HmnetError):
@@ -31,12 +31,15 @@ class ProtocolError(HmnetError):
 
 @dataclass(frozen=True)
 class Protocol:
-    """One registered protocol of a profile (see the module docstring). ``sections`` is the priority order of
-    the sections it plans; ``notebook_parameters`` maps a notebook ("03") to the parameters its reference
-    run takes; ``not_run`` maps each left-out section to the reason; ``document`` is the whole file."""
+    """One registered protocol of a profile (see the module docstring). ``store`` is the folder under
+    ``reference/`` that holds its records (one store per protocol: no table can mix two); ``sections`` is
+    the priority order of the sections it plans; ``notebook_parameters`` maps a notebook ("03") to the
+    parameters its reference run takes; ``not_run`` maps each left-out section to the reason; ``document``
+    is the whole file."""
 
     name: str
     profile: str
+    store: str
     registered: str
     settings: dict[str, Any]
     sections: tuple[str, ...]
@@ -81,7 +84,8 @@ def _from_file(path: Path) -> Protocol:
     both = sorted(set(data["sections"]) & set(data["not_run"]))
     if both:
         raise ProtocolError(f"protocol file {path}: section(s) {both} are both planned and not run")
-    return Protocol(name=name, profile=str(data["profile"]), registered=str(data["registered"]),
+    return Protocol(name=name, profile=str(data["profile"]), store=str(data["store"]),
+                    registered=str(data["registered"]),
                     settings=dict(data["settings"]), sections=tuple(data["sections"]),
                     notebook_parameters={k: dict(v) for k, v in data["notebook_parameters"].items()},
                     not_run=dict(data["not_run"]), document=data)

@@ -84,13 +84,13 @@ def notebook_path(section: str, notebooks_dir: Path | None = None) -> Path:
     return path
 
 
-def default_out(profile: str, store_only: bool = False) -> Path:
-    """Where a profile's notebooks run: its results store (``reference/<profile>``) when rendering one,
-    else ``_build/runs/<profile>``."""
+def default_out(profile: str, store_only: bool = False, protocol: str | None = None) -> Path:
+    """Where a profile's notebooks run: its results store under `protocol` (``reference/<store>``) when
+    rendering one, else ``_build/runs/<profile>``."""
     if store_only:
         from hmnet.campaign_plan import store_dir
 
-        return store_dir(profile)
+        return store_dir(profile, protocol)
     return REPO / "_build" / "runs" / profile
 
 
@@ -239,14 +239,15 @@ def _notebook_title(path: Path) -> str:
 def reproduce(profile: str = "smoke", sections: Iterable[str] | str | None = None,
               data_dir: str | Path | None = None, out: str | Path | None = None, force: bool = False,
               progress: bool = True, extra: Mapping[str, Any] | None = None,
-              notebooks_dir: str | Path | None = None, store_only: bool = False) -> list[SectionResult]:
+              notebooks_dir: str | Path | None = None, store_only: bool = False,
+              protocol: str | None = None) -> list[SectionResult]:
     """Run the sections' notebooks for a profile into ``out`` (default ``_build/runs/<profile>``).
 
     `extra` passes further papermill parameters to every notebook (e.g. ``{"seeds": [0, 1, 2]}``).
     `store_only` renders a results store (``hmnet.campaign``): nothing trains, each notebook gets the
-    reference build's own parameters (``hmnet.campaign_plan.REFERENCE_PARAMETERS``) before `extra`, and the
-    executed notebooks keep no local path. Returns one SectionResult per section; raises ReproduceError at
-    the first failure.
+    reference build's own parameters under `protocol` (``hmnet.campaign_plan.reference_parameters``) before
+    `extra`, and the executed notebooks keep no local path. Returns one SectionResult per section; raises
+    ReproduceError at the first failure.
     """
     from tqdm.auto import tqdm
 
@@ -256,7 +257,7 @@ def reproduce(profile: str = "smoke", sections: Iterable[str] | str | None = Non
         data_dir = check_data_dir(data_dir)
     elif profile == "local":
         raise ParameterError("the local profile needs --data-dir: a directory with the GLUE/SuperGLUE files")
-    out = Path(out if out is not None else default_out(profile, store_only)).resolve()
+    out = Path(out if out is not None else default_out(profile, store_only, protocol)).resolve()
     (out / "results").mkdir(parents=True, exist_ok=True)
     ids = resolve_sections(sections)
     nb_dir = Path(notebooks_dir) if notebooks_dir else None
@@ -268,10 +269,10 @@ def reproduce(profile: str = "smoke", sections: Iterable[str] | str | None = Non
         section_extra = dict(extra or {})
         if store_only:  # the store's own notebook parameters: the reference ones, then the store's overrides
             from hmnet.campaign_manifest import read_manifest
-            from hmnet.campaign_plan import REFERENCE_PARAMETERS
+            from hmnet.campaign_plan import reference_parameters
 
             stored = (read_manifest(out) or {}).get("overrides", {})
-            section_extra = {**REFERENCE_PARAMETERS.get(section, {}), **stored, **section_extra}
+            section_extra = {**reference_parameters(profile, section, protocol), **stored, **section_extra}
         res = run_section(section, profile, out, data_dir=data_dir, extra=section_extra, force=force,
                           progress=progress, notebooks_dir=nb_dir, store_only=store_only)
         results.append(res)

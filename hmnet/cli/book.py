@@ -43,6 +43,9 @@ def add_parsers(sub) -> None:
                         "(default out then _build/runs/local)")
     p.add_argument("-p", "--param", nargs=2, action="append", metavar=("NAME", "VALUE"),
                    help="extra notebook parameter for every section, e.g. -p seeds '[0,1,2]'")
+    p.add_argument("--protocol", default=None,
+                   help="the profile's registered protocol (local: v1, v2; default the newest); a store is rendered "
+                        "from the protocol's own store")
     p.set_defaults(func=cmd_reproduce)
 
     b = sub.add_parser("book", help="run the notebooks (resumably) and build the Jupyter Book")
@@ -59,12 +62,15 @@ def cmd_reproduce(args) -> int:
     from hmnet.report import ParameterError
     from hmnet.reproduce import ReproduceError, reproduce
 
-    out = Path(args.out) if args.out else default_out(args.profile, _store_only(args))
+    from hmnet.protocol import ProtocolError
+
     start = time.perf_counter()
     try:
+        out = Path(args.out) if args.out else default_out(args.profile, _store_only(args), args.protocol)
         results = reproduce(args.profile, sections=args.sections, data_dir=args.data_dir, out=out,
-                            force=args.force, extra=parse_params(args.param), store_only=_store_only(args))
-    except (ReproduceError, ParameterError, FileNotFoundError) as err:
+                            force=args.force, extra=parse_params(args.param), store_only=_store_only(args),
+                            protocol=args.protocol)
+    except (ReproduceError, ParameterError, FileNotFoundError, ProtocolError) as err:
         print(f"hmnet reproduce: {err}", file=sys.stderr)
         return 1
     for r in results:

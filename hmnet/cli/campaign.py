@@ -24,9 +24,12 @@ def add_parsers(sub) -> None:
         add_profile_option(p, "local")
         p.add_argument("--data-dir", default=os.environ.get("HMNET_DATA_DIR"),
                        help="the GLUE/SuperGLUE files (default $HMNET_DATA_DIR)")
-        p.add_argument("--store", default=None, help="the results store (default reference/<profile>)")
+        p.add_argument("--protocol", default=None,
+                       help="the profile's registered protocol (hmnet/protocols; local: v1, v2; default the newest)")
+        p.add_argument("--store", default=None, help="the results store (default the protocol's, reference/<store>)")
         p.add_argument("--sections", nargs="+", default=None, choices=SECTION_ORDER,
-                       help=f"which sections, in this priority order: {' '.join(SECTION_ORDER)} (default all)")
+                       help=f"which sections, in this priority order: {' '.join(SECTION_ORDER)} (default the "
+                            "protocol's)")
         p.add_argument("--workers", type=int, default=2, help="runs side by side (default 2)")
         p.add_argument("-p", "--param", nargs=2, action="append", metavar=("NAME", "VALUE"),
                        help="notebook parameter for every section, as in hmnet reproduce, e.g. -p seeds '[0]'")
@@ -59,7 +62,8 @@ def add_parsers(sub) -> None:
     r = sub.add_parser("results", help="print a section's results from a store (mean, 95%% CI, seeds)")
     r.add_argument("section", choices=("table1", "shared_layers", "pairwise", "layer_grid", "status"),
                    help="what to print")
-    r.add_argument("--profile", default="local", help="which store: reference/<profile> (default local)")
+    r.add_argument("--profile", default="local", help="which profile's store (default local)")
+    r.add_argument("--protocol", default=None, help="which protocol's store (default the newest)")
     r.add_argument("--store", default=None, help="another store folder")
     r.set_defaults(func=cmd_results)
 
@@ -68,13 +72,25 @@ def _store(args, must_exist: bool = False) -> Path:
     from hmnet.campaign_plan import store_dir
     from hmnet.errors import UsageError
 
-    path = Path(args.store) if args.store else store_dir(args.profile)
+    path = Path(args.store) if args.store else store_dir(args.profile, _protocol(args))
     if path.exists() and not path.is_dir():
         raise UsageError(f"--store {str(path)!r} is a file, not a folder")
     if must_exist and not (path / "manifest.json").is_file():
         raise UsageError(f"--store {str(path)!r} holds no results store (no manifest.json): run `hmnet campaign "
                          "status` or `hmnet campaign run` with the data to start one")
     return path
+
+
+def _protocol(args) -> str | None:
+    """--protocol, checked against the profile's registered protocols (a UsageError names the known ones)."""
+    from hmnet.errors import UsageError
+    from hmnet.protocol import ProtocolError, get_protocol
+
+    try:
+        get_protocol(args.profile, args.protocol)
+    except ProtocolError as err:
+        raise UsageError(f"--protocol: {err}") from None
+    return args.protocol
 
 
 def _data_dir(args) -> str:
@@ -118,15 +134,15 @@ def cmd_campaign(args) -> int:
         _positive("--threads", args.threads)
         _positive("--checkpoint-minutes", args.checkpoint_minutes, integer=False)
     args.data_dir = data_dir
-    store = _store(args)
+    store, protocol = _store(args), _protocol(args)
     overrides = parse_params(args.param)
     if args.campaign_command == "export":
         print(export_pending(args.profile, data_dir, store, args.sections, overrides, args.format,
-                             args.slurm_options.split()))
+                             args.slurm_options.split(), protocol))
         return 0
     if args.campaign_command == "status":
-        plan = campaign_plan(args.profile, data_dir, store, args.sections, overrides)
-        manifest = write_manifest(args.profile, data_dir, store, plan, overrides)
+        plan = campaign_plan(args.profile, data_dir, store, args.sections, overrides, protocol)
+        manifest = write_manifest(args.profile, data_dir, store, plan, overrides, protocol)
         for name, s in manifest["sections"].items():
             print(f"{name:14s} " + (f"waits: {s['waiting']}" if s.get("waiting")
                                     else f"{s['complete']:3d} of {s['planned']:3d} runs stored"))
@@ -134,11 +150,11 @@ def cmd_campaign(args) -> int:
         return 0
     report = run_campaign(args.profile, data_dir, store, sections=args.sections, overrides=overrides,
                           budget=parse_budget(args.budget), workers=args.workers, threads=args.threads,
-                          checkpoint_minutes=args.checkpoint_minutes, echo=print)
+                          checkpoint_minutes=args.checkpoint_minutes, echo=print, protocol=protocol)
     print(f"campaign {report.stopped_by}: {len(report.completed)} runs stored, {len(report.failed)} failed, "
           f"{report.pending_left} pending, {report.seconds / 60:.0f} min")
     if report.pending_left:
-        plan = campaign_plan(args.profile, data_dir, store, args.sections, overrides)
+        plan = campaign_plan(args.profile, data_dir, store, args.sections, overrides, protocol)
         print("still to run, projected from the measured throughput:\n" + _projection(args, store, plan))
     for name, err in report.failed.items():
         print(f"  failed {name}: {err}", file=sys.stderr)

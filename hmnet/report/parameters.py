@@ -161,7 +161,7 @@ def check_data_dir(data_dir, tasks: Sequence[str] | None = None, name: str = "da
 
 def check_parameters(profile: str = "smoke", tasks=None, seeds=None, backbone=None, data_dir=None,
                      out_dir=None, max_train_examples=None, max_eval_examples=None, max_length=None,
-                     min_tasks: int = 1, **extra) -> RunParameters:
+                     min_tasks: int = 1, protocol=None, **extra) -> RunParameters:
     """Validate a notebook's parameters as overrides of a profile (:func:`hmnet.profiles.get_profile`:
     every setting goes through the checks a run config applies); a parameter left at None is the profile's.
 
@@ -169,10 +169,13 @@ def check_parameters(profile: str = "smoke", tasks=None, seeds=None, backbone=No
     unknown task, seeds that are not integers, a missing data directory or one without task files.
     A `data_dir` on a profile that reads no files (smoke, paper) runs it on those files, carving a train split
     from the labelled one where a task has none. `out_dir` None means ``$HMNET_OUT_DIR`` if set, else
-    ``_build/runs/<profile>`` (relative to the working directory).
+    ``_build/runs/<profile>`` (relative to the working directory). `protocol` names a registered protocol
+    of the profile (:mod:`hmnet.protocol`; None: its newest), whose settings the profile takes.
     """
     if not isinstance(profile, str) or profile not in PROFILES:
         raise ParameterError(f"parameter 'profile' must be one of {', '.join(PROFILES)}; got {profile!r}")
+    if protocol is not None and not isinstance(protocol, str):
+        raise ParameterError(f"parameter 'protocol' must be a protocol name such as 'v2', or None; got {protocol!r}")
     given = {"tasks": tasks, "seeds": seeds, "backbone": backbone, "data_dir": data_dir or None,
              "max_train_examples": max_train_examples, "max_eval_examples": max_eval_examples,
              "max_length": max_length}
@@ -185,7 +188,7 @@ def check_parameters(profile: str = "smoke", tasks=None, seeds=None, backbone=No
         if profile_default(profile, "source") != "directory":
             overrides.update(source="directory", carve_train=0.8)
     try:
-        prof = get_profile(profile, **overrides)
+        prof = get_profile(profile, protocol=protocol, **overrides)
     except ConfigError as err:
         raise ParameterError(f"the parameters do not make a valid {profile} profile: {err}") from None
     check_tasks(prof.tasks, minimum=min_tasks)
