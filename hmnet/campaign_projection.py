@@ -23,17 +23,29 @@ MEASUREMENT_TASKS = 12
 _ROWS: dict[tuple, int] = {}
 
 
-def train_rows(config: RunConfig) -> int:
-    """Training rows in one epoch of a run (read from the files, after the caps; cached per task)."""
+def task_rows(config: RunConfig) -> dict[str, int]:
+    """Training rows per task in one epoch of a run (read from the files, after the caps; cached per task)."""
     from hmnet.data import load_run_task
 
-    total = 0
+    out = {}
     for t in config.tasks:
         k = (t, *config.data_args())
         if k not in _ROWS:
             _ROWS[k] = len(load_run_task(config, t, splits=["train"])["train"])
-        total += _ROWS[k]
-    return total
+        out[t] = _ROWS[k]
+    return out
+
+
+def train_rows(config: RunConfig) -> int:
+    """Training rows in one epoch of a run."""
+    return sum(task_rows(config).values())
+
+
+def trained_examples(config: RunConfig) -> int:
+    """Training examples a run processes: its rows times its epochs (``epochs``, raised by ``min_steps``)."""
+    rows = task_rows(config)
+    batches = sum(-(-n // config.batch_size) for n in rows.values())
+    return sum(rows.values()) * config.epochs_for(batches)
 
 
 def seconds_per_example(result, data_dir: str | None) -> float:
@@ -42,7 +54,7 @@ def seconds_per_example(result, data_dir: str | None) -> float:
     config = result.config
     if config.source == "directory":
         config = dataclasses.replace(config, data_dir=data_dir)
-    return result.wall_time / max(1, train_rows(config) * config.epochs)
+    return result.wall_time / max(1, trained_examples(config))
 
 
 def rate_key(config: RunConfig) -> str:
@@ -69,7 +81,7 @@ def projected_seconds(config: RunConfig, rates: dict[str, float]) -> float:
     if rate is None:
         extra = MEASUREMENT_STEPS * (len(config.tasks) / MEASUREMENT_TASKS) ** 2 / config.affinity_every
         rate = rates[config.method] * (1 + extra)
-    return rate * train_rows(config) * config.epochs
+    return rate * trained_examples(config)
 
 
 def projection_table(pending: Sequence[PlannedRun], rates: dict[str, float], workers: int):

@@ -173,6 +173,7 @@ FIELD_CHECKS: tuple[tuple[str, Callable[[str, Any], Any]], ...] = (
     ("batch_size", lambda n, v: check_int(n, v, 1)),
     ("lr", lambda n, v: check_float(n, v, 0, low_open=True)),
     ("epochs", lambda n, v: check_int(n, v, 1)),
+    ("min_steps", lambda n, v: check_int(n, v, 1, optional=True)),
     ("seed", lambda n, v: check_int(n, v, 0)),
     ("warmup_ratio", lambda n, v: check_float(n, v, 0, 1, high_open=True)),
     ("weight_decay", lambda n, v: check_float(n, v, 0)),

@@ -52,7 +52,8 @@ log = logging.getLogger(__name__)
 NOT_IN_KEY = ("name", "data_dir")
 # Settings added after the first committed store, with the value every earlier run had: left out of the key
 # while they hold it, so every stored key stays valid (a run that changes one gets a key of its own).
-ADDED_SETTINGS: dict[str, Any] = {"pooling": "cls", "carve_by": "row", "carve_tasks": None, "length_chunk": 100}
+ADDED_SETTINGS: dict[str, Any] = {"pooling": "cls", "carve_by": "row", "carve_tasks": None, "length_chunk": 100,
+                                  "min_steps": None}
 # The fields that decide which rows a run reads (caches of loaded data key on them).
 DATA_FIELDS = ("source", "data_dir", "scale", "carve_train", "carve_by", "carve_tasks", "data_seed",
                "max_examples", "max_eval_examples")
@@ -130,6 +131,8 @@ class RunConfig:
     batch_size: int = _setting(32, "rows per optimizer step")
     lr: float = _setting(2e-5, "peak learning rate of AdamW (linear decay)")
     epochs: int = _setting(3, "passes over the task mix")
+    min_steps: int | None = _setting(None, "at least this many optimizer steps: whole epochs are added to a run "
+                                           "that 'epochs' leaves shorter (None: epochs as given)")
     seed: int = 0
     warmup_ratio: float = _setting(0.0, "share of the steps spent warming the learning rate up")
     weight_decay: float = _setting(0.01, "AdamW weight decay")
@@ -204,6 +207,13 @@ class RunConfig:
     @property
     def depth(self) -> int | None:
         return backbone_depth(self.backbone)
+
+    def epochs_for(self, batches_per_epoch: int) -> int:
+        """The epochs this run trains when an epoch has `batches_per_epoch` optimizer steps: ``epochs``, raised
+        to reach ``min_steps`` when it is set."""
+        if self.min_steps is None or batches_per_epoch <= 0:
+            return self.epochs
+        return max(self.epochs, -(-self.min_steps // batches_per_epoch))
 
     def data_args(self) -> tuple:
         """The values of :data:`DATA_FIELDS`: two runs with equal data_args read the same rows."""

@@ -68,11 +68,12 @@ def train_with_hf(config: RunConfig, encoded=None, bf16: bool | None = None) -> 
     if bf16 is None:
         bf16 = resolve_precision(config.mixed_precision, "cuda" if torch.cuda.is_available() else "cpu") == "bf16"
     model = HFAdapter(build_model("single", backbone, (task,), seed=config.seed, pooling=config.pooling), task)
-    steps = -(-len(enc["train"]) // config.batch_size) * config.epochs
+    epochs = config.epochs_for(-(-len(enc["train"]) // config.batch_size))
+    steps = -(-len(enc["train"]) // config.batch_size) * epochs
     with tempfile.TemporaryDirectory(prefix="hf-check-") as tmp:
         args = TrainingArguments(
             output_dir=tmp, per_device_train_batch_size=config.batch_size,
-            per_device_eval_batch_size=2 * config.batch_size, num_train_epochs=config.epochs,
+            per_device_eval_batch_size=2 * config.batch_size, num_train_epochs=epochs,
             learning_rate=config.lr, lr_scheduler_type="linear", warmup_steps=round(config.warmup_ratio * steps),
             weight_decay=config.weight_decay, max_grad_norm=config.grad_clip or 0.0, seed=config.seed,
             report_to="none", save_strategy="no", eval_strategy="no", logging_strategy="no", disable_tqdm=True,

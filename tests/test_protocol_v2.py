@@ -155,3 +155,19 @@ def test_carve_tasks_are_checked_and_sorted():
     assert RunConfig(method="single", tasks=("RTE",), carve_tasks=[]).carve_tasks == ()
     with pytest.raises(ConfigError, match="QQQ"):
         RunConfig(method="single", tasks=("RTE",), carve_tasks=["QQQ"])
+
+
+def test_min_steps_adds_whole_epochs_to_a_short_run():
+    short = RunConfig(method="single", tasks=("RTE",), epochs=3, min_steps=300)
+    assert short.epochs_for(32) == 10 and short.epochs_for(8) == 38, "1,000 rows and 250 rows at batch 32"
+    assert short.epochs_for(200) == 3, "a run with more steps keeps its epochs"
+    assert RunConfig(method="single", tasks=("RTE",)).epochs_for(32) == 3
+
+
+def test_min_steps_reaches_the_trainer_and_its_record(tmp_path):
+    from hmnet.train import train
+
+    config = RunConfig(method="single", tasks=("RTE",), max_examples=32, max_eval_examples=16, batch_size=16,
+                       epochs=1, min_steps=5, max_length=32)
+    result = train(config, tmp_path, progress=False)
+    assert len(result.history) == 3, "2 steps an epoch: 3 epochs reach 5 steps"

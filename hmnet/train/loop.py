@@ -125,6 +125,7 @@ class Run:
     scaler: Any
     total_steps: int
     window: int  # optimizer steps per point of the stored loss curve
+    epochs: int  # config.epochs, raised to reach config.min_steps
     affinity: AffinityCallback | None
 
 
@@ -162,12 +163,13 @@ def _setup(config: RunConfig, accelerator, precision: str) -> Run:
                                      lengths={t: s.lengths for t, s in train_splits.items()}
                                      if config.group_by_length else None, group_by_length=config.group_by_length,
                                      length_chunk=config.length_chunk)
-    total_steps = sum(batches.num_batches(e) for e in range(config.epochs))
+    epochs = config.epochs_for(batches.num_batches(0))
+    total_steps = sum(batches.num_batches(e) for e in range(epochs))
     optimizer = make_optimizer(model, config, device)
     scheduler = make_scheduler(optimizer, total_steps, round(config.warmup_ratio * total_steps))
     return Run(config, ctx, model, encoded, train_splits, paths, batches, optimizer, scheduler,
                scaler=accelerator.scaler,  # a GradScaler for fp16 on CUDA, else None
-               total_steps=total_steps, window=max(1, math.ceil(total_steps / LOSS_POINTS)),
+               total_steps=total_steps, window=max(1, math.ceil(total_steps / LOSS_POINTS)), epochs=epochs,
                affinity=AffinityCallback(config) if config.affinity else None)
 
 
@@ -263,7 +265,7 @@ def _end_epoch(run: Run, state: TrainState, epoch: int) -> None:
     entry: dict[str, Any] = {"epoch": epoch, "train_loss": {
         t: v[0] / v[1] for k, v in state.epoch_loss.items() for t in [k.split("/", 1)[1]]
         if k.split("/", 1)[0] == str(epoch)}}
-    if run.config.eval_every_epoch and epoch + 1 < run.config.epochs:
+    if run.config.eval_every_epoch and epoch + 1 < run.epochs:
         m = evaluate(run.model, run.encoded, run.ctx)
         entry.update(metrics=m, average=paper_average(scores_of(m)))
     state.history.append(entry)
@@ -305,7 +307,7 @@ def _run_epochs(run: Run, state: TrainState, ckpt: _Checkpointer, progress: bool
     bar = tqdm(total=run.total_steps, initial=state.global_step, desc=config.variant or config.method, unit="step",
                disable=not (progress and run.ctx.main), dynamic_ncols=True, leave=False)
     ema = None
-    for epoch in range(state.epoch, config.epochs):
+    for epoch in range(state.epoch, run.epochs):
         order = run.batches.epoch(epoch)
         first = state.step if epoch == state.epoch else 0
         for step in range(first, len(order)):
@@ -323,7 +325,7 @@ def _run_epochs(run: Run, state: TrainState, ckpt: _Checkpointer, progress: bool
             if (ckpt.step_due() or want_ckpt) and step + 1 < len(order):
                 ckpt.save(epoch, step + 1)
         _end_epoch(run, state, epoch)
-        if epoch + 1 < config.epochs:  # a checkpoint at the start of the next epoch
+        if epoch + 1 < run.epochs:  # a checkpoint at the start of the next epoch
             ckpt.save(epoch + 1, 0)
     bar.close()
 
