@@ -118,7 +118,7 @@ def section_plan(section: str, profile: str, data_dir: str | None, out_dir: str 
                 if c.method == "single" and c.tasks[0] in HF_TASKS]
     elif section == "table1":
         groupings, _ = report.load_groupings(P, "paper")
-        plan = report.table1_configs(P, groupings, P.seeds)
+        plan = report.table1_configs(P, groupings, P.seeds, extra.get("skillnet_seeds"))
     elif section == "pairwise":
         tasks = report.section_tasks(P, extra.get("relevance_tasks"), report.SMOKE_RELEVANCE_TASKS,
                                      "relevance_tasks")
@@ -134,7 +134,8 @@ def section_plan(section: str, profile: str, data_dir: str | None, out_dir: str 
             WAITING[section] = f"{note} The one-run affinity estimate's grouping comes from notebooks 01 and 02."
         plan = [c for c in report.table1_configs(P, ours, P.seeds) if c.method == "hmnet"] if ours else []
     elif section == "shared_layers":
-        plan = report.shared_layers_configs(P, report.check_tasks(extra["pair"], name="pair", minimum=2), P.seeds)
+        plan = report.shared_layers_configs(P, report.check_tasks(extra["pair"], name="pair", minimum=2), P.seeds,
+                                            extra.get("shared_points"))
     else:
         depth = report.backbone_depth(P)
         tasks = report.section_tasks(P, extra.get("grid_tasks"), ("RTE", "SST-2", "MRPC", "BoolQ"), "grid_tasks")

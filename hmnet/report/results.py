@@ -11,6 +11,7 @@ import pandas as pd
 from hmnet.report.claims import table1_column
 from hmnet.report.figures import save_figure
 from hmnet.report.groupings import grouping_dict
+from hmnet.config_checks import ConfigError
 from hmnet.report.parameters import ParameterError, RunParameters
 from hmnet.report.runs import run_plan
 
@@ -20,18 +21,21 @@ from hmnet.report.runs import run_plan
 
 
 def table1_configs(params: RunParameters, groupings: Mapping[str, Sequence[Sequence[str]]],
-                   seeds: Sequence[int]) -> list:
+                   seeds: Sequence[int], skillnet_seeds: Sequence[int] | None = None) -> list:
     """Table 1's runs as the notebook asks for them (the campaign plans the same configs)."""
     from hmnet.plans import table1_plan
 
     prof = params.experiment_profile()
     clusters = {name: grouping_dict(g) for name, g in groupings.items()}
-    return table1_plan(prof, clusters, seeds)
+    try:
+        return table1_plan(prof, clusters, seeds, skillnet_seeds)
+    except ConfigError as err:
+        raise ParameterError(f"parameter 'skillnet_seeds': {err}") from None
 
 
 def table1_runs(params: RunParameters, groupings: Mapping[str, Sequence[Sequence[str]]],
-                seeds: Sequence[int]) -> list:
-    return run_plan(table1_configs(params, groupings, seeds), params, "Table 1")
+                seeds: Sequence[int], skillnet_seeds: Sequence[int] | None = None) -> list:
+    return run_plan(table1_configs(params, groupings, seeds, skillnet_seeds), params, "Table 1")
 
 
 def _with_columns(frame: pd.DataFrame) -> pd.DataFrame:
@@ -146,14 +150,19 @@ def ci_frame(frame: pd.DataFrame, keys: Sequence[str], value: str = "score") -> 
     return pd.DataFrame(rows)
 
 
-def shared_layers_configs(params: RunParameters, tasks: Sequence[str], seeds: Sequence[int]) -> list:
+def shared_layers_configs(params: RunParameters, tasks: Sequence[str], seeds: Sequence[int],
+                          points: Sequence[int] | None = None) -> list:
     from hmnet.plans import shared_layers_plan
 
-    return shared_layers_plan(params.experiment_profile(tasks=tasks), tasks, seeds)
+    try:
+        return shared_layers_plan(params.experiment_profile(tasks=tasks), tasks, seeds, points)
+    except ConfigError as err:
+        raise ParameterError(f"parameter 'shared_points': {err}") from None
 
 
-def shared_layers_runs(params: RunParameters, tasks: Sequence[str], seeds: Sequence[int]) -> list:
-    return run_plan(shared_layers_configs(params, tasks, seeds), params, "shared layers")
+def shared_layers_runs(params: RunParameters, tasks: Sequence[str], seeds: Sequence[int],
+                       points: Sequence[int] | None = None) -> list:
+    return run_plan(shared_layers_configs(params, tasks, seeds, points), params, "shared layers")
 
 
 def majority_baseline(config, tasks: Sequence[str] | None = None) -> dict[str, float]:
@@ -276,13 +285,15 @@ def published_averages() -> pd.DataFrame:
     return pd.DataFrame(check_published_averages(scores, published))
 
 
-def table1_results(params: RunParameters, groupings: Mapping) -> tuple[list, pd.DataFrame]:
-    """Table 1's runs (or the cached ones) and their summary over seeds, saved as table1_summary.csv."""
+def table1_results(params: RunParameters, groupings: Mapping,
+                   skillnet_seeds: Sequence[int] | None = None) -> tuple[list, pd.DataFrame]:
+    """Table 1's runs (or the cached ones) and their summary over seeds, saved as table1_summary.csv;
+    `skillnet_seeds` runs SkillNet at fewer seeds (see :func:`hmnet.plans.table1_plan`)."""
     from hmnet.report.figures import save_table
     from hmnet.report.page import show_text
     from hmnet.train import summarize
 
-    results = table1_runs(params, groupings, params.seeds)
+    results = table1_runs(params, groupings, params.seeds, skillnet_seeds)
     summary = summarize(results)
     save_table(summary, params.out_dir, "table1_summary")
     show_text(f"{len(results)} runs (cached ones are read from the result cache, results/ under out_dir).")
@@ -299,18 +310,21 @@ def ranking_finding(params: RunParameters, summary: pd.DataFrame, section: str =
     show_text(sentence)
 
 
-def shared_layers_results(params: RunParameters, tasks: Sequence[str]) -> tuple[list, pd.DataFrame, pd.DataFrame]:
-    """Figure 3's runs: the pair at every number of shared layers and seed; the per-seed scores and their
-    mean and CI, shown (shared layers x task). Returns (results, per-seed frame, summary)."""
+def shared_layers_results(params: RunParameters, tasks: Sequence[str], points: Sequence[int] | None = None
+                          ) -> tuple[list, pd.DataFrame, pd.DataFrame]:
+    """Figure 3's runs: the pair at every number of shared layers in `points` (default 0..depth) and seed; the
+    per-seed scores and their mean and CI, shown (shared layers x task). Returns (results, per-seed frame,
+    summary)."""
     from hmnet.report.page import show_text
     from hmnet.report.tables import show_table
 
-    results = shared_layers_runs(params, tasks, params.seeds)
+    planned = shared_layers_configs(params, tasks, params.seeds, points)
+    results = shared_layers_runs(params, tasks, params.seeds, points)
     per_seed = scores_frame(results)
     summary = ci_frame(per_seed, ["task", "shared layers"])
-    planned = (backbone_depth(params) + 1) * len(params.seeds)
-    show_text(f"{len(results)} of {planned} runs: shared layers 0..{backbone_depth(params)} x seeds "
-              f"{list(params.seeds)}.")
+    xs = sorted({c.split[0] for c in planned})
+    which = f"0..{backbone_depth(params)}" if xs == list(range(backbone_depth(params) + 1)) else f"{xs}"
+    show_text(f"{len(results)} of {len(planned)} runs: shared layers {which} x seeds {list(params.seeds)}.")
     show_table(summary, params.out_dir, "figure3_summary",
                shown=summary.pivot(index="shared layers", columns="task", values="mean").round(2))
     return results, per_seed, summary

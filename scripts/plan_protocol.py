@@ -1,0 +1,143 @@
+"""The power plan and the cost projection behind a registered protocol (hmnet/protocols/local-v2.json), computed
+from the pilot: the v1 store (3 seeds of every section) and the fp32 pilot probes (reference/local/pilot).
+
+    python scripts/plan_protocol.py --seeds table1=6 shared_layers=6 layer_grid=4 > /tmp/plan.json
+
+For every comparison of a claim family: the paper's effect on the same entries as ours, the v1 mean and spread of
+the per-seed paired differences, the seeds a resolving interval would need (Holm's family size as Bonferroni's
+level, the conservative end of Holm), and the minimum detectable effect at the planned seeds. The projection
+prices every planned run from the pilot's fp32 seconds per training example (single-task) and v1's cost of each
+method relative to single-task on the same tasks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from hmnet.analysis import paper  # noqa: E402
+from hmnet.analysis.verdicts import minimum_detectable_effect, seeds_needed  # noqa: E402
+from hmnet.metrics import paper_average  # noqa: E402
+from hmnet.report.claims import seed_averages  # noqa: E402
+from hmnet.results import load_results  # noqa: E402
+from hmnet.store import section_records  # noqa: E402
+
+V1 = REPO / "reference" / "local"
+PILOT = V1 / "pilot"
+PAPER_ENTRY = {"MNLI": ("MNLI", "accuracy_m"), "STS-B": ("STS-B", "pearson"), "MultiRC": ("MultiRC", "f1a")}
+
+
+def paper_effect(a: str, b: str, tasks) -> float:
+    """The paper's a - b on the average over the same Table 1 entries as ours (our 12 tasks, MNLI matched)."""
+    t1 = paper.table1()
+    rows = [PAPER_ENTRY.get(t, (t, "accuracy")) for t in tasks]
+    return float(t1.loc[rows, a].mean() - t1.loc[rows, b].mean())
+
+
+def comparison(name, diffs, paper_value, m, planned) -> dict:
+    d = np.asarray(diffs, dtype=float)
+    sd = float(d.std(ddof=1))
+    return {"comparison": name, "paper": round(paper_value, 2), "v1_mean": round(float(d.mean()), 2),
+            "v1_sd": round(sd, 2), "v1_seeds": len(d), "family_size": m,
+            "seeds_to_resolve": seeds_needed(sd, abs(paper_value) / 2, m),
+            "planned_seeds": planned, "mde_at_planned": round(minimum_detectable_effect(sd, planned, m), 2)}
+
+
+def table1_families(tasks, planned: int, skillnet_planned: int) -> list[dict]:
+    runs = section_records(V1, "table1")
+    every = {t for r in runs for t in r.config.tasks}
+    without = sorted(every - set(tasks))
+    avg = seed_averages([r for r in runs], without)
+    out = []
+    spec = [("Multi-task beats single-task", [("Multi-task", "Single-task")]),
+            ("HMNet beats multi-task with every grouping", [("HMNet_d", "Multi-task"), ("HMNet_md", "Multi-task"),
+                                                          ("HMNet_m", "Multi-task")]),
+            ("HMNet_m beats SkillNet", [("HMNet_m", "SkillNet")]),
+            ("The model-based grouping is the best of the three", [("HMNet_m", "HMNet_md"), ("HMNet_m", "HMNet_d")])]
+    for claim, pairs in spec:
+        members = []
+        for a, b in pairs:
+            n = skillnet_planned if "SkillNet" in (a, b) else planned
+            members.append(comparison(f"{a} - {b}", (avg[a] - avg[b]).dropna(), paper_effect(a, b, tasks),
+                                      len(pairs), n))
+        out.append({"claim": claim, "section": "table1", "members": members})
+    return out
+
+
+def shared_layers_family(planned: int, reference: float) -> dict:
+    runs = section_records(V1, "shared_layers")
+    score = defaultdict(dict)
+    for r in runs:
+        score[r.config.seed][r.config.split[0]] = r.score("BoolQ")
+    members = [comparison(f"4 shared - {end} shared (BoolQ)", [score[s][4] - score[s][end] for s in score],
+                          reference, 2, planned) for end in (0, 6)]
+    return {"claim": "BoolQ peaks at about 2/3 of the layers shared (Figure 3)", "section": "shared_layers",
+            "reference_effect": f"{reference} points (the paper prints no number)", "members": members}
+
+
+def layer_grid_families(planned: int, reference: float) -> list[dict]:
+    runs = section_records(V1, "layer_grid")
+    grid, multi = defaultdict(dict), {}
+    for r in runs:
+        if r.config.method == "multi":
+            multi[r.config.seed] = r.average
+        else:
+            grid[r.config.seed]["-".join(map(str, r.config.split))] = r.average
+    splits = sorted(grid[0])
+    best = [comparison(f"4-1-1 - {s}", [grid[k]["4-1-1"] - grid[k][s] for k in grid], reference,
+                       len(splits) - 1, planned) for s in splits if s != "4-1-1"]
+    above = [comparison(f"{s} - multi-task", [grid[k][s] - multi[k] for k in grid], reference, len(splits),
+                        planned) for s in splits]
+    note = f"{reference} points (the paper prints no number)"
+    return [{"claim": "The paper's split {4, 1, 1} is the best of the grid (Figure 4)", "section": "layer_grid",
+             "reference_effect": note, "members": best},
+            {"claim": "HMNet_m beats multi-task at every split (Figure 4)", "section": "layer_grid",
+             "reference_effect": note, "members": above}]
+
+
+def pilot_rates() -> dict[str, float]:
+    """fp32 seconds per training example of each task's single-task pilot run (3 epochs, mean pooling)."""
+    out = {}
+    for r in load_results(PILOT):
+        c = r.config
+        if c.method == "single" and c.epochs == 3 and c.max_length == 128 and c.max_examples == 1000:
+            out[c.tasks[0]] = round(r.wall_time / max(1, _rows(r) * c.epochs), 4)
+    return out
+
+
+def _rows(result) -> int:
+    import dataclasses
+    import os
+
+    from hmnet.campaign_projection import task_rows
+
+    config = dataclasses.replace(result.config, data_dir=os.environ["HMNET_DATA_DIR"])
+    return sum(task_rows(config).values())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--tasks", nargs="+", required=True, help="the registered analysis set of Table 1")
+    parser.add_argument("--table1-seeds", type=int, required=True)
+    parser.add_argument("--skillnet-seeds", type=int, required=True)
+    parser.add_argument("--shared-seeds", type=int, required=True)
+    parser.add_argument("--grid-seeds", type=int, required=True)
+    parser.add_argument("--reference-effect", type=float, default=1.0)
+    args = parser.parse_args()
+    families = (table1_families(args.tasks, args.table1_seeds, args.skillnet_seeds)
+                + [shared_layers_family(args.shared_seeds, args.reference_effect)]
+                + layer_grid_families(args.grid_seeds, args.reference_effect))
+    print(json.dumps({"families": families, "pilot_rates_fp32": pilot_rates()}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
