@@ -283,10 +283,10 @@ def ledger_for(out: Path):
     from hmnet.report import scores_frame
     from hmnet.report.claims import ledger
     from hmnet.report.claims_figures import figure_claims
-    from hmnet.report.crosscheck import not_learned, single_vs_majority
     from hmnet.results import load_results
 
     manifest = read_manifest(out)
+    analysis = store_analysis(manifest)
     if manifest is not None:
         runs = {s: section_records(out, s) if s in manifest["sections"] else [] for s in _LEDGER_SECTIONS}
         depth = backbone_depth(manifest["settings"]["backbone"])
@@ -298,13 +298,25 @@ def ledger_for(out: Path):
     attention = pd.read_csv(csv) if csv.is_file() else None
     runs["table1"] += runs.pop("table1_ours", [])  # a store's extra Table 1 rows (a folder's are among table1's)
     singles = [r for r in runs["table1"] if r.config.method == "single"]
-    more = figure_claims(singles, runs["pairwise"], runs["layer_grid"], depth, attention)
+    refs = analysis.get("reference_effects")
+    more = figure_claims(singles, runs["pairwise"], runs["layer_grid"], depth, attention, refs)
     shared = runs["shared_layers"]
-    unlearned = []
-    if manifest is not None and manifest.get("majority_class") and singles:
-        unlearned = not_learned(single_vs_majority(singles, manifest["majority_class"],
-                                                   best=manifest.get("best_constant")))
-    return ledger(runs["table1"], scores_frame(shared) if shared else None, depth, more, unlearned)
+    return ledger(runs["table1"], scores_frame(shared) if shared else None, depth, more,
+                  analysis.get("table1_tasks"), refs)
+
+
+def store_analysis(manifest: dict | None) -> dict:
+    """The analysis a store's protocol registers (``analysis`` in its protocol file: Table 1's analysis set,
+    the reference effects), empty for a store without a protocol."""
+    from hmnet.protocol import ProtocolError, get_protocol
+
+    if not manifest or not manifest.get("protocol"):
+        return {}
+    try:
+        registered = get_protocol(manifest["profile"], manifest["protocol"])
+    except ProtocolError:
+        return {}
+    return dict(registered.document.get("analysis", {})) if registered else {}
 
 
 def claims_page(builds: Mapping[str, Path]) -> str:

@@ -12,7 +12,8 @@ and a comparison's class follows from the adjusted values at ``alpha``:
 
 - **supported**: zero rejected, and our effect is positive;
 - **contradicted**: zero rejected, and our effect is negative;
-- **smaller than the paper's**: zero not rejected, the paper's effect rejected;
+- **smaller than the paper's**: zero not rejected, the paper's effect rejected (a comparison without the
+  paper's effect, NaN, cannot be classed so);
 - **not resolved**: neither rejected. The minimum detectable effect at this n (80% power) and the seeds a
   resolving interval would need (half-width under half the paper's effect, from the observed spread) say
   how far away a decision is;
@@ -109,21 +110,28 @@ class Comparison:
 
     @property
     def seeds_to_resolve(self) -> int | None:
+        """Seeds whose interval would be narrower than half the paper's effect (so it cannot hold both zero
+        and the paper's effect), at the observed spread; None without a paper's effect or a spread."""
+        if not np.isfinite(self.paper):
+            return None
         return seeds_needed(self.sd, abs(self.paper) / 2, self.family_size)
 
     def short(self) -> str:
         """Numbers, not sentences: ours with its raw interval, the paper's, the adjusted p-values."""
+        paper = f"paper {self.paper:+.2g}" if np.isfinite(self.paper) else "no paper number"
         if self.n == 0:
-            return f"{self.name}: not run (paper {self.paper:+.1f})"
+            return f"{self.name}: not run ({paper})"
         if self.n == 1:
-            return f"{self.name}: {self.mean:+.2f} (1 seed; paper {self.paper:+.1f})"
+            return f"{self.name}: {self.mean:+.2f} (1 seed; {paper})"
         text = (f"{self.name}: {self.mean:+.2f} [{self.ci_low:+.2f}, {self.ci_high:+.2f}] n={self.n}; "
-                f"paper {self.paper:+.1f}; p0 {self.p_zero:.3f}")
+                f"{paper}; p0 {self.p_zero:.3f}")
         if self.family_size > 1:
             text += f" (Holm {self.p_zero_holm:.3f})"
         if self.verdict == UNRESOLVED:
-            need = self.seeds_to_resolve
-            text += f"; MDE {self.mde:.2f}; seeds to resolve ≈{need if need else f'>{MAX_SEEDS}'}"
+            text += f"; MDE {self.mde:.2f}"
+            if np.isfinite(self.paper):
+                need = self.seeds_to_resolve
+                text += f"; seeds to resolve ≈{need if need else f'>{MAX_SEEDS}'}"
         return text
 
 
