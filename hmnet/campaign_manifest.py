@@ -46,6 +46,7 @@ def write_manifest(profile: str, data_dir: str | None, store: Path, plan: Sequen
     prof = get_profile(profile, protocol=protocol, **({"data_dir": data_dir} if data_dir else {}))
     cfg = prof.run_config("multi")
     majority, best = constant_floors(cfg)
+    disclosure = disclosed(cfg, prof.tasks)
     carved = [t for t in prof.tasks if prof.source == "directory" and prof.carve_train
               and find_file(t, "train", prof.data_dir) is None]
     settings = {k: v for k, v in cfg.to_dict().items()
@@ -53,7 +54,7 @@ def write_manifest(profile: str, data_dir: str | None, store: Path, plan: Sequen
     manifest = {"profile": profile, "protocol": prof.protocol, "tasks": list(prof.tasks), "seeds": list(prof.seeds),
                 "settings": settings,
                 "data": data_fingerprint(cfg), "carved_tasks": carved, "majority_class": majority,
-                "best_constant": best,
+                "best_constant": best, "disclosure": disclosure,
                 "notebook_parameters": {nb: reference_parameters(profile, nb, protocol)
                                         for nb in dict.fromkeys(SECTION_NOTEBOOK.values())},
                 "overrides": dict(overrides or {}),
@@ -103,6 +104,20 @@ def constant_floors(config: RunConfig) -> tuple[dict[str, float], dict[str, floa
         majority, best = constant_baselines(config)
         _FLOORS[key] = ({t: round(v, 3) for t, v in majority.items()}, {t: round(v, 3) for t, v in best.items()})
     return _FLOORS[key]
+
+
+_DISCLOSED: dict[str, dict] = {}
+
+
+def disclosed(config: RunConfig, tasks) -> dict:
+    """:func:`hmnet.disclosure.disclose` for the profile's runs, cached per process (a runner rewrites the
+    manifest after every run)."""
+    from hmnet.disclosure import disclose
+
+    key = config.to_json() + "|" + ",".join(tasks)
+    if key not in _DISCLOSED:
+        _DISCLOSED[key] = json.loads(json.dumps(disclose(config, tasks), default=list))
+    return _DISCLOSED[key]
 
 
 def read_manifest(store: Path) -> dict | None:

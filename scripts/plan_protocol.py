@@ -46,10 +46,15 @@ def paper_effect(a: str, b: str, tasks) -> float:
 def comparison(name, diffs, paper_value, m, planned) -> dict:
     d = np.asarray(diffs, dtype=float)
     sd = float(d.std(ddof=1))
-    return {"comparison": name, "paper": round(paper_value, 2), "v1_mean": round(float(d.mean()), 2),
+    mean = float(d.mean())
+    # Seeds for an interval around v1's mean that excludes zero or the paper's effect (a decision if the
+    # effect is what v1 measured), and for one narrower than half the paper's effect (a decision whatever it is).
+    at_mean = seeds_needed(sd, max(abs(mean), abs(mean - paper_value)), m)
+    return {"comparison": name, "paper": round(paper_value, 2), "v1_mean": round(mean, 2),
             "v1_sd": round(sd, 2), "v1_seeds": len(d), "family_size": m,
-            "seeds_to_resolve": seeds_needed(sd, abs(paper_value) / 2, m),
-            "planned_seeds": planned, "mde_at_planned": round(minimum_detectable_effect(sd, planned, m), 2)}
+            "seeds_to_decide_at_v1_mean": at_mean, "seeds_to_resolve_any_effect": seeds_needed(sd, abs(paper_value) / 2, m),
+            "planned_seeds": planned, "mde_at_planned": round(minimum_detectable_effect(sd, planned, m), 2),
+            "expected": "decided" if at_mean is not None and at_mean <= planned else "not resolved"}
 
 
 def table1_families(tasks, planned: int, skillnet_planned: int) -> list[dict]:
