@@ -52,9 +52,13 @@ def toc_pages(root: Path = REPO) -> list[str]:
 def stage(profile: str, out: Path, stage_dir: Path, root: Path = REPO) -> Path:
     """Assemble the book's sources with the executed notebooks; raise BookError if one is missing."""
     from hmnet import book_pages
+    from hmnet.book_protocols import protocols_page
     from hmnet.store import claims_page
 
-    missing = [s for s in SECTIONS if not executed_path(out, s).exists()]
+    from hmnet.book_protocols import page_stores
+
+    sources = page_stores(profile, out)
+    missing = [s for s in SECTIONS if not executed_path(sources[s][0], s).exists()]
     if missing:
         names = ", ".join(f"{SECTIONS[s]}.ipynb" for s in missing)
         raise BookError(f"executed notebook(s) missing under {out / 'notebooks'}: {names}. Produce them with "
@@ -68,14 +72,16 @@ def stage(profile: str, out: Path, stage_dir: Path, root: Path = REPO) -> Path:
     shutil.copytree(root / "book", stage_dir / "book", ignore=shutil.ignore_patterns("generated"))
     (stage_dir / "notebooks").mkdir()
     for s in SECTIONS:  # cell tags for the reader (plumbing folded away) and no absolute paths: book_pages
-        book_pages.stage_notebook(executed_path(out, s), stage_dir / "notebooks" / f"{SECTIONS[s]}.ipynb",
-                                  root / "notebooks" / f"{SECTIONS[s]}.ipynb", out, root)
-    add_store_banners(out, stage_dir / "notebooks")  # a results store: what produced each page's numbers
-    book_pages.stage_tables(out, stage_dir, root)  # the CSVs the tables link to, and book/_static
+        book_pages.stage_notebook(executed_path(sources[s][0], s), stage_dir / "notebooks" / f"{SECTIONS[s]}.ipynb",
+                                  root / "notebooks" / f"{SECTIONS[s]}.ipynb", sources[s][0], root)
+    add_store_banners(profile, sources, stage_dir / "notebooks")  # a store: what produced each page's numbers
+    for folder in dict.fromkeys([out, *(f for f, _ in sources.values())]):  # each page's tables from its store
+        book_pages.stage_tables(folder, stage_dir, root)  # the CSVs the tables link to, and book/_static
     gen = stage_dir / "book" / "generated"
     gen.mkdir()
     book_pages.write_generated(gen, profile, out, root)  # Markdown parts, performance figures, raw results
     (gen / "claims.md").write_text(claims_page(ledger_builds(profile, out)), encoding="utf-8")
+    (gen / "protocols.md").write_text(protocols_page(profile), encoding="utf-8")
     for page in toc_pages(stage_dir):
         if not any((stage_dir / f"{page}{ext}").exists() for ext in (".md", ".ipynb")):
             raise BookError(f"page {page!r} of _toc.yml has no source in {stage_dir}")
@@ -86,28 +92,37 @@ def ledger_builds(profile: str, out: Path) -> dict[str, Path]:
     """The builds the claims ledger reports: this one, and every committed results store."""
     from hmnet.campaign_plan import STORE_ROOT
 
-    builds = {f"Profile `{profile}` (this book)": out}
+    from hmnet.campaign_manifest import read_manifest
+
+    def label(folder: Path) -> str:
+        protocol = (read_manifest(folder) or {}).get("protocol")
+        return f"`reference/{folder.name}`" + (f", protocol {protocol}" if protocol else "")
+
+    builds = {f"Profile `{profile}` (this book: {label(Path(out))})"
+              if (Path(out) / "manifest.json").exists() else f"Profile `{profile}` (this book)": out}
     for store in sorted(STORE_ROOT.glob("*/manifest.json")):
         if store.parent.resolve() != Path(out).resolve():
-            builds[f"Reference store `{store.parent.name}`"] = store.parent
+            builds[f"Reference store {label(store.parent)}"] = store.parent
     return builds
 
 
-def add_store_banners(out: Path, staged: Path) -> None:
-    """Each staged notebook of a results store gets the store's banner under its title (settings, data files,
-    how many of the section's planned runs are complete, date and commit)."""
+def add_store_banners(profile: str, sources: dict[str, tuple[Path, str | None]], staged: Path) -> None:
+    """Each staged notebook of a results store gets its store's banner under its title (settings, data files,
+    how many of the section's planned runs are complete, date and commit, the protocol it shows)."""
     import nbformat
 
+    from hmnet.book_protocols import protocol_line
     from hmnet.store import add_store_banner, read_manifest
 
-    manifest = read_manifest(out)
-    if manifest is None:
-        return
     for s in SECTIONS:
+        folder, protocol = sources[s]
+        manifest = read_manifest(folder)
+        if manifest is None:
+            continue
         path = staged / f"{SECTIONS[s]}.ipynb"
         nb = nbformat.read(path, as_version=4)
         if not any("store-banner" in c.get("metadata", {}).get("tags", []) for c in nb.cells):
-            add_store_banner(nb, manifest, s)
+            add_store_banner(nb, manifest, s, protocol_line(profile, s, protocol))
             nbformat.write(nb, path)
 
 

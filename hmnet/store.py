@@ -85,8 +85,9 @@ def coverage(manifest: Mapping | None, notebook: str) -> list[tuple[str, int, in
             for s in NOTEBOOK_SECTIONS.get(notebook, ()) if s in manifest.get("sections", {})]
 
 
-def store_banner(manifest: Mapping | None, notebook: str) -> str:
-    """Markdown for the top of a page built from a store: what produced its numbers."""
+def store_banner(manifest: Mapping | None, notebook: str, protocol_note: str = "") -> str:
+    """Markdown for the top of a page built from a store: what produced its numbers (`protocol_note`: which
+    registered protocol the page shows, and how far the newer ones are)."""
     if not manifest:
         return ""
     st = manifest["settings"]
@@ -111,6 +112,7 @@ def store_banner(manifest: Mapping | None, notebook: str) -> str:
         (runs + "." if runs else "This page runs no training of its own."),
         f"Store updated {manifest['updated']} at commit `{(manifest.get('commit') or 'unknown')[:12]}` "
         f"(training semantics v{manifest['training_semantics']}).",
+        protocol_note,
     ]
     body = "\n".join(f"- {x}" for x in lines if x)
     return f"```{{admonition}} Where these numbers come from\n:class: note store-banner\n{body}\n```\n"
@@ -140,11 +142,11 @@ def stub_notebook(title: str, notebook: str, manifest: Mapping | None, profile: 
     return nb
 
 
-def add_store_banner(nb, manifest: Mapping | None, notebook: str):
+def add_store_banner(nb, manifest: Mapping | None, notebook: str, protocol_note: str = ""):
     """Insert the store banner after the notebook's title cell (the first markdown cell)."""
     import nbformat
 
-    banner = store_banner(manifest, notebook)
+    banner = store_banner(manifest, notebook, protocol_note)
     if not banner:
         return nb
     idx = next((i for i, c in enumerate(nb.cells) if c.cell_type == "markdown"), -1) + 1

@@ -1,0 +1,152 @@
+"""The reference book across protocols: which protocol's store each page is rendered from, the line its banner
+adds about the other protocols, and the generated page that lays out every registered protocol (its settings,
+what it runs and leaves out, its analysis, the pilot evidence, the power plan, the projected cost and how far its
+campaign has come).
+
+A page shows the newest protocol whose store holds every run of the page's sections; until then it shows the
+store the book was asked for (v1's), and its banner says how far the newer protocol is. No page mixes two.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+
+from hmnet.campaign_manifest import read_manifest
+from hmnet.campaign_plan import STORE_ROOT
+from hmnet.protocol import Protocol, protocols
+from hmnet.reproduce import SECTIONS, executed_path
+
+
+def _sections_of(notebook: str) -> tuple[str, ...]:
+    from hmnet.store import NOTEBOOK_SECTIONS
+
+    return NOTEBOOK_SECTIONS.get(notebook, ())
+
+
+def progress(manifest: Mapping | None, notebook: str) -> tuple[int, int]:
+    """(complete, planned) runs of a notebook's sections in a store's manifest."""
+    if not manifest:
+        return 0, 0
+    entries = [manifest["sections"][s] for s in _sections_of(notebook) if s in manifest.get("sections", {})]
+    return sum(e["complete"] for e in entries), sum(e["planned"] for e in entries)
+
+
+def complete_in(store: Path, notebook: str) -> bool:
+    """Whether a store's executed notebook exists and every planned run of its sections is stored."""
+    done, planned = progress(read_manifest(store), notebook)
+    return executed_path(store, notebook).exists() and planned > 0 and done == planned
+
+
+def page_stores(profile: str, out: Path, root: Path = STORE_ROOT) -> dict[str, tuple[Path, str | None]]:
+    """For each notebook, the store its page is rendered from and that store's protocol: the newest protocol
+    of `profile` whose store completes the page's sections, else `out` (with its own protocol, if any)."""
+    known = list(protocols(profile).values())
+    own = next((p.name for p in known if (root / p.store).resolve() == Path(out).resolve()), None)
+    if own is None:
+        return {s: (Path(out), None) for s in SECTIONS}
+    out_map = {}
+    for s in SECTIONS:
+        chosen = (Path(out), own)
+        for p in reversed(known):
+            if p.name != own and p.version > _version(own) and complete_in(root / p.store, s):
+                chosen = (root / p.store, p.name)
+                break
+        out_map[s] = chosen
+    return out_map
+
+
+def _version(name: str) -> int:
+    return int(name.lstrip("v"))
+
+
+def protocol_line(profile: str, notebook: str, shown: str | None, root: Path = STORE_ROOT) -> str:
+    """The banner's line on protocols: which one the page shows, and how far every newer one is."""
+    if shown is None:
+        return ""
+    known = protocols(profile)
+    parts = [f"Protocol **{shown}** (`hmnet/protocols/{profile}-{shown}.json`; see the protocols page)."]
+    for p in known.values():
+        if p.version <= _version(shown):
+            continue
+        sections = [x for x in _sections_of(notebook) if x in p.sections]
+        if not sections:
+            parts.append(f"Protocol {p.name} does not run this page's sections (see the protocols page).")
+            continue
+        done, planned = progress(read_manifest(root / p.store), notebook)
+        parts.append(f"Protocol {p.name} (registered {p.registered}) runs them too: {done} of {planned or '?'} of "
+                     "its runs stored; the page switches to it when all are.")
+    return " ".join(x for x in parts if x)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the protocols page
+
+
+def _settings_table(p: Protocol, base: Mapping) -> str:
+    rows = ["| setting | value | v1 |", "|---|---|---|"]
+    for k, v in p.settings.items():
+        rows.append(f"| `{k}` | `{json.dumps(v)}` | `{json.dumps(base.get(k))}` |")
+    return "\n".join(rows) if p.settings else "The profile's settings, unchanged."
+
+
+def _families_table(families: list[dict]) -> str:
+    rows = ["| claim | comparison | paper | v1 mean ± sd (3 seeds) | seeds planned | to decide at v1's mean | "
+            "for any effect | MDE at plan | expected |", "|---|---|---|---|---|---|---|---|---|"]
+    for f in families:
+        for m in f["members"]:
+            at_mean, anyway = m["seeds_to_decide_at_v1_mean"] or ">1000", m["seeds_to_resolve_any_effect"] or ">1000"
+            rows.append(f"| {f['claim']} | {m['comparison']} | {m['paper']:+.2f} | {m['v1_mean']:+.2f} ± "
+                        f"{m['v1_sd']:.2f} | {m['planned_seeds']} | {at_mean} | "
+                        f"{anyway} | {m['mde_at_planned']:.2f} | {m['expected']} |")
+    return "\n".join(rows)
+
+
+def protocol_section(p: Protocol, root: Path = STORE_ROOT) -> str:
+    """Markdown for one protocol: status, settings, sections, analysis, decisions with evidence, power, cost."""
+    from hmnet.profiles import PROFILES
+
+    doc = p.document
+    manifest = read_manifest(root / p.store)
+    parts = [f"## Protocol {p.name} (`hmnet/protocols/{p.profile}-{p.name}.json`)", "",
+             f"Registered {p.registered}. {doc.get('status', '')}", "",
+             "**Settings over the profile's:**", "", _settings_table(p, PROFILES[p.profile]()), ""]
+    seeds = {nb: v.get("seeds") for nb, v in p.notebook_parameters.items() if v.get("seeds")}
+    parts += ["**Sections, in priority order:** " + ", ".join(p.sections) + "."
+              + (" Seeds per notebook: " + "; ".join(f"{nb}: {s}" for nb, s in seeds.items()) + "." if seeds else ""),
+              ""]
+    if p.not_run:
+        parts += ["**Left out, and why:**", ""] + [f"- `{s}`: {why}" for s, why in p.not_run.items()] + [""]
+    analysis = doc.get("analysis") or {}
+    if analysis:
+        parts += ["**Analysis:**", ""] + [f"- `{k}`: {json.dumps(v) if not isinstance(v, str) else v}"
+                                           for k, v in analysis.items()] + [""]
+    for d in doc.get("decisions", []):
+        parts += [f"- **{d['choice']}** {d['why']}"]
+    if doc.get("decisions"):
+        parts.append("")
+    if doc.get("power"):
+        parts += ["**Power plan** (from v1's per-seed paired differences; the spreads come from 3 seeds, so the "
+                  "counts could be several times too small):", "", _families_table(doc["power"]["families"]), ""]
+    if doc.get("projection"):
+        parts += [f"**Projected cost:** {doc['projection'].get('summary', '')}", ""]
+    if manifest:
+        done = sum(s["complete"] for s in manifest["sections"].values())
+        planned = sum(s["planned"] for s in manifest["sections"].values())
+        parts += [f"**Campaign:** {done} of {planned} planned runs stored (store `reference/{p.store}`, updated "
+                  f"{manifest.get('updated', '?')}).", ""]
+    for line in doc.get("deviations", []):
+        parts.append(f"- {line}")
+    return "\n".join(parts) + "\n"
+
+
+def protocols_page(profile: str, root: Path = STORE_ROOT) -> str:
+    """Every registered protocol of `profile`, newest first."""
+    known = list(protocols(profile).values())
+    if not known:
+        return f"Profile `{profile}` has no registered protocol.\n"
+    return "\n".join(protocol_section(p, root) for p in reversed(known))
+
+
+__all__ = ["page_stores", "protocol_line", "protocols_page", "protocol_section", "complete_in", "progress"]
