@@ -52,7 +52,7 @@ def toc_pages(root: Path = REPO) -> list[str]:
 def stage(profile: str, out: Path, stage_dir: Path, root: Path = REPO) -> Path:
     """Assemble the book's sources with the executed notebooks; raise BookError if one is missing."""
     from hmnet import book_pages
-    from hmnet.book_protocols import protocols_page
+    from hmnet.book_protocols import disclosure_page, protocols_page
     from hmnet.store import claims_page
 
     from hmnet.book_protocols import page_stores
@@ -82,6 +82,7 @@ def stage(profile: str, out: Path, stage_dir: Path, root: Path = REPO) -> Path:
     book_pages.write_generated(gen, profile, out, root)  # Markdown parts, performance figures, raw results
     (gen / "claims.md").write_text(claims_page(ledger_builds(profile, out)), encoding="utf-8")
     (gen / "protocols.md").write_text(protocols_page(profile), encoding="utf-8")
+    (gen / "disclosure.md").write_text(disclosure_page(profile), encoding="utf-8")
     for page in toc_pages(stage_dir):
         if not any((stage_dir / f"{page}{ext}").exists() for ext in (".md", ".ipynb")):
             raise BookError(f"page {page!r} of _toc.yml has no source in {stage_dir}")

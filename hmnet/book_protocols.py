@@ -141,6 +141,55 @@ def protocol_section(p: Protocol, root: Path = STORE_ROOT) -> str:
     return "\n".join(parts) + "\n"
 
 
+# The paper's recipe (Section 4.3), beside which the disclosure sets each build's.
+PAPER_RECIPE = {"pooling": "cls", "lr": 2e-5, "batch_size": 32, "epochs": 3, "max_length": 512,
+                "mixed_precision": "not stated", "max_examples": None}
+
+
+def disclosure_section(label: str, manifest: Mapping) -> str:
+    """Markdown: what one build ran (its manifest's ``disclosure``), beside the paper's recipe."""
+    d = manifest.get("disclosure")
+    if not d:
+        return (f"### {label}\n\nThis store's manifest holds no disclosure yet (`hmnet campaign status` with "
+                "the data writes it).\n")
+    bb, r = d["backbone"], d["recipe"]
+    overlap = ", ".join(f"{o['task']} ({o['why']})" for o in bb["overlaps"]) or "none found in its card"
+    recipe = ["| setting | this build | the paper |", "|---|---|---|"] + [
+        f"| `{k}` | `{json.dumps(r.get(k))}` | `{json.dumps(v)}` |" for k, v in PAPER_RECIPE.items()]
+    steps, trunc = d["steps"], d["truncation"]
+    rows = ["| task | train rows | single-task steps | multi-task steps of its head | truncated at max length |",
+            "|---|---|---|---|---|"] + [
+        f"| {t} | {d['train_rows'].get(t, '')} | {steps['single_task'].get(t, '')} | "
+        f"{steps['multi_task_per_task'].get(t, '')} | {100 * trunc.get(t, 0):.0f}% |" for t in d["train_rows"]]
+    carve = "; ".join(f"{t}: {c['train']} train / {c['eval']} eval rows, {c['eval_rows_sharing_a_text']} eval rows "
+                      "sharing a text with a training row" for t, c in d["carve"].items()) or "no task carved"
+    chunk = r.get("length_chunk", 100)
+    return "\n".join([
+        f"### {label}", "",
+        f"- **Backbone:** {bb['source']}; trained with {bb['trained_pooling'] or 'unstated'} pooling. Its training "
+        f"sets overlap: {overlap}. The evaluation rows here are official dev/test files, outside those training "
+        "sets.",
+        f"- **Pooling of the heads:** {r['pooling']}.",
+        f"- **Batches:** one task each (Algorithm 1); length-grouped: {r['group_by_length']}, sorting inside chunks "
+        f"of {chunk} batches" + (" (on 1,000 rows one chunk holds every row, so an epoch's batches are the same "
+                                 "blocks by length rank, only their order shuffled)" if chunk >= 32 else
+                                 " (new batches every epoch)") + ".",
+        f"- **Carve:** `carve_by={r['carve_by']}`, tasks `{json.dumps(r['carve_tasks'])}` (None: every task without "
+        f"a training file). Checked on the rows the runs use: {carve}.",
+        f"- **Optimizer steps:** the shared encoder of a multi-task run over every task takes "
+        f"{steps['multi_task_shared']} steps.", "", *recipe, "", *rows, ""])
+
+
+def disclosure_page(profile: str, root: Path = STORE_ROOT) -> str:
+    """Every reference store of `profile`, newest protocol first: :func:`disclosure_section`."""
+    parts = []
+    for p in reversed(list(protocols(profile).values())):
+        manifest = read_manifest(root / p.store)
+        if manifest:
+            parts.append(disclosure_section(f"Protocol {p.name} (`reference/{p.store}`)", manifest))
+    return "\n".join(parts) or "No reference store of this profile holds a manifest.\n"
+
+
 def protocols_page(profile: str, root: Path = STORE_ROOT) -> str:
     """Every registered protocol of `profile`, newest first."""
     known = list(protocols(profile).values())
@@ -149,4 +198,5 @@ def protocols_page(profile: str, root: Path = STORE_ROOT) -> str:
     return "\n".join(protocol_section(p, root) for p in reversed(known))
 
 
-__all__ = ["page_stores", "protocol_line", "protocols_page", "protocol_section", "complete_in", "progress"]
+__all__ = ["page_stores", "protocol_line", "protocols_page", "protocol_section", "complete_in", "progress",
+           "disclosure_page", "disclosure_section"]

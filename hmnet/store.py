@@ -109,6 +109,7 @@ def store_banner(manifest: Mapping | None, notebook: str, protocol_note: str = "
         + (f" (no file in the data for {', '.join(absent)}: left out of every table)" if absent else "")
         + f". Training rows carved from the labelled split (`carve_train={st['carve_train']}`) for: {carved}.",
         f"Data files: {data}." if data else "",
+        disclosure_line(manifest),
         (runs + "." if runs else "This page runs no training of its own."),
         f"Store updated {manifest['updated']} at commit `{(manifest.get('commit') or 'unknown')[:12]}` "
         f"(training semantics v{manifest['training_semantics']}).",
@@ -116,6 +117,22 @@ def store_banner(manifest: Mapping | None, notebook: str, protocol_note: str = "
     ]
     body = "\n".join(f"- {x}" for x in lines if x)
     return f"```{{admonition}} Where these numbers come from\n:class: note store-banner\n{body}\n```\n"
+
+
+def disclosure_line(manifest: Mapping) -> str:
+    """One banner line from the manifest's disclosure (:mod:`hmnet.disclosure`): the backbone's training overlap,
+    the pooling, the precision, the batch grouping and the carve; the method page has the whole of it."""
+    d = manifest.get("disclosure")
+    if not d:
+        return ""
+    r, bb = d["recipe"], d["backbone"]
+    overlap = ", ".join(o["task"] for o in bb["overlaps"])
+    carved = sum(c["eval_rows_sharing_a_text"] for c in d["carve"].values())
+    return (f"{bb['source']}, trained with {bb['trained_pooling'] or 'unstated'} pooling"
+            + (f" on sets that overlap {overlap}" if overlap else "") + f"; heads read `{r['pooling']}` pooling; "
+            f"precision `{r['mixed_precision']}`; length grouping in chunks of {r.get('length_chunk', 100)} batches; "
+            f"carve by `{r.get('carve_by', 'row')}` ({carved} carved eval rows share a text with a training row). "
+            "What each build ran, task by task: {doc}`the method page </book/method>`.")
 
 
 def stub_notebook(title: str, notebook: str, manifest: Mapping | None, profile: str) -> dict:
