@@ -15,7 +15,7 @@ from pathlib import Path
 
 from hmnet.campaign_manifest import read_manifest
 from hmnet.campaign_plan import STORE_ROOT
-from hmnet.protocol import Protocol, protocols
+from hmnet.protocol import PROTOCOL_DIR, Protocol, protocols
 from hmnet.reproduce import SECTIONS, executed_path
 
 
@@ -39,10 +39,11 @@ def complete_in(store: Path, notebook: str) -> bool:
     return executed_path(store, notebook).exists() and planned > 0 and done == planned
 
 
-def page_stores(profile: str, out: Path, root: Path = STORE_ROOT) -> dict[str, tuple[Path, str | None]]:
+def page_stores(profile: str, out: Path, root: Path = STORE_ROOT, directory: Path = PROTOCOL_DIR
+                ) -> dict[str, tuple[Path, str | None]]:
     """For each notebook, the store its page is rendered from and that store's protocol: the newest protocol
     of `profile` whose store completes the page's sections, else `out` (with its own protocol, if any)."""
-    known = list(protocols(profile).values())
+    known = list(protocols(profile, directory).values())
     own = next((p.name for p in known if (root / p.store).resolve() == Path(out).resolve()), None)
     if own is None:
         return {s: (Path(out), None) for s in SECTIONS}
@@ -61,11 +62,12 @@ def _version(name: str) -> int:
     return int(name.lstrip("v"))
 
 
-def protocol_line(profile: str, notebook: str, shown: str | None, root: Path = STORE_ROOT) -> str:
+def protocol_line(profile: str, notebook: str, shown: str | None, root: Path = STORE_ROOT,
+                  directory: Path = PROTOCOL_DIR) -> str:
     """The banner's line on protocols: which one the page shows, and how far every newer one is."""
     if shown is None:
         return ""
-    known = protocols(profile)
+    known = protocols(profile, directory)
     parts = [f"Protocol **{shown}** (`hmnet/protocols/{profile}-{shown}.json`; see the protocols page)."]
     for p in known.values():
         if p.version <= _version(shown):
