@@ -37,6 +37,9 @@ def golden_configs():
         "skillnet": prof.run_config("skillnet", epochs=1, sampling="temperature", temperature=2.0),
         "hmnet": prof.run_config("hmnet", clusters={"a": ("RTE", "CB"), "b": ("MRPC",)}, split=(2, 1, 1),
                                  affinity=True, affinity_every=3, warmup_ratio=0.1, dropout=0.0),
+        # protocol v2's settings: mean pooling, length grouping in small chunks, a minimum of optimizer steps
+        "v2": prof.run_config("hmnet", clusters={"a": ("RTE",), "b": ("MRPC", "CB")}, split=(1, 2, 1),
+                              pooling="mean", group_by_length=True, length_chunk=1, min_steps=20),
     }
 
 
@@ -98,6 +101,24 @@ def test_training_semantics_match_the_golden_runs(tmp_path):
                           + "\n  ".join(problems))
 
 
+def test_the_key_names_the_precision_that_ran(tmp_path, monkeypatch):
+    """'auto' is resolved before the key is made: the key and the record name the precision that ran, and the
+    same config on a CPU with native bf16 and on one without gets two keys (hmnet.precision)."""
+    from hmnet import precision
+    from hmnet.train import train
+
+    config = golden_configs()["single"]
+    auto = type(config)(**{**config.to_dict(), "mixed_precision": "auto", "epochs": 1})
+    resolved = precision.resolve_precision("auto", "cpu")
+    result = train(auto, tmp_path, progress=False, cpu=True, checkpoint_minutes=None)
+    assert result.env["mixed_precision"] == resolved
+    assert auto.key_payload()["config"]["mixed_precision"] == ("auto" if resolved == "bf16" else f"auto->{resolved}")
+    here = auto.key()
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: resolved != "bf16")
+    assert auto.key() != here, "the other CPU kind: another key"
+    assert golden_configs()["single"].key_payload()["config"]["mixed_precision"] == "no"
+
+
 def test_golden_values_cover_every_method_and_name_their_version():
     from hmnet.experiments import METHODS
 
@@ -110,13 +131,18 @@ def test_golden_values_cover_every_method_and_name_their_version():
 if __name__ == "__main__":
     import tempfile
 
-    if sys.argv[1:] != ["--update"]:
-        sys.exit("usage: python tests/test_golden.py --update   (regenerates tests/golden/training_semantics.json)")
+    if sys.argv[1:2] != ["--update"]:
+        sys.exit("usage: python tests/test_golden.py --update [--all]   (writes tests/golden/training_semantics.json:"
+                 " the values of new runs, or with --all, after a TRAINING_SEMANTICS bump, of every run)")
     from hmnet.experiments import TRAINING_SEMANTICS
     from hmnet.results import atomic_write_bytes
 
     with tempfile.TemporaryDirectory() as tmp:
         runs = measure(Path(tmp))
+    if GOLDEN.exists() and "--all" not in sys.argv:  # keep the stored values of the runs already there
+        before = json.loads(GOLDEN.read_text())
+        if before["training_semantics"] == TRAINING_SEMANTICS:
+            runs = {name: before["runs"].get(name, value) for name, value in runs.items()}
     atomic_write_bytes(GOLDEN, (json.dumps({"training_semantics": TRAINING_SEMANTICS, "runs": runs}, indent=1)
                                 + "\n").encode())
     print(f"wrote {GOLDEN}")
