@@ -19,7 +19,8 @@ from hmnet import data as hdata
 from hmnet.errors import HmnetError
 from hmnet.experiments import RunConfig
 from hmnet.metrics import compute_metrics, table1_score
-from hmnet.precision import cpu_has_native_bf16, default_device_type, key_precision, resolve_precision
+from hmnet.precision import (cpu_has_native_bf16, default_device_type, key_precision, machine_description,
+                             resolve_precision)
 from hmnet.tasks import get_task
 
 
@@ -254,7 +255,8 @@ def run_environment(ctx: RunContext, model) -> dict[str, Any]:
 
     dev = ctx.device
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor() or platform.machine()
-    return {"device": f"{dev.type}: {name}", "num_processes": ctx.world, "mixed_precision": ctx.precision,
+    return {"device": f"{dev.type}: {name}", "machine": machine_description(dev.type), "num_processes": ctx.world,
+            "mixed_precision": ctx.precision,
             "attn_implementation": getattr(model.encoder_config, "_attn_implementation", None),
             "python": platform.python_version(), "platform": platform.platform(),
             "torch_threads": torch.get_num_threads(), "training_semantics": TRAINING_SEMANTICS,
