@@ -183,6 +183,7 @@ def _open(name: str, part: str, load: Callable[[str, bool], object]):
     if folder is None:
         return hub_load(f"backbone {name!r} ({part})", lambda local: load(name, local), HUB_FIX)
     _folder_exists(name, folder)
+    _check_config(folder)
     return _from_folder(f"the {part}", folder, lambda: load(str(folder), True))
 
 
@@ -227,7 +228,7 @@ def verify_backbone(name: str, tokenizer: bool = True) -> None:
         encoder_config(name)  # the hub (or its cache): reachable, the model exists; weights load with the run
         return
     _folder_exists(name, folder)
-    _check_config(folder)
+    encoder_config(str(folder))
     _check_weights(folder)
     if tokenizer:
         _check_tokenizer(folder)
@@ -249,7 +250,6 @@ def _check_config(folder: Path) -> None:
         raise _damaged(folder, f"config.json is damaged ({type(err).__name__}: {err})") from None
     if not isinstance(config, dict) or "model_type" not in config:
         raise _damaged(folder, "config.json is damaged (no \"model_type\" field)")
-    encoder_config(str(folder))
 
 
 def _check_weights(folder: Path) -> None:

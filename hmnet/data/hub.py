@@ -51,7 +51,7 @@ def load_hub_split(task: str, split: str) -> list[Example]:
             raise NotCachedError(f"{spec.hub.path} is not in the datasets cache")
         return datasets.load_dataset(*args, split=spec.hub.splits[split])
 
-    ds = hub_load(f"dataset {'/'.join(args)} ({spec.name} {split})", load, DATA_FIX)
+    ds = hub_load(_what(spec, split), load, DATA_FIX)
     return hub_examples(task, ds)
 
 
@@ -69,16 +69,21 @@ def dataset_cached(path: str, config: str | None = None) -> bool:
 
 
 def verify_hub_data(tasks: Iterable[str]) -> None:
-    """Before a run reads the hub: a dataset that is not cached needs a reachable hub (a HubError within the probe's
-    bounded time otherwise, naming the datasets and what to do). The rows themselves load with the run."""
-    specs = [get_task(t) for t in tasks]
-    missing = [s for s in specs if not dataset_cached(s.hub.path, s.hub.config)]
+    """Before a run reads the hub: a dataset that is not cached needs a reachable hub. The first such dataset is
+    checked as :func:`load_hub_split` would load its training rows, so the error is the same one line (within the
+    probe's bounded time); the rows themselves load with the run."""
+    missing = [get_task(t) for t in tasks if not dataset_cached(get_task(t).hub.path, get_task(t).hub.config)]
     if not missing:
         return
-    names = ", ".join(dict.fromkeys("/".join(x for x in (s.hub.path, s.hub.config) if x) for s in missing))
+    spec = missing[0]
 
     def load(local_only: bool) -> None:
         if local_only:
-            raise NotCachedError(f"{names}: not in the datasets cache")
+            raise NotCachedError(f"{spec.hub.path} is not in the datasets cache")
 
-    hub_load(f"dataset(s) {names} (tasks {', '.join(s.name for s in missing)})", load, DATA_FIX)
+    hub_load(_what(spec, "train"), load, DATA_FIX)
+
+
+def _what(spec, split: str) -> str:
+    """How a hub dataset split is named in messages: ``dataset nyu-mll/glue/rte (RTE train)``."""
+    return f"dataset {'/'.join(x for x in (spec.hub.path, spec.hub.config) if x)} ({spec.name} {split})"
