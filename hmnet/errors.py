@@ -178,11 +178,13 @@ def writing(option: str, folder: str | os.PathLike):
     except OSError as err:
         if err.errno not in WRITE_FAULTS:
             raise
-        file = f" ({err.filename})" if err.filename else ""
+        file = Path(err.filename).absolute() if isinstance(err.filename, (str, os.PathLike)) else None
+        outside = file is not None and not file.is_relative_to(Path(folder).absolute())
         raise ResourceError(resource_message(
-            f"{option} {folder}", f"a file could not be written{file}: {err.strerror or err} "
-            f"({WRITE_FAULTS[err.errno]})", "free space or pass a folder on a writable disk; what was stored "
-            "before is unchanged")) from err
+            str(file) if outside else f"{option} {folder}",
+            f"{'cannot be written' if outside else 'a file could not be written'}"
+            f"{f' ({file})' if file and not outside else ''}: {err.strerror or err} ({WRITE_FAULTS[err.errno]})",
+            "free space or pass a folder on a writable disk; what was stored before is unchanged")) from err
 
 
 def output_file(path: str | os.PathLike, option: str) -> Path:

@@ -360,6 +360,16 @@ def test_a_data_folder_missing_one_official_file(capsys, tmp_path, name):
                      "--no-progress"], expected.format(d=d))
 
 
+@pytest.mark.parametrize("setting,expected", [
+    ("carve_tasks=[]", "and are not among the carved tasks []; add the files, or declare the tasks in carve_tasks"),
+    ("carve_train=null", "set carve_train (e.g. 0.8) to carve one from the eval file"),
+])
+def test_the_local_profile_names_the_missing_training_file(capsys, tmp_path, setting, expected):
+    d = data_folder(tmp_path / "data", ("RTE/train.tsv",))
+    refused(capsys, ["train", "--profile", "local", "--data-dir", d, "--tasks", "RTE", "--set", setting, "--results",
+                     tmp_path / "r", "--no-progress"], "have no training file (RTE/train.tsv) under", expected)
+
+
 def test_a_stored_record_config_needs_its_data_folder(capsys, tmp_path, monkeypatch):
     from hmnet.results import PORTABLE_DATA_DIR
 
@@ -466,6 +476,18 @@ def test_a_lock_folder_that_cannot_be_made(capsys, tmp_path, monkeypatch):
     monkeypatch.setattr(Path, "mkdir", mkdir)
     refused(capsys, ["train", "--method", "single", "--tasks", "RTE", "--results", tmp_path / "r", "--no-progress"],
             "a file could not be written", ".locks", "Permission denied")
+
+
+def test_a_failed_write_outside_the_output_folder_names_that_file(tmp_path):
+    from hmnet.errors import ResourceError, writing
+
+    with pytest.raises(ResourceError) as info:
+        with writing("--results", tmp_path / "results"):
+            raise OSError(errno.EROFS, "Read-only file system", "/elsewhere/cache/file.bin")
+    assert str(info.value).startswith("/elsewhere/cache/file.bin: cannot be written: Read-only file system")
+    with pytest.raises(KeyError):  # anything but a write fault passes unchanged
+        with writing("--results", tmp_path):
+            raise KeyError("a bug")
 
 
 def test_verbose_shows_the_traceback_of_a_resource_fault(capsys, tmp_path):

@@ -223,3 +223,24 @@ def test_a_fault_mid_run_keeps_the_last_checkpoint_and_the_store(capsys, tmp_pat
     code, out, err = cli(capsys, ["-v", *argv])
     assert code == 0 and "resuming from ckpt-000000001" in err, err
     assert len(list(store.glob("*.json"))) == len(before) + 1 and not ckpt_dir.exists()
+
+
+def test_reference_records_rebuild_their_keys_from_the_shared_data(shared_data_dir, tmp_path):
+    """The committed records' configs, with the data folder given, are the same runs here (same keys); a stand-in
+    for the trainer returns each stored record, so every one matches without training."""
+    from hmnet.rerun import rerun_store
+    from hmnet.results import read_result_file
+
+    store = Path(__file__).resolve().parents[1] / "reference" / "local" / "results"
+    trained = []
+
+    def stand_in(config, folder, **kwargs):
+        trained.append(config.data_dir)
+        stored = read_result_file(store / config.result_name(), config)
+        assert stored is not None, f"{config.result_name()}: no stored record under this key"
+        return stored
+
+    outcomes = rerun_store(store, tmp_path / "scratch", sample=3, seed=28, data_dir=str(shared_data_dir),
+                           train=stand_in)
+    assert [o.status for o in outcomes] == ["match"] * 3 and all(o.stored_key == o.rerun_key for o in outcomes)
+    assert set(trained) <= {str(shared_data_dir), None}

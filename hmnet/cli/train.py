@@ -88,7 +88,8 @@ def add_parsers(sub) -> None:
                        description="Train one run. The config comes from --config-json / --config, or from a "
                                    "profile plus --method/--tasks/--seed. Prints the Table-1 scores.")
     p.add_argument("--config-json", help="a run config as JSON (what `hmnet plan export` writes)")
-    p.add_argument("--config", help="a JSON file holding a run config")
+    p.add_argument("--config", help="a JSON file holding a run config, or a stored record (its config is used; "
+                                    "its $HMNET_DATA_DIR placeholder is --data-dir or the variable)")
     p.add_argument("--method", choices=METHODS, default="multi")
     p.add_argument("--tasks", help="comma-separated tasks (default: the profile's)")
     p.add_argument("--clusters-json", help='HMNet clusters, e.g. \'{"a": ["RTE", "MNLI"], "b": ["MRPC"]}\'')
