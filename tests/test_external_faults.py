@@ -316,13 +316,15 @@ def test_minilm_package_or_copy_missing(capsys, tmp_path, monkeypatch):
 
 TSV = "index\tsentence1\tsentence2\tlabel\n" + "".join(
     f"{i}\tthe cat sat {i}\ta cat sat\t{'entailment' if i % 2 else 'not_entailment'}\n" for i in range(12))
+MNLI = "\t".join(["index", *[f"c{i}" for i in range(7)], "sentence1", "sentence2", "label1", "gold_label"]) + "\n"
 JSONL = "".join(json.dumps({"premise": f"a dog ran {i}", "hypothesis": "a dog", "idx": i,
                             "label": ("entailment", "contradiction", "neutral")[i % 3]}) + "\n" for i in range(12))
 
 
 def data_folder(base: Path, leave_out: tuple[str, ...] = ()) -> Path:
     """RTE and CB in their official layouts (GLUE TSV, SuperGLUE JSONL), without the files in `leave_out`."""
-    files = {"RTE/train.tsv": TSV, "RTE/dev.tsv": TSV, "CB/train.jsonl": JSONL, "CB/val.jsonl": JSONL}
+    files = {"RTE/train.tsv": TSV, "RTE/dev.tsv": TSV, "CB/train.jsonl": JSONL, "CB/val.jsonl": JSONL,
+             "MNLI/train.tsv": MNLI, "MNLI/dev_matched.tsv": MNLI, "MNLI/dev_mismatched.tsv": MNLI}
     for name, text in files.items():
         if name not in leave_out:
             (base / name).parent.mkdir(parents=True, exist_ok=True)
@@ -349,6 +351,9 @@ DATA_FAULTS = {  # name -> (files left out, config changes, what the line says)
                   "CB: no eval file under {d} (looked for CB/val.jsonl or CB/dev.jsonl); add the file"),
     "eval file of a carved task": (("RTE/train.tsv", "RTE/dev.tsv"), {"carve_train": 0.5, "carve_tasks": ["RTE"]},
                                    "(looked for RTE/dev.tsv) (its training rows are carved from it)"),
+    "second eval file": (("MNLI/dev_mismatched.tsv",), {"carve_train": None, "tasks": ["MNLI", "RTE"]},
+                         "MNLI: no eval file under {d} (looked for MNLI/dev_mismatched.tsv or "
+                         "MNLI/dev_mismatched.derived.jsonl); add the file"),
 }
 
 
