@@ -10,6 +10,11 @@ The subclasses live beside the code that raises them (``ConfigError`` in :mod:`h
 ``TrainingError`` in :mod:`hmnet.train.runtime`); :class:`DataError` is defined here because loaders that
 must not import torch (relevance matrices) raise it too, and :mod:`hmnet.data` re-exports it.
 
+A fault of an external resource (the hub, a model folder, an output folder, the disk) is a
+:class:`ResourceError` (``HubError`` in :mod:`hmnet.remote`, ``BackboneError`` in :mod:`hmnet.backbone`) whose
+one line names the resource, the likely cause and what to do; :func:`writing` turns a failed write (disk full,
+read-only, permission) into one.
+
 :func:`read_text` is the one way input text files are decoded, so every loader applies the same
 tolerance rules: UTF-8 only, a leading BOM is dropped, NUL bytes and invalid UTF-8 are errors naming
 the file and the line.
@@ -17,6 +22,8 @@ the file and the line.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 from pathlib import Path
 
@@ -31,6 +38,17 @@ class DataError(HmnetError):
 
 class UsageError(HmnetError):
     """A command-line value that cannot be used (a missing path, a number out of range)."""
+
+
+class ResourceError(HmnetError):
+    """An external resource that fails: the hub, a model folder, a data folder or file, an output folder, the
+    disk. The message is one line: the resource, the likely cause (offline, not found, damaged, not writable,
+    disk full) and what to do (see :func:`resource_message`)."""
+
+
+def resource_message(resource: str, cause: str, fix: str) -> str:
+    """The one line of a :class:`ResourceError`: ``<resource>: <cause>; <what to do>``."""
+    return f"{resource}: {cause}; {fix}"
 
 
 BOM = "\ufeff"
@@ -103,20 +121,37 @@ def input_folder(path: str | os.PathLike, option: str) -> Path:
 
 
 def output_folder(path: str | os.PathLike, option: str) -> Path:
-    """`path` if it is a writable folder or can be created as one, else a UsageError naming `option`."""
+    """`path` if it is a writable folder or can be created as one, else a UsageError naming `option`.
+
+    Besides the permission bits, a write is tried (an empty folder made and removed in `path`, or in its nearest
+    existing ancestor): a read-only mount or a pseudo-filesystem refuses it even where ``os.access`` says yes
+    (as it does for root)."""
     p = Path(path)
     if p.exists():
         if not p.is_dir():
             raise UsageError(f"{option} {path}: is a file; expected a folder (existing or to be created)")
         if not os.access(p, os.W_OK | os.X_OK):
             raise UsageError(f"{option} {path}: the folder is not writable (permission denied)")
+        _try_write(p, p, option)
         return p
-    _creatable(p, option)
+    _try_write(p, _creatable(p, option), option)
     return p
 
 
-def _creatable(path: Path, option: str) -> None:
-    """A UsageError unless the missing `path` can be created (its nearest existing ancestor is a writable folder)."""
+def _try_write(path: Path, folder: Path, option: str) -> None:
+    """A UsageError naming `option` unless an empty folder can be made (and removed) in `folder`."""
+    import tempfile
+
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".hmnet-write-check-", dir=folder))
+    except OSError as err:
+        where = "" if folder == path else f" in {folder}"
+        raise UsageError(f"{option} {path}: cannot be written{where} ({err.strerror or err}); pass {option} "
+                         "with a folder on a writable disk") from None
+
+
+def _creatable(path: Path, option: str) -> Path:
+    """The nearest existing ancestor of the missing `path`; a UsageError unless it is a writable folder."""
     parent = path.absolute().parent
     while not parent.exists():
         parent = parent.parent
@@ -124,6 +159,32 @@ def _creatable(path: Path, option: str) -> None:
         raise UsageError(f"{option} {path}: cannot be created, {parent} is a file")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise UsageError(f"{option} {path}: cannot be created, {parent} is not writable (permission denied)")
+    return parent
+
+
+# The errors of a write that come from the disk or the mount, not from the program: disk full, quota, read-only,
+# permission, I/O error.
+WRITE_FAULTS = {errno.ENOSPC: "disk full", errno.EDQUOT: "disk quota exceeded", errno.EROFS: "read-only file system",
+                errno.EACCES: "permission denied", errno.EPERM: "not permitted", errno.EIO: "input/output error"}
+
+
+@contextlib.contextmanager
+def writing(option: str, folder: str | os.PathLike):
+    """Turn a failed write under `folder` (see :data:`WRITE_FAULTS`) into a :class:`ResourceError` naming
+    `option`, the folder, the file and the cause. Files are written atomically (:func:`hmnet.files.atomic_write`),
+    so whatever was stored before stays as it was."""
+    try:
+        yield
+    except OSError as err:
+        if err.errno not in WRITE_FAULTS:
+            raise
+        file = Path(err.filename).absolute() if isinstance(err.filename, (str, os.PathLike)) else None
+        outside = file is not None and not file.is_relative_to(Path(folder).absolute())
+        raise ResourceError(resource_message(
+            str(file) if outside else f"{option} {folder}",
+            f"{'cannot be written' if outside else 'a file could not be written'}"
+            f"{f' ({file})' if file and not outside else ''}: {err.strerror or err} ({WRITE_FAULTS[err.errno]})",
+            "free space or pass a folder on a writable disk; what was stored before is unchanged")) from err
 
 
 def output_file(path: str | os.PathLike, option: str) -> Path:
@@ -154,5 +215,6 @@ def one_line(err: BaseException) -> str:
     return text or type(err).__name__
 
 
-__all__ = ["HmnetError", "DataError", "UsageError", "decode_text", "read_bytes", "read_text", "line_of",
-           "input_folder", "output_folder", "output_file", "int_in_range", "one_line"]
+__all__ = ["HmnetError", "DataError", "UsageError", "ResourceError", "resource_message", "writing", "decode_text",
+           "read_bytes", "read_text", "line_of", "input_folder", "output_folder", "output_file", "int_in_range",
+           "one_line"]

@@ -17,6 +17,24 @@ def cpu_has_native_bf16() -> bool:
     return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in probes)
 
 
+def machine_description(device_type: str | None = None) -> str:
+    """The machine a run computes on, in a few words, as a record keeps it: the CUDA device's name, or the CPU's
+    model name and whether it computes bf16 natively (which decides what "auto" precision means there)."""
+    import platform
+
+    device_type = device_type or default_device_type()
+    if device_type == "cuda":
+        return f"cuda: {torch.cuda.get_device_name()}"
+    name = ""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+            name = next((line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")), "")
+    except OSError:
+        pass
+    name = name or platform.processor() or platform.machine()
+    return f"cpu: {name} ({'native' if cpu_has_native_bf16() else 'no native'} bf16)"
+
+
 def default_device_type(cpu: bool = False) -> str:
     """The device a run trains on: CUDA when present (unless `cpu`), else the CPU."""
     return "cpu" if cpu or not torch.cuda.is_available() else "cuda"

@@ -72,7 +72,7 @@ class Profile:
             raise ConfigError(f"profile {self.name!r}: {err}") from None
 
     def _check_directory(self) -> None:
-        from hmnet.data import available_tasks
+        from hmnet.data import available_tasks, official_files
 
         if not self.data_dir:
             raise ConfigError(f"profile {self.name!r} reads a directory of GLUE/SuperGLUE/aclImdb files: pass "
@@ -86,11 +86,13 @@ class Profile:
                               f"found {sorted(found)} (pass tasks=... to choose)")
         no_train = [t for t in self.tasks if "train" not in found[t]]
         if self.carve_train is None and no_train:
-            raise ConfigError(f"profile {self.name!r}: task(s) {no_train} have no training file under "
+            raise ConfigError(f"profile {self.name!r}: task(s) {no_train} have no training file "
+                              f"({', '.join(official_files(t, 'train') for t in no_train)}) under "
                               f"{self.data_dir}; set carve_train (e.g. 0.8) to carve one from the eval file")
         undeclared = [t for t in no_train if self.carve_tasks is not None and t not in self.carve_tasks]
         if self.carve_train is not None and undeclared:
-            raise ConfigError(f"profile {self.name!r}: task(s) {undeclared} have no training file under "
+            raise ConfigError(f"profile {self.name!r}: task(s) {undeclared} have no training file "
+                              f"({', '.join(official_files(t, 'train') for t in undeclared)}) under "
                               f"{self.data_dir} and are not among the carved tasks {list(self.carve_tasks)}; "
                               "add the files, or declare the tasks in carve_tasks")
 

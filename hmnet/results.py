@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import math
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +53,9 @@ class Result:
     affinity: pd.DataFrame | None = None
     path: Path | None = None
     model_dir: str | None = None  # relative to the results directory
+    # What the run's data holds that its config does not say: per carved task, how and why it was carved (see
+    # hmnet.data.carve_notes). Not part of the key; stored only when there is something to say.
+    data_notes: dict[str, str] = field(default_factory=dict)
 
     def score(self, task: str) -> float:
         """One number per task (MNLI: the mean of matched and mismatched)."""
@@ -66,12 +70,15 @@ class Result:
         config = self.config.to_dict()
         if config.get("data_dir"):  # where the files sat is no part of the run (see NOT_IN_KEY): keep no path
             config["data_dir"] = PORTABLE_DATA_DIR
-        return {"format": RESULT_FORMAT, "key": self.key, "config": config,
-                "metrics": self.metrics,
-                "scores": {t: list(s) if isinstance(s, tuple) else s for t, s in self.scores.items()},
-                "average": self.average, "params": self.params, "wall_time": self.wall_time,
-                "examples_per_second": self.examples_per_second, "env": self.env, "history": self.history,
-                "train_loss": self.train_loss, "affinity": aff, "model_dir": self.model_dir}
+        out = {"format": RESULT_FORMAT, "key": self.key, "config": config,
+               "metrics": self.metrics,
+               "scores": {t: list(s) if isinstance(s, tuple) else s for t, s in self.scores.items()},
+               "average": self.average, "params": self.params, "wall_time": self.wall_time,
+               "examples_per_second": self.examples_per_second, "env": self.env, "history": self.history,
+               "train_loss": self.train_loss, "affinity": aff, "model_dir": self.model_dir}
+        if self.data_notes:
+            out["data_notes"] = dict(self.data_notes)
+        return out
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], config: RunConfig | None = None, path: Path | None = None) -> Result:
@@ -88,7 +95,37 @@ class Result:
                    scores={t: tuple(s) if isinstance(s, list) else s for t, s in d["scores"].items()},
                    average=d["average"], params=d["params"], wall_time=d["wall_time"],
                    examples_per_second=d["examples_per_second"], env=d["env"], history=d.get("history", []),
-                   train_loss=d.get("train_loss", []), affinity=aff, path=path, model_dir=d.get("model_dir"))
+                   train_loss=d.get("train_loss", []), affinity=aff, path=path, model_dir=d.get("model_dir"),
+                   data_notes=dict(d.get("data_notes") or {}))
+
+
+DATA_DIR_ENV = "HMNET_DATA_DIR"
+
+
+def is_record(data: Any) -> bool:
+    """Whether a JSON object is a whole result record (rather than a run config)."""
+    return isinstance(data, dict) and {"format", "key", "config"} <= set(data)
+
+
+def expand_data_dir(config: dict[str, Any], data_dir: str | None = None,
+                    where: str = "the run config") -> dict[str, Any]:
+    """A run config (a dict, as stored in a record) whose data folder is usable here: `data_dir` where given
+    (the directory source only), else the placeholder :data:`PORTABLE_DATA_DIR` replaced by ``$HMNET_DATA_DIR``.
+    A placeholder that nothing replaces is a ConfigError saying what to set."""
+    from hmnet.config_checks import ConfigError
+
+    out = dict(config)
+    if data_dir is not None:
+        if out.get("source") != "directory":
+            raise ConfigError(f"{where}: --data-dir applies to the directory source; this config reads "
+                              f"{out.get('source', 'synthetic')!r}")
+        out["data_dir"] = str(Path(data_dir).expanduser())
+    elif out.get("data_dir") == PORTABLE_DATA_DIR:
+        if not os.environ.get(DATA_DIR_ENV):
+            raise ConfigError(f"{where}: data_dir is the placeholder {PORTABLE_DATA_DIR} of a stored record; set "
+                              f"{DATA_DIR_ENV} or pass --data-dir DIR with the data files")
+        out["data_dir"] = str(Path(os.environ[DATA_DIR_ENV]).expanduser())
+    return out
 
 
 # The name campaign, store, device_pack, hf_check, reproduce and tests/test_golden.py import.
@@ -254,5 +291,5 @@ def _avg_scores(entries: dict[str, dict[int, float]], seed: int) -> dict[str, An
     return {t: tuple(x for x in s if x is not None) if isinstance(s, list) else s for t, s in out.items()}
 
 
-__all__ = ["Result", "RESULT_FORMAT", "result_path", "write_result", "read_result_file",
-           "load_result", "load_results", "summarize"]
+__all__ = ["Result", "RESULT_FORMAT", "PORTABLE_DATA_DIR", "expand_data_dir", "is_record", "result_path",
+           "write_result", "read_result_file", "load_result", "load_results", "summarize"]

@@ -11,7 +11,7 @@ import traceback
 
 # Modules that contribute subcommands: each has add_parsers(subparsers); every parser sets `func`.
 SUBCOMMAND_MODULES = ("hmnet.cli", "hmnet.cli.params", "hmnet.cli.relevance", "hmnet.cli.train", "hmnet.cli.book",
-                      "hmnet.cli.campaign")
+                      "hmnet.cli.campaign", "hmnet.cli.rerun")
 
 
 def add_parsers(sub) -> None:

@@ -16,10 +16,11 @@ from pathlib import Path
 
 from hmnet.choices import METHODS
 from hmnet.cli.args import add_profile_option, add_setting_options, parse_split, setting_overrides
-from hmnet.errors import HmnetError, UsageError, int_in_range, output_folder, read_text
+from hmnet.errors import HmnetError, UsageError, int_in_range, output_folder, read_text, writing
 from hmnet.experiments import ConfigError, RunConfig
-from hmnet.profiles import get_profile, runs_dir
 from hmnet.plans import PLANS, named_groupings
+from hmnet.profiles import get_profile, runs_dir
+from hmnet.results import expand_data_dir, is_record
 
 SEED_MAX = 2**32 - 1  # NumPy's legacy seeding (seed_everything) takes 0 .. 2**32 - 1
 
@@ -87,7 +88,8 @@ def add_parsers(sub) -> None:
                        description="Train one run. The config comes from --config-json / --config, or from a "
                                    "profile plus --method/--tasks/--seed. Prints the Table-1 scores.")
     p.add_argument("--config-json", help="a run config as JSON (what `hmnet plan export` writes)")
-    p.add_argument("--config", help="a JSON file holding a run config")
+    p.add_argument("--config", help="a JSON file holding a run config, or a stored record (its config is used; "
+                                    "its $HMNET_DATA_DIR placeholder is --data-dir or the variable)")
     p.add_argument("--method", choices=METHODS, default="multi")
     p.add_argument("--tasks", help="comma-separated tasks (default: the profile's)")
     p.add_argument("--clusters-json", help='HMNet clusters, e.g. \'{"a": ["RTE", "MNLI"], "b": ["MRPC"]}\'')
@@ -121,16 +123,21 @@ def _train_kwargs(args) -> dict:
 
 
 def config_from_args(args) -> RunConfig:
+    """The run config the arguments name. --config / --config-json take a run config or a whole stored record
+    (its config is used); its data folder is --data-dir where given (the one setting allowed beside them: the
+    folder is no part of the key), else a record's placeholder is replaced by $HMNET_DATA_DIR."""
     if args.config_json or args.config:
         option = "--config-json" if args.config_json else "--config"
-        ignored = [f"--{k.replace('_', '-')}" for k in setting_overrides(args)] + (["--set"] if args.set else [])
+        overrides = setting_overrides(args)
+        ignored = [f"--{k.replace('_', '-')}" for k in overrides if k != "data_dir"] + (["--set"] if args.set else [])
         if ignored:
             raise UsageError(f"{option} is the whole run config; {', '.join(ignored)} would be ignored: put the "
                              "setting in the config instead")
         data = _json_arg(args.config_json if args.config_json else "@" + args.config, option)
+        data = data["config"] if is_record(data) else data
         if not isinstance(data, dict):
             raise ConfigError(f"{option}: a run config must be a JSON object, got {type(data).__name__}")
-        return RunConfig.from_dict(data)
+        return RunConfig.from_dict(expand_data_dir(data, overrides.get("data_dir"), option))
     profile = _profile(args)
     clusters = _json_arg(args.clusters_json, "--clusters-json")
     return profile.run_config(args.method, tasks=_tasks(args.tasks), clusters=clusters, split=parse_split(args.split),
@@ -176,8 +183,9 @@ def cmd_train(args) -> int:
     except ValueError as err:
         raise _as_config_error(err) from err
     results = _check_run_options(args, [config])
-    result = train(config, results, checkpoint_dir=args.checkpoint_dir, resume=not args.no_resume,
-                   progress=not args.no_progress, **_train_kwargs(args))
+    with writing("--results", results):  # disk full, read-only: one line; what was stored stays
+        result = train(config, results, checkpoint_dir=args.checkpoint_dir, resume=not args.no_resume,
+                       progress=not args.no_progress, **_train_kwargs(args))
     _print_result(result)
     return 0
 
@@ -245,6 +253,7 @@ def cmd_plan(args) -> int:
         print(pd.DataFrame(rows).to_string(index=False))
         print(f"{len(configs)} runs, {sum(r['done'] for r in rows)} with a stored result in {results}")
         return 0
-    done = run_plan(configs, results, progress=not args.no_progress, **_train_kwargs(args))
+    with writing("--results", results):
+        done = run_plan(configs, results, progress=not args.no_progress, **_train_kwargs(args))
     print(summarize(done).to_string(index=False, float_format=lambda x: f"{x:.2f}"))
     return 0

@@ -18,13 +18,15 @@ them into Algorithm 1's minibatches (:class:`MultiTaskBatches`) and pads them (:
 from hmnet.data.directory import available_tasks, find_file, read_split
 from hmnet.data.encoding import EncodedSplit, EncodedTask, TextEncoder
 from hmnet.data.examples import SCORE_RANGES, Example, TaskData
-from hmnet.data.hub import hub_examples, load_hub_split
+from hmnet.data.hub import dataset_cached, hub_examples, load_hub_split, verify_hub_data
 from hmnet.data.sampling import MultiTaskBatches, collate, padding_efficiency
-from hmnet.data.sources import carve, load_run_task, load_task, load_tasks, subsample
+from hmnet.data.sources import (carve, carve_notes, check_directory, load_run_task, load_task, load_tasks,
+                                official_files, subsample)
 from hmnet.errors import DataError
 
 __all__ = [
     "SCORE_RANGES", "DataError", "EncodedSplit", "EncodedTask", "Example", "MultiTaskBatches", "TaskData",
-    "TextEncoder", "available_tasks", "carve", "collate", "find_file", "hub_examples", "load_hub_split",
-    "load_run_task", "load_task", "load_tasks", "padding_efficiency", "read_split", "subsample",
+    "TextEncoder", "available_tasks", "carve", "carve_notes", "check_directory", "collate", "find_file",
+    "dataset_cached", "hub_examples", "load_hub_split", "verify_hub_data",
+    "load_run_task", "load_task", "load_tasks", "official_files", "padding_efficiency", "read_split", "subsample",
 ]

@@ -72,6 +72,7 @@ def load_task(task: str, source: str = "synthetic", data_dir: str | Path | None 
                          carve_by))
         wanted = [s for s in wanted if s not in out]
         carved = True
+        log.warning("%s", carve_report(spec.name, data_dir, carve_train, carve_by, carve_tasks))
     if source == "directory" and carve_train and data_dir is not None:
         absent = [s for s in wanted if s != "train" and find_file(spec.name, s, data_dir) is None]
         if absent:
@@ -112,6 +113,69 @@ def _carved(task: str, data_dir: str | Path, carve_tasks: Sequence[str] | None) 
                         f"carves from an eval file ({', '.join(carve_tasks) or 'none'}); add the file, or "
                         "declare the task in carve_tasks")
     return False
+
+
+def official_files(task: str, split: str) -> str:
+    """The file(s) a task split reads, relative to the data folder: ``RTE/train.tsv``, ``IMDB/train or ...``."""
+    layout = get_task(task).layout
+    return " or ".join(f"{layout.directory}/{name}" for name in layout.files[split])
+
+
+def carve_note(task: str, carve_train: float, carve_by: str, declared: bool) -> str:
+    """What a run's record says about a carved task (no path of the machine)."""
+    spec = get_task(task)
+    unit = "rows" if carve_by == "row" else "units of rows that share a text"
+    why = ("declared in carve_tasks" if declared else
+           f"no {official_files(task, 'train')} in the data folder, and carve_tasks unset (v1 carves every task "
+           "without its training file)")
+    return f"train carved from {spec.eval_splits[0]} ({carve_train:.0%} of its {unit}; the rest evaluates): {why}"
+
+
+def carve_report(task: str, data_dir: str | Path, carve_train: float, carve_by: str,
+                 carve_tasks: Sequence[str] | None) -> str:
+    """The warning a carve logs when its task is loaded (the CLI shows it on stderr)."""
+    spec = get_task(task)
+    source = official_files(task, spec.eval_splits[0])
+    if carve_tasks is not None:
+        return (f"{task}: training rows carved from {source} under {data_dir} ({carve_train:.0%}, by {carve_by}), "
+                "as the run declares (carve_tasks); the official training file is not read")
+    return (f"{task}: no training file under {data_dir} (looked for {official_files(task, 'train')}): carving "
+            f"{carve_train:.0%} of {source} into training rows, the rest evaluates. carve_tasks is unset, so every "
+            "task without its training file is carved (protocol v1); declare carve_tasks to make a missing file an "
+            "error")
+
+
+def carve_notes(config) -> dict[str, str]:
+    """Per carved task of a run (`config` as in :func:`load_run_task`), the note its record keeps."""
+    if config.source != "directory" or not config.carve_train or config.data_dir is None:
+        return {}
+    return {t: carve_note(t, config.carve_train, config.carve_by, config.carve_tasks is not None)
+            for t in config.tasks if _carved(t, config.data_dir, config.carve_tasks)}
+
+
+def check_directory(config) -> None:
+    """Before a run reads a data folder (`config` as in :func:`load_run_task`): the folder exists, every task has
+    its training file or is carved (an undeclared carve is an error, see :func:`load_task`), and has its
+    evaluation file (a carved task: the file it is carved from). A DataError names the missing file."""
+    base = Path(config.data_dir)
+    if not base.is_dir():
+        raise DataError(f"data folder {config.data_dir}: no such folder; pass --data-dir DIR (or set "
+                        "HMNET_DATA_DIR) with the GLUE/SuperGLUE/aclImdb files")
+    for task in config.tasks:
+        spec = get_task(task)
+        carved = bool(config.carve_train) and _carved(task, base, config.carve_tasks)
+        if not carved and find_file(task, "train", base) is None:
+            raise DataError(f"{task}: no training file under {base} (looked for {official_files(task, 'train')}); "
+                            "add the file, or carve training rows from its eval file (carve_train, carve_tasks)")
+        # As load_task reads them: a carved task needs the eval file it is carved from; with carving on, any
+        # other eval file may be absent (evaluated without, with a warning) as long as one is there; without
+        # carving, every eval file is read.
+        needed = spec.eval_splits[:1] if carved else spec.eval_splits
+        absent = [split for split in needed if find_file(task, split, base) is None]
+        if absent and (len(absent) == len(needed) or not config.carve_train):
+            why = " (its training rows are carved from it)" if carved else ""
+            raise DataError(f"{task}: no eval file under {base} (looked for "
+                            f"{' or '.join(official_files(task, s) for s in absent)}){why}; add the file")
 
 
 def carve(task: str, rows: list[Example], share: float, seed: int, by: str = "row") -> dict[str, list[Example]]:

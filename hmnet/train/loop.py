@@ -345,7 +345,8 @@ def _finish(run: Run, state: TrainState, results_dir: Path, model_dir: Path | No
                     examples_per_second=state.examples / max(state.train_seconds, 1e-9),
                     env=run_environment(ctx, run.model), history=state.history, train_loss=loss_curve,
                     affinity=run.affinity.result() if run.affinity is not None else None,
-                    model_dir=model_dir.relative_to(results_dir).as_posix() if model_dir else None)
+                    model_dir=model_dir.relative_to(results_dir).as_posix() if model_dir else None,
+                    data_notes=hdata.carve_notes(config))
     if ctx.main:
         if model_dir is not None:
             save_model(run.model, model_dir)

@@ -10,7 +10,6 @@ import math
 import os
 import platform
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,7 +19,8 @@ from hmnet import data as hdata
 from hmnet.errors import HmnetError
 from hmnet.experiments import RunConfig
 from hmnet.metrics import compute_metrics, table1_score
-from hmnet.precision import cpu_has_native_bf16, default_device_type, key_precision, resolve_precision
+from hmnet.precision import (cpu_has_native_bf16, default_device_type, key_precision, machine_description,
+                             resolve_precision)
 from hmnet.tasks import get_task
 
 
@@ -154,19 +154,20 @@ def load_encoded(config: RunConfig, tokenizer) -> dict[str, hdata.EncodedTask]:
 
 
 def preflight(config: RunConfig) -> None:
-    """Checks that need no training: data files present, backbone depth vs split. Raises early."""
+    """Checks that need no training, so that a run that cannot finish does not start: the data (a folder's
+    files, named when missing, and its carves; the hub's datasets reachable or cached), the backbone (its folder
+    or the hub, :func:`hmnet.backbone.verify_backbone`), backbone depth vs split. Raises early, in one line."""
+    from hmnet.backbone import verify_backbone
+    from hmnet.results import PORTABLE_DATA_DIR
+
+    if config.data_dir == PORTABLE_DATA_DIR:
+        raise TrainingError(f"data_dir is {PORTABLE_DATA_DIR}, the placeholder of a stored record: set "
+                            "HMNET_DATA_DIR or pass --data-dir DIR with the data files")
     if config.source == "directory":
-        base = Path(config.data_dir)
-        if not base.is_dir():
-            raise TrainingError(f"data_dir {config.data_dir!r} is not a directory")
-        found = hdata.available_tasks(base)
-        for t in config.tasks:
-            if t not in found:
-                raise TrainingError(f"{t}: no files under {base} (found: {sorted(found)})")
-            if "train" not in found[t] and not config.carve_train:
-                raise TrainingError(f"{t}: no training file under {base}; set carve_train to carve one")
-            if not any(s in found[t] for s in get_task(t).eval_splits) and "train" in found[t]:
-                raise TrainingError(f"{t}: no eval split file ({', '.join(get_task(t).eval_splits)}) under {base}")
+        hdata.check_directory(config)
+    elif config.source == "hub":
+        hdata.verify_hub_data(config.tasks)
+    verify_backbone(config.backbone)
     if config.method == "hmnet" and config.split is not None:
         depth = config.depth
         if depth is not None and sum(config.split) != depth:
@@ -254,7 +255,8 @@ def run_environment(ctx: RunContext, model) -> dict[str, Any]:
 
     dev = ctx.device
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor() or platform.machine()
-    return {"device": f"{dev.type}: {name}", "num_processes": ctx.world, "mixed_precision": ctx.precision,
+    return {"device": f"{dev.type}: {name}", "machine": machine_description(dev.type), "num_processes": ctx.world,
+            "mixed_precision": ctx.precision,
             "attn_implementation": getattr(model.encoder_config, "_attn_implementation", None),
             "python": platform.python_version(), "platform": platform.platform(),
             "torch_threads": torch.get_num_threads(), "training_semantics": TRAINING_SEMANTICS,
