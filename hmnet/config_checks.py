@@ -10,7 +10,7 @@ from typing import Any
 
 from hmnet.choices import CARVE_UNITS, POOLINGS, SAMPLINGS, default_split
 from hmnet.errors import HmnetError
-from hmnet.tasks import resolve_tasks
+from hmnet.tasks import BUILTIN, TaskRegistry, resolve_tasks
 
 PRECISIONS = ("no", "bf16", "fp16", "auto")
 ATTENTION = ("eager", "sdpa", "flash_attention_2")
@@ -83,7 +83,8 @@ def check_choice(name: str, value, allowed: Sequence) -> Any:
     return value
 
 
-def normalize_clusters(clusters: Mapping[str, Iterable[str]], tasks: Sequence[str]) -> dict[str, tuple[str, ...]]:
+def normalize_clusters(clusters: Mapping[str, Iterable[str]], tasks: Sequence[str],
+                       registry: TaskRegistry | None = None) -> dict[str, tuple[str, ...]]:
     """Canonical clusters: name -> tasks in the run's task order; every task in exactly one cluster."""
     if not isinstance(clusters, Mapping) or not clusters:
         raise ConfigError(f"clusters must be a non-empty mapping name -> tasks, got {clusters!r}")
@@ -92,7 +93,10 @@ def normalize_clusters(clusters: Mapping[str, Iterable[str]], tasks: Sequence[st
     for name, members in clusters.items():
         if isinstance(members, str):
             members = [members]
-        canon = resolve_tasks(list(members)) if members else ()
+        try:
+            canon = resolve_tasks(list(members), registry) if members else ()
+        except ValueError as err:
+            raise ConfigError(f"cluster {name!r}: {err}") from None
         if not canon:
             raise ConfigError(f"cluster {name!r} is empty")
         for t in canon:
@@ -108,11 +112,33 @@ def normalize_clusters(clusters: Mapping[str, Iterable[str]], tasks: Sequence[st
     return out
 
 
-def check_tasks(tasks) -> tuple[str, ...]:
+def check_tasks(tasks, registry: TaskRegistry | None = None) -> tuple[str, ...]:
     try:
-        return resolve_tasks(list(tasks) if not isinstance(tasks, str) else tasks)
+        return resolve_tasks(list(tasks) if not isinstance(tasks, str) else tasks, registry)
     except ValueError as err:
         raise ConfigError(str(err)) from None
+
+
+def task_registry(task_file) -> TaskRegistry:
+    """The tasks a run can name: the 13 built-ins, and those of `task_file` (None: the built-ins alone).
+    A bad task file raises :class:`hmnet.data.taskfile.TaskFileError` naming the file and the line."""
+    if task_file is None:
+        return BUILTIN
+    if not isinstance(task_file, (str, Path)) or not str(task_file).strip():
+        raise ConfigError(f"task_file must be the path of a YAML or JSON task file, got {task_file!r}")
+    from hmnet.data.taskfile import load_task_file
+
+    return load_task_file(task_file)
+
+
+def check_task_file(name: str, value) -> str | None:
+    """A task file's path as a run config keeps it: absolute (None stays None); the file is read by
+    :func:`task_registry`."""
+    if value is None:
+        return None
+    if not isinstance(value, (str, Path)) or not str(value).strip():
+        raise ConfigError(f"{name} must be the path of a YAML or JSON task file, got {value!r}")
+    return str(Path(value).expanduser().resolve())
 
 
 def check_task_set(name: str, tasks) -> tuple[str, ...] | None:
@@ -190,6 +216,7 @@ FIELD_CHECKS: tuple[tuple[str, Callable[[str, Any], Any]], ...] = (
     ("eval_every_epoch", check_flag),
     ("affinity", check_flag),
     ("affinity_every", lambda n, v: check_int(n, v, 1)),
+    ("task_file", check_task_file),
     ("name", check_text),
 )
 

@@ -40,23 +40,24 @@ from collections.abc import Mapping, Sequence
 
 from hmnet.choices import CARVE_UNITS, METHODS, POOLINGS, SAMPLINGS, SOURCES, default_split
 from hmnet.config_checks import (ATTENTION, FIELD_CHECKS, PRECISIONS, ConfigError, backbone_depth, check_backbone,
-                                 check_choice, check_int, check_seeds, check_tasks, hmnet_default_split,
-                                 normalize_clusters)
+                                 check_choice, check_int, check_seeds, check_task_file, check_tasks,
+                                 hmnet_default_split, normalize_clusters, task_registry)
 from hmnet.precision import key_precision
-from hmnet.tasks import get_task, manual_groups
+from hmnet.tasks import TaskRegistry, get_task, manual_groups
 
 log = logging.getLogger(__name__)
 
 # Fields that label a run without changing it: left out of the cache key. The data directory is
-# identified by the data fingerprint (each split's file, relative path and size), not by its location.
-NOT_IN_KEY = ("name", "data_dir")
+# identified by the data fingerprint (each split's file, relative path and size), not by its location, and
+# a task file by what its tasks declare and their files' content (see data_fingerprint), not by its path.
+NOT_IN_KEY = ("name", "data_dir", "task_file")
 # Settings added after the first committed store, with the value every earlier run had: left out of the key
 # while they hold it, so every stored key stays valid (a run that changes one gets a key of its own).
 ADDED_SETTINGS: dict[str, Any] = {"pooling": "cls", "carve_by": "row", "carve_tasks": None, "length_chunk": 100,
-                                  "min_steps": None}
+                                  "min_steps": None, "task_file": None}
 # The fields that decide which rows a run reads (caches of loaded data key on them).
 DATA_FIELDS = ("source", "data_dir", "scale", "carve_train", "carve_by", "carve_tasks", "data_seed",
-               "max_examples", "max_eval_examples")
+               "max_examples", "max_eval_examples", "task_file")
 # What a run computes, as a hand-bumped version (see the module docstring and tests/test_golden.py).
 # History: 1 = the trainer of stops 9-10 (Algorithm 1, AdamW + linear decay, bf16 autocast on "auto").
 TRAINING_SEMANTICS = 1
@@ -67,17 +68,32 @@ TRAINING_SEMANTICS = 1
 
 
 def data_fingerprint(config: RunConfig) -> dict[str, Any]:
-    """What identifies the data a run reads (see the module docstring)."""
+    """What identifies the data a run reads (see the module docstring). A run with tasks of a task file adds
+    ``task_file``: per task, its definition (data paths left out) and its files' sizes and SHA-256."""
+    out = _builtin_fingerprint(config, [t for t in config.tasks if config.registry.get(t).builtin])
+    own = [t for t in config.tasks if not config.registry.get(t).builtin]
+    if own:
+        cached = config.__dict__.get("_task_fingerprint")
+        if cached is None:
+            from hmnet.data.taskfile import task_fingerprint
+
+            cached = {t: task_fingerprint(config.registry.get(t)) for t in own}
+            object.__setattr__(config, "_task_fingerprint", cached)
+        out["task_file"] = cached
+    return out
+
+
+def _builtin_fingerprint(config: RunConfig, tasks: Sequence[str]) -> dict[str, Any]:
     if config.source == "synthetic":
         return {"source": "synthetic"}
     if config.source == "hub":
         return {"source": "hub", "datasets": {t: [get_task(t).hub.path, get_task(t).hub.config]
-                                              for t in config.tasks}}
+                                              for t in tasks}}
     from hmnet.data import find_file
 
     files: dict[str, Any] = {}
     base = Path(config.data_dir)
-    for t in config.tasks:
+    for t in tasks:
         spec = get_task(t)
         for split in ("train", *spec.eval_splits):
             path = find_file(t, split, base)
@@ -151,12 +167,16 @@ class RunConfig:
     eval_every_epoch: bool = _setting(False, "also evaluate after each epoch")
     affinity: bool = False
     affinity_every: int = _setting(10, "steps between lookahead affinity measurements (affinity runs)")
+    task_file: str | None = _setting(None, "a YAML or JSON file declaring your own tasks (hmnet.data.taskfile); the "
+                                           "tasks may then name them beside the 13")
     name: str = ""  # a display label (e.g. "hmnet:manual"); not part of the cache key
 
     def __post_init__(self):
         s = object.__setattr__
         s(self, "method", check_choice("method", self.method, METHODS))
-        s(self, "tasks", check_tasks(self.tasks))
+        s(self, "task_file", check_task_file("task_file", self.task_file))
+        s(self, "_registry", task_registry(self.task_file))
+        s(self, "tasks", check_tasks(self.tasks, self.registry))
         s(self, "backbone", check_backbone(self.backbone))
         self._check_layout()
         s(self, "source", check_choice("source", self.source, SOURCES))
@@ -182,8 +202,8 @@ class RunConfig:
             if self.split is not None:
                 raise ConfigError(f"split applies to method 'hmnet' only, not {self.method!r}")
             return
-        clusters = self.clusters if self.clusters is not None else manual_groups(self.tasks)
-        s(self, "clusters", normalize_clusters(clusters, self.tasks))
+        clusters = self.clusters if self.clusters is not None else manual_groups(self.tasks, self.registry)
+        s(self, "clusters", normalize_clusters(clusters, self.tasks, self.registry))
         depth = backbone_depth(self.backbone)
         split = self.split if self.split is not None else hmnet_default_split(depth)
         if split is not None:
@@ -198,6 +218,11 @@ class RunConfig:
     # A dict field makes the generated hash fail; the key identifies the run.
     def __hash__(self) -> int:
         return hash(self.key())
+
+    @property
+    def registry(self) -> TaskRegistry:
+        """The tasks this run can name: the 13 built-ins, and those of its task file."""
+        return self.__dict__["_registry"]
 
     @property
     def variant(self) -> str:

@@ -16,7 +16,39 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from scipy import stats
 
-from hmnet.tasks import TASK_NAMES, get_task
+from hmnet.tasks import TASK_NAMES, TaskRegistry, TaskSpec, TaskSpecError, get_task
+
+
+# Every metric this module computes, and the kind of task it applies to. A task names its metrics from here
+# (a task file's unknown metric is an error naming the known ones); "accuracy_m"/"accuracy_mm" are the two
+# numbers Table 1 prints for MNLI's two dev sets.
+METRICS: dict[str, str] = {"accuracy": "classification", "f1": "binary", "f1_macro": "classification",
+                           "f1a": "grouped", "em": "grouped", "pearson": "regression", "spearman": "regression"}
+REPORTED_ONLY = ("accuracy_m", "accuracy_mm")
+
+
+def check_task_metrics(spec: TaskSpec, grouped: bool | None = None) -> None:
+    """A TaskSpecError unless every metric of `spec` is one of :data:`METRICS` and fits the task: regression
+    metrics for a regression task only, F1 on two labels, F1a/EM where rows have a group (a question id;
+    `grouped` says whether they do, None: not known here)."""
+    for m in (*spec.metrics, *(t for t in spec.table1_metrics if t not in REPORTED_ONLY)):
+        kind = METRICS.get(m)
+        if kind is None:
+            raise TaskSpecError(f"task {spec.name!r}: metric {m!r} is unknown; known: {', '.join(METRICS)}")
+        if (kind == "regression") != spec.regression:
+            need = "regression" if kind == "regression" else "classification"
+            raise TaskSpecError(f"task {spec.name!r}: metric {m!r} is for {need} tasks; this one is "
+                                f"{'regression' if spec.regression else 'classification'}")
+        if kind == "binary" and spec.num_labels != 2:
+            raise TaskSpecError(f"task {spec.name!r}: metric {m!r} needs two labels, the task has {spec.num_labels}")
+        if kind == "grouped" and (grouped is False or spec.num_labels != 2):
+            raise TaskSpecError(f"task {spec.name!r}: metric {m!r} needs two labels and a group column (the "
+                                "question id its answers share)")
+    missing = [t for t in spec.table1_metrics if t not in spec.metrics and t not in REPORTED_ONLY
+               and not (spec.regression and METRICS.get(t) == "regression")]
+    if missing:
+        raise TaskSpecError(f"task {spec.name!r}: reported metric(s) {missing} are not among its metrics "
+                            f"{list(spec.metrics)}")
 
 
 def accuracy(pred: np.ndarray, gold: np.ndarray) -> float:
@@ -43,9 +75,10 @@ def multirc_scores(pred: np.ndarray, gold: np.ndarray, groups: Sequence[str]) ->
     return {"f1a": f1_binary(pred, gold), "em": em}
 
 
-def compute_metrics(task: str, predictions, labels, groups: Sequence[str] | None = None) -> dict[str, float]:
+def compute_metrics(task: str, predictions, labels, groups: Sequence[str] | None = None,
+                    registry: TaskRegistry | None = None) -> dict[str, float]:
     """The task's metrics from predictions (class ids, logits, or scores for STS-B) and gold labels."""
-    spec = get_task(task)
+    spec = get_task(task, registry)
     pred = np.asarray(predictions)
     gold = np.asarray(labels)
     if len(pred) != len(gold):
@@ -70,16 +103,19 @@ def compute_metrics(task: str, predictions, labels, groups: Sequence[str] | None
             if groups is None:
                 raise ValueError(f"{spec.name}: EM and F1a need the question id of every row")
             out.update(multirc_scores(pred, gold, groups))
+        else:
+            raise ValueError(f"{spec.name}: metric {m!r} is unknown; known: {', '.join(METRICS)}")
     return out
 
 
-def table1_score(task: str, metrics_by_split: Mapping[str, Mapping[str, float]]) -> float | tuple[float, float]:
+def table1_score(task: str, metrics_by_split: Mapping[str, Mapping[str, float]],
+                 registry: TaskRegistry | None = None) -> float | tuple[float, float]:
     """The number(s) Table 1 prints for a task: (m, mm) accuracy for MNLI, one number otherwise.
 
     `metrics_by_split` maps eval split -> metrics. MNLI with only its matched split (the shared data has
     no mismatched file) returns the matched accuracy alone.
     """
-    spec = get_task(task)
+    spec = get_task(task, registry)
     if spec.name == "MNLI":
         m = metrics_by_split.get("dev_matched", {}).get("accuracy")
         mm = metrics_by_split.get("dev_mismatched", {}).get("accuracy")
@@ -99,17 +135,17 @@ def task_score(score: float | tuple[float, ...]) -> float:
     return float(np.mean(score)) if isinstance(score, (tuple, list)) else float(score)
 
 
-def _entries(scores: Mapping[str, float | Sequence[float]]) -> list[float]:
+def _entries(scores: Mapping[str, float | Sequence[float]], registry: TaskRegistry | None = None) -> list[float]:
     out: list[float] = []
     for task, s in scores.items():
-        get_task(task)
+        get_task(task, registry)
         out.extend(s if isinstance(s, (tuple, list)) else [s])
     return [float(x) for x in out]
 
 
-def paper_average(scores: Mapping[str, float | Sequence[float]]) -> float:
+def paper_average(scores: Mapping[str, float | Sequence[float]], registry: TaskRegistry | None = None) -> float:
     """Table 1's "Average Score": mean over the printed numbers, MNLI-m and MNLI-mm as two entries."""
-    entries = _entries(scores)
+    entries = _entries(scores, registry)
     if not entries:
         raise ValueError("no scores to average")
     return float(np.mean(entries))
@@ -153,5 +189,5 @@ def mean_ci(values: Sequence[float], confidence: float = 0.95) -> dict[str, floa
     return {"mean": mean, "std": sd, "ci_low": mean - half, "ci_high": mean + half, "n": n}
 
 
-__all__ = ["compute_metrics", "table1_score", "task_score", "paper_average", "average_bounds",
-           "check_published_averages", "mean_ci", "TASK_NAMES"]
+__all__ = ["METRICS", "check_task_metrics", "compute_metrics", "table1_score", "task_score", "paper_average",
+           "average_bounds", "check_published_averages", "mean_ci", "TASK_NAMES"]

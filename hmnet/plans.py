@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from hmnet.config_checks import ConfigError, check_int
 from hmnet.experiments import RunConfig
 from hmnet.profiles import Profile
-from hmnet.tasks import manual_groups, resolve_tasks
+from hmnet.tasks import TaskRegistry, manual_groups, resolve_tasks
 
 
 def _seeds(profile: Profile, seeds: Iterable[int] | None) -> tuple[int, ...]:
@@ -18,15 +18,17 @@ def _seeds(profile: Profile, seeds: Iterable[int] | None) -> tuple[int, ...]:
     return tuple(check_int("seed", s, 0) for s in out)
 
 
-def named_groupings(names: Iterable[str], tasks: Sequence[str]) -> dict[str, dict[str, tuple[str, ...]]]:
+def named_groupings(names: Iterable[str], tasks: Sequence[str],
+                    registry: TaskRegistry | None = None) -> dict[str, dict[str, tuple[str, ...]]]:
     """Groupings the plans know by name, restricted to `tasks` (empty clusters dropped): "manual"
-    (Section 4.1), "planted" (the synthetic suite's), "data" and "model" (the paper's Appendix A)."""
+    (Section 4.1; a task file's tasks by their categories), "planted" (the synthetic suite's), "data" and
+    "model" (the paper's Appendix A)."""
     from hmnet.synthetic import PLANTED_GROUPS
 
     out = {}
     for n in names:
         if n == "manual":
-            groups = {k: tuple(v) for k, v in manual_groups(tasks).items()}
+            groups = {k: tuple(v) for k, v in manual_groups(tasks, registry).items()}
         elif n == "planted":
             groups = dict(PLANTED_GROUPS)
         elif n in ("data", "model"):
@@ -43,9 +45,9 @@ def named_groupings(names: Iterable[str], tasks: Sequence[str]) -> dict[str, dic
 
 def _groupings(profile: Profile, groupings) -> dict[str, Mapping[str, Iterable[str]]]:
     if groupings is None:
-        return named_groupings(["manual"], profile.tasks)
+        return named_groupings(["manual"], profile.tasks, profile.registry)
     if isinstance(groupings, (list, tuple)):
-        return named_groupings(groupings, profile.tasks)
+        return named_groupings(groupings, profile.tasks, profile.registry)
     if not isinstance(groupings, Mapping) or not groupings:
         raise ConfigError(f"groupings must be a non-empty mapping name -> clusters, got {groupings!r}")
     return dict(groupings)
@@ -78,7 +80,7 @@ def shared_layers_plan(profile: Profile, tasks: Sequence[str] = ("MNLI", "BoolQ"
                        seeds: Iterable[int] | None = None, points: Iterable[int] | None = None) -> list[RunConfig]:
     """Figure: HMNet on two tasks in clusters of their own, x shared layers, split (x, depth-x, 0), for
     x in `points` (default 0..depth)."""
-    tasks = resolve_tasks(tasks)
+    tasks = resolve_tasks(tasks, profile.registry)
     depth = profile.depth
     if depth is None:
         raise ConfigError(f"the depth of backbone {profile.backbone!r} is unknown offline")
@@ -105,7 +107,7 @@ def layer_grid_plan(profile: Profile, groupings: Mapping[str, Mapping[str, Itera
 def pairwise_plan(profile: Profile, tasks: Sequence[str] | None = None,
                   seeds: Iterable[int] | None = None) -> list[RunConfig]:
     """Eq. 3-4: every task alone and every unordered pair of tasks as one multi-task run, per seed."""
-    tasks = resolve_tasks(tasks) if tasks is not None else profile.tasks
+    tasks = resolve_tasks(tasks, profile.registry) if tasks is not None else profile.tasks
     if len(tasks) < 2:
         raise ConfigError(f"pairwise_plan needs at least two tasks, got {list(tasks)}")
     plan = []

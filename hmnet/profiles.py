@@ -12,7 +12,7 @@ from typing import Any
 
 from hmnet.choices import METHODS, SOURCES
 from hmnet.config_checks import (FIELD_CHECKS, ConfigError, backbone_depth, check_backbone, check_choice,
-                                 check_seeds, check_tasks, hmnet_default_split)
+                                 check_seeds, check_tasks, hmnet_default_split, task_registry)
 from hmnet.experiments import RunConfig
 from hmnet.protocol import ProtocolError, get_protocol
 from hmnet.tasks import TASK_NAMES, resolve_tasks
@@ -48,7 +48,7 @@ class Profile:
     def __post_init__(self):
         s = object.__setattr__
         try:
-            s(self, "tasks", resolve_tasks(self.tasks))
+            s(self, "tasks", resolve_tasks(self.tasks, self.registry))
         except ValueError as err:
             raise ConfigError(f"profile {self.name!r}: {err}") from None
         try:
@@ -71,20 +71,28 @@ class Profile:
         except ConfigError as err:
             raise ConfigError(f"profile {self.name!r}: {err}") from None
 
+    @property
+    def registry(self):
+        """The tasks this profile can name: the 13, and those of its task file (setting ``task_file``)."""
+        return task_registry(self.settings.get("task_file"))
+
     def _check_directory(self) -> None:
         from hmnet.data import available_tasks, official_files
 
+        tasks = [t for t in self.tasks if self.registry.get(t).builtin]  # a task file's tasks read their own files
+        if not tasks:
+            return
         if not self.data_dir:
             raise ConfigError(f"profile {self.name!r} reads a directory of GLUE/SuperGLUE/aclImdb files: pass "
                               "data_dir=... or set HMNET_DATA_DIR")
         if not Path(self.data_dir).is_dir():
             raise ConfigError(f"profile {self.name!r}: data_dir {self.data_dir!r} is not a directory")
         found = available_tasks(self.data_dir)
-        missing = [t for t in self.tasks if t not in found]
+        missing = [t for t in tasks if t not in found]
         if missing:
             raise ConfigError(f"profile {self.name!r}: no files for task(s) {missing} under {self.data_dir}; "
                               f"found {sorted(found)} (pass tasks=... to choose)")
-        no_train = [t for t in self.tasks if "train" not in found[t]]
+        no_train = [t for t in tasks if "train" not in found[t]]
         if self.carve_train is None and no_train:
             raise ConfigError(f"profile {self.name!r}: task(s) {no_train} have no training file "
                               f"({', '.join(official_files(t, 'train') for t in no_train)}) under "
@@ -130,7 +138,8 @@ class Profile:
             kwargs["split"] = tuple(split) if split is not None else self.hmnet_split()
         elif clusters is not None or split is not None:
             raise ConfigError(f"clusters and split apply to method 'hmnet' only, not {method!r}")
-        return RunConfig(method=method, tasks=tuple(resolve_tasks(tasks) if tasks is not None else self.tasks),
+        return RunConfig(method=method, tasks=tuple(resolve_tasks(tasks, self.registry) if tasks is not None
+                                                    else self.tasks),
                          seed=self.seeds[0] if seed is None else seed, **kwargs)
 
 
@@ -188,7 +197,9 @@ def get_profile(name: str, protocol: str | None = None, **overrides) -> Profile:
         if k not in known:
             raise ConfigError(f"profile field {k!r} is unknown; known: {', '.join(sorted(known))}")
         values[k] = v
-    if name == "local" and "tasks" not in overrides and values.get("data_dir") and Path(values["data_dir"]).is_dir():
+    if values.get("task_file") and "tasks" not in overrides:  # a task file: its own tasks
+        values["tasks"] = task_registry(values["task_file"]).file_tasks
+    elif name == "local" and "tasks" not in overrides and values.get("data_dir") and Path(values["data_dir"]).is_dir():
         from hmnet.data import available_tasks
 
         found = available_tasks(values["data_dir"])

@@ -59,7 +59,7 @@ class Result:
 
     def score(self, task: str) -> float:
         """One number per task (MNLI: the mean of matched and mismatched)."""
-        return task_score(self.scores[get_task(task).name])
+        return task_score(self.scores[get_task(task, self.config.registry).name])
 
     def to_dict(self) -> dict[str, Any]:
         aff = None
@@ -221,10 +221,11 @@ def _entries(result: Result) -> dict[str, float]:
     """Table-1 entries of one result: MNLI-m and MNLI-mm separately (MNLI-m alone where the data has no
     mismatched split, as the local bundle), other tasks by name."""
     out = {}
+    registry = result.config.registry
     for t, s in result.scores.items():
         if isinstance(s, tuple):
             out[f"{t}-m"], out[f"{t}-mm"] = s
-        elif len(get_task(t).table1_metrics) > 1 and len(get_task(t).eval_splits) > 1:
+        elif len(get_task(t, registry).table1_metrics) > 1 and len(get_task(t, registry).eval_splits) > 1:
             out[f"{t}-m"] = s  # a task printed as two entries, of which only the first split was evaluated
         else:
             out[t] = s
@@ -241,9 +242,11 @@ def summarize(results: Iterable[Result], confidence: float = 0.95) -> pd.DataFra
     """
     values: dict[str, dict[str, dict[int, float]]] = {}
     methods: dict[str, str] = {}
+    registries: dict[str, Any] = {}  # a variant's tasks (those of a task file included)
     for r in results:
         v = r.config.variant
         methods.setdefault(v, r.config.method)
+        registries[v] = r.config.registry
         for entry, score in _entries(r).items():
             per_seed = values.setdefault(v, {}).setdefault(entry, {})
             if r.config.seed in per_seed:
@@ -265,7 +268,7 @@ def summarize(results: Iterable[Result], confidence: float = 0.95) -> pd.DataFra
         seeds = sorted({s for e in entries.values() for s in e})
         complete = [s for s in seeds if all(s in e for e in entries.values())]
         if complete:
-            averages = [paper_average(_avg_scores(entries, s)) for s in complete]
+            averages = [paper_average(_avg_scores(entries, s), registries[v]) for s in complete]
             rows.append({"variant": v, "method": methods[v], "task": "Average", **mean_ci(averages, confidence)})
     cols = ["variant", "method", "task", "n", "mean", "std", "ci_low", "ci_high"]
     return pd.DataFrame(rows, columns=cols)

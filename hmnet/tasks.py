@@ -1,15 +1,22 @@
-"""The 13 tasks of the paper: formats, labels, metrics, manual groups and sources.
+"""The 13 tasks of the paper: formats, labels, metrics, manual groups and sources; and the task registry.
 
 Everything downstream asks this module about a task; nothing else hard-codes
 task facts. Label names are spelled as they appear in the official files (GLUE
 TSV, SuperGLUE JSONL, aclImdb folders); their position is the class index, which
 also matches the Hugging Face hub's integer labels.
+
+A :class:`TaskRegistry` is an immutable set of :class:`TaskSpec`: :data:`BUILTIN` holds the 13, and a task
+file (:mod:`hmnet.data.taskfile`) yields a new registry, the built-ins plus its own tasks, that a run config
+carries (``RunConfig.registry``). Code that needs task facts takes a registry (None: the built-ins); nothing
+registers a task in a module-global table.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from collections.abc import Iterable
+from typing import Any
 
 # The four manual groups of Section 4.1, in the paper's order.
 NLI = "Natural language inference"
@@ -19,6 +26,9 @@ QA = "Question answering"
 CATEGORIES: tuple[str, ...] = (NLI, SENTIMENT, SIMILARITY, QA)
 
 SINGLE, PAIR, QA_TRIPLE = "single", "pair", "question-passage-answer"
+INPUT_FORMATS: tuple[str, ...] = (SINGLE, PAIR, QA_TRIPLE)
+# A task name becomes a module key, a file name part and a command-line word.
+TASK_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,39}")
 
 
 class UnknownTaskError(ValueError):
@@ -55,18 +65,46 @@ class FileLayout:
 
 
 @dataclass(frozen=True)
+class FileSource:
+    """Where a task file's task finds its rows: per split, the files read in order (CSV, TSV, JSON lines or
+    Parquet, by suffix; absolute paths), and which column holds each of our fields (text_a, text_b, text_c,
+    label, group)."""
+
+    splits: dict[str, tuple[str, ...]]
+    columns: dict[str, str]
+
+
+class TaskSpecError(ValueError):
+    """A task definition that breaks a rule every task follows (built-in or from a task file)."""
+
+
+@dataclass(frozen=True)
 class TaskSpec:
+    """The facts of one task. Built-in tasks have a hub source and an official file layout; a task from a
+    task file has ``files`` (or a ``hub`` source of its own) and ``definition``, what its file declared
+    (data paths relative to the file), which identifies it in cache keys and saved models."""
+
     name: str
     category: str
     input_format: str
     labels: tuple[str, ...]  # empty for regression
     metrics: tuple[str, ...]  # metric names as `hmnet.metrics` computes them
     table1_metrics: tuple[str, ...]  # the number(s) Table 1 prints
-    hub: HubSource
-    layout: FileLayout
+    hub: HubSource | None = None
+    layout: FileLayout | None = None
     eval_splits: tuple[str, ...] = ("dev",)
     regression: bool = False
     aliases: tuple[str, ...] = field(default=())
+    files: FileSource | None = None
+    definition: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self):
+        check_spec(self)
+
+    @property
+    def builtin(self) -> bool:
+        """One of the paper's 13 (not from a task file)."""
+        return self.definition is None
 
     @property
     def num_labels(self) -> int:
@@ -76,6 +114,37 @@ class TaskSpec:
     @property
     def group(self) -> str:
         return self.category
+
+
+def check_spec(spec: TaskSpec) -> None:
+    """The rules every task follows, built-in or declared in a task file (a TaskSpecError names the rule).
+    Metric names are checked against :mod:`hmnet.metrics` by :func:`hmnet.metrics.check_task_metrics`."""
+    def fail(what: str) -> None:
+        raise TaskSpecError(f"task {spec.name!r}: {what}")
+
+    if not isinstance(spec.name, str) or not TASK_NAME.fullmatch(spec.name):
+        raise TaskSpecError(f"task name {spec.name!r} is not usable: a letter, then up to 39 letters, digits, "
+                            "'-' or '_'")
+    if not isinstance(spec.category, str) or not spec.category.strip():
+        fail("the category is empty")
+    if spec.input_format not in INPUT_FORMATS:
+        fail(f"input format {spec.input_format!r} is unknown; known: {', '.join(INPUT_FORMATS)}")
+    if spec.regression and spec.labels:
+        fail(f"a regression task has no labels, got {list(spec.labels)}")
+    if not spec.regression:
+        if len(spec.labels) < 2:
+            fail(f"a classification task needs at least two labels, got {list(spec.labels)}")
+        twice = sorted({lab for lab in spec.labels if spec.labels.count(lab) > 1})
+        if twice:
+            fail(f"label(s) {twice} are listed twice")
+    if not spec.metrics:
+        fail("no metric")
+    if not spec.table1_metrics:
+        fail("no reported metric")
+    if not spec.eval_splits or "train" in spec.eval_splits:
+        fail(f"the evaluation splits must be one or more splits other than train, got {list(spec.eval_splits)}")
+    if spec.files is not None and "train" not in spec.files.splits:
+        fail("no train split")
 
 
 def _glue(config: str, a: str, b: str | None, splits: dict[str, str] | None = None) -> HubSource:
@@ -175,35 +244,91 @@ _SPECS: list[TaskSpec] = [
 
 TASKS: dict[str, TaskSpec] = {spec.name: spec for spec in _SPECS}
 TASK_NAMES: tuple[str, ...] = tuple(TASKS)  # the paper's order (Table 1)
-_LOOKUP = {k.lower(): v for spec in _SPECS for k, v in [(spec.name, spec), *((a, spec) for a in spec.aliases)]}
 
 
-def get_task(name: str) -> TaskSpec:
-    """The spec of a task, by name (case-insensitive; "SST2" and "STSB" also work)."""
-    spec = _LOOKUP.get(str(name).lower())
-    if spec is None:
-        raise UnknownTaskError(f"task {name!r} is unknown; known: {', '.join(TASK_NAMES)}")
-    return spec
+@dataclass(frozen=True)
+class TaskRegistry:
+    """An immutable set of tasks, looked up by name (case-insensitive, aliases too): the 13 built-ins
+    (:data:`BUILTIN`), or the built-ins and the tasks of a task file (``origin`` names the file)."""
+
+    specs: tuple[TaskSpec, ...]
+    origin: str | None = None
+    _lookup: dict[str, TaskSpec] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        lookup: dict[str, TaskSpec] = {}
+        for spec in self.specs:
+            for key in (spec.name, *spec.aliases):
+                if key.lower() in lookup:
+                    raise TaskSpecError(f"task name {key!r} is taken by task {lookup[key.lower()].name!r}")
+                lookup[key.lower()] = spec
+        object.__setattr__(self, "_lookup", lookup)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Every task, the built-ins first (Table 1's order), then the task file's in its order."""
+        return tuple(s.name for s in self.specs)
+
+    @property
+    def file_tasks(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.specs if not s.builtin)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name.lower() in self._lookup
+
+    def get(self, name: str) -> TaskSpec:
+        """The spec of a task, by name (case-insensitive; "SST2" and "STSB" also work)."""
+        spec = self._lookup.get(str(name).lower())
+        if spec is None:
+            raise UnknownTaskError(f"task {name!r} is unknown; known: {', '.join(self.names)}")
+        return spec
+
+    def resolve(self, names: Iterable[str] | None) -> tuple[str, ...]:
+        """Canonical names for a list of task names (the 13 built-ins for None), order kept, no duplicates."""
+        if names is None:
+            return TASK_NAMES
+        if isinstance(names, str):
+            names = [n for n in names.replace(",", " ").split() if n]
+        out: list[str] = []
+        for n in names:
+            canon = self.get(n).name
+            if canon not in out:
+                out.append(canon)
+        if not out:
+            raise ValueError("the task list is empty")
+        return tuple(out)
+
+    def manual_groups(self, tasks: Iterable[str] | None = None) -> dict[str, list[str]]:
+        """The manual design of Section 4.1: category -> tasks, empty groups left out; a task file's own
+        categories follow the paper's four, in the order they first appear."""
+        chosen = self.resolve(tasks)
+        categories = list(dict.fromkeys((*CATEGORIES, *(self.get(t).category for t in chosen))))
+        groups = {c: [t for t in chosen if self.get(t).category == c] for c in categories}
+        return {c: ts for c, ts in groups.items() if ts}
+
+    def with_tasks(self, specs: Iterable[TaskSpec], origin: str | None) -> TaskRegistry:
+        """This registry and `specs` (a name taken twice is a TaskSpecError)."""
+        return TaskRegistry((*self.specs, *specs), origin)
 
 
-def resolve_tasks(names: Iterable[str] | None) -> tuple[str, ...]:
+BUILTIN = TaskRegistry(tuple(_SPECS))
+
+
+def registry_or_builtin(registry: TaskRegistry | None) -> TaskRegistry:
+    return BUILTIN if registry is None else registry
+
+
+def get_task(name: str, registry: TaskRegistry | None = None) -> TaskSpec:
+    """The spec of a task, by name (case-insensitive; "SST2" and "STSB" also work), in `registry` (None:
+    the 13 built-ins)."""
+    return registry_or_builtin(registry).get(name)
+
+
+def resolve_tasks(names: Iterable[str] | None, registry: TaskRegistry | None = None) -> tuple[str, ...]:
     """Canonical names for a list of task names (all 13 for None), order kept, no duplicates."""
-    if names is None:
-        return TASK_NAMES
-    if isinstance(names, str):
-        names = [n for n in names.replace(",", " ").split() if n]
-    out: list[str] = []
-    for n in names:
-        canon = get_task(n).name
-        if canon not in out:
-            out.append(canon)
-    if not out:
-        raise ValueError("the task list is empty")
-    return tuple(out)
+    return registry_or_builtin(registry).resolve(names)
 
 
-def manual_groups(tasks: Iterable[str] | None = None) -> dict[str, list[str]]:
+def manual_groups(tasks: Iterable[str] | None = None, registry: TaskRegistry | None = None) -> dict[str, list[str]]:
     """The manual design of Section 4.1: category -> tasks, empty groups left out."""
-    chosen = resolve_tasks(tasks)
-    groups = {c: [t for t in chosen if TASKS[t].category == c] for c in CATEGORIES}
-    return {c: ts for c, ts in groups.items() if ts}
+    return registry_or_builtin(registry).manual_groups(tasks)

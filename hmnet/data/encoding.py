@@ -9,7 +9,6 @@ import numpy as np
 
 from hmnet.data.examples import Example, TaskData
 from hmnet.errors import DataError
-from hmnet.tasks import QA_TRIPLE, get_task
 
 
 @dataclass
@@ -91,8 +90,7 @@ class TextEncoder:
         return EncodedSplit(ids, types, labels, groups)
 
     def encode(self, data: TaskData) -> EncodedTask:
-        spec = get_task(data.task)
         for split, rows in data.splits.items():
-            if spec.input_format == QA_TRIPLE and spec.name == "MultiRC" and rows and rows[0].text_c is None:
-                raise DataError(f"{spec.name} {split}: question-passage-answer rows need an answer (text_c)")
+            if data.task == "MultiRC" and rows and rows[0].text_c is None:
+                raise DataError(f"{data.task} {split}: question-passage-answer rows need an answer (text_c)")
         return EncodedTask(data.task, {s: self.encode_examples(rows) for s, rows in data.splits.items()})

@@ -14,7 +14,7 @@ from hmnet.data.directory import find_file, read_split
 from hmnet.data.examples import Example, TaskData
 from hmnet.errors import DataError
 from hmnet.data.hub import load_hub_split
-from hmnet.tasks import get_task, resolve_tasks
+from hmnet.tasks import TaskRegistry, TaskSpec, get_task, resolve_tasks
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ def load_task(task: str, source: str = "synthetic", data_dir: str | Path | None 
               splits: Sequence[str] | None = None, max_examples: int | None = None,
               max_eval_examples: int | None = None, seed: int = 0, scale: float = 1.0,
               carve_train: float | None = None, carve_by: str = "row",
-              carve_tasks: Sequence[str] | None = None) -> TaskData:
+              carve_tasks: Sequence[str] | None = None, registry: TaskRegistry | None = None) -> TaskData:
     """Load the train split and the task's eval splits (or `splits`) from one source.
 
     `max_examples` caps the train split and `max_eval_examples` the others, each by seeded subsampling.
@@ -57,9 +57,12 @@ def load_task(task: str, source: str = "synthetic", data_dir: str | Path | None 
     eval file (see :func:`carve`, whose unit `carve_by` names); the TaskData's `source` says so. With
     `carve_tasks` the carve is explicit: exactly the tasks named are carved (from their first eval file), and
     a missing training file of any other task is an error naming it; None (protocol v1) carves every task
-    whose training file is absent.
+    whose training file is absent. A task of a task file (found in `registry`) reads its own files or hub
+    dataset whatever `source` says, and is never carved.
     """
-    spec = get_task(task)
+    spec = get_task(task, registry)
+    if not spec.builtin:
+        return _file_task(spec, splits, max_examples, max_eval_examples, seed)
     if source not in SOURCES:
         raise ValueError(f"data source {source!r} is unknown; known: {', '.join(SOURCES)}")
     wanted = list(splits) if splits is not None else ["train", *spec.eval_splits]
@@ -96,6 +99,20 @@ def load_task(task: str, source: str = "synthetic", data_dir: str | Path | None 
     if carved:
         unit = "rows" if carve_by == "row" else "units of rows that share a text"
         where += f" (train carved from {spec.eval_splits[0]}: {carve_train:.0%} of its {unit})"
+    return TaskData(spec.name, out, where)
+
+
+def _file_task(spec: TaskSpec, splits: Sequence[str] | None, max_examples: int | None,
+               max_eval_examples: int | None, seed: int) -> TaskData:
+    """A task file's task: its declared splits (or `splits`), capped like any other task's."""
+    from hmnet.data.tabular import read_task_split
+
+    out = {}
+    for split in (list(splits) if splits is not None else ["train", *spec.eval_splits]):
+        cap = max_examples if split == "train" else max_eval_examples
+        out[split] = subsample(read_task_split(spec, split), cap, seed, f"{spec.name}/{split}")
+    where = f"hub:{spec.hub.path}" if spec.files is None else "files:" + ", ".join(
+        sorted({str(Path(f).parent) for fs in spec.files.splits.values() for f in fs}))
     return TaskData(spec.name, out, where)
 
 
@@ -162,7 +179,9 @@ def check_directory(config) -> None:
         raise DataError(f"data folder {config.data_dir}: no such folder; pass --data-dir DIR (or set "
                         "HMNET_DATA_DIR) with the GLUE/SuperGLUE/aclImdb files")
     for task in config.tasks:
-        spec = get_task(task)
+        spec = get_task(task, getattr(config, "registry", None))
+        if not spec.builtin:  # a task file's task reads its own files
+            continue
         carved = bool(config.carve_train) and _carved(task, base, config.carve_tasks)
         if not carved and find_file(task, "train", base) is None:
             raise DataError(f"{task}: no training file under {base} (looked for {official_files(task, 'train')}); "
@@ -230,7 +249,7 @@ def shared_text_units(rows: Sequence[Example]) -> list[int]:
 
 
 def load_tasks(tasks: Iterable[str] | None, source: str = "synthetic", **kwargs) -> dict[str, TaskData]:
-    return {t: load_task(t, source, **kwargs) for t in resolve_tasks(tasks)}
+    return {t: load_task(t, source, **kwargs) for t in resolve_tasks(tasks, kwargs.get("registry"))}
 
 
 def load_run_task(config, task: str, **overrides) -> TaskData:
@@ -239,6 +258,7 @@ def load_run_task(config, task: str, **overrides) -> TaskData:
     :func:`load_task`'s keyword arguments (e.g. ``splits=["train"]``)."""
     kwargs = dict(data_dir=config.data_dir, max_examples=config.max_examples,
                   max_eval_examples=config.max_eval_examples, seed=config.data_seed, scale=config.scale,
-                  carve_train=config.carve_train, carve_by=config.carve_by, carve_tasks=config.carve_tasks)
+                  carve_train=config.carve_train, carve_by=config.carve_by, carve_tasks=config.carve_tasks,
+                  registry=getattr(config, "registry", None))
     kwargs.update(overrides)
     return load_task(task, config.source, **kwargs)

@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 from torch import nn
 
 from hmnet.choices import POOLINGS
-from hmnet.tasks import UnknownTaskError, get_task
+from hmnet.tasks import CATEGORIES, PAIR, SINGLE, TaskRegistry, TaskSpec, UnknownTaskError, get_task
 
 log = logging.getLogger(__name__)
 
@@ -34,15 +34,27 @@ SKILL_CATEGORIES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 }
 TASK_SKILLS: dict[str, tuple[str, ...]] = {
     task: skills for tasks, skills in SKILL_CATEGORIES.values() for task in tasks}
+# A task file's task: the skills of its paper category (Section 4.1), else of its input format.
+CATEGORY_SKILLS: dict[str, tuple[str, ...]] = dict(zip(CATEGORIES, (("s1", "s2", "s7"), ("s1", "s3", "s7"),
+                                                                    ("s2", "s4", "s7"), ("s5", "s6", "s7"))))
+FORMAT_SKILLS: dict[str, tuple[str, ...]] = {SINGLE: ("s1", "s7"), PAIR: ("s2", "s7")}
+
+
+def default_skills(spec: TaskSpec) -> tuple[str, ...]:
+    """The skills a task activates in the SkillNet-style baseline: the map above for the 13; for a task file's
+    task its category's skills, or by its input format (question-passage-answer: s5, s6, s7)."""
+    if spec.name in TASK_SKILLS:
+        return TASK_SKILLS[spec.name]
+    return CATEGORY_SKILLS.get(spec.category) or FORMAT_SKILLS.get(spec.input_format, ("s5", "s6", "s7"))
 
 
 # ---------------------------------------------------------------------------------------------------------
 # Configuration
 
 
-def canonical_task(name: str, where: str) -> str:
+def canonical_task(name: str, where: str, registry: TaskRegistry | None = None) -> str:
     try:
-        return get_task(name).name
+        return get_task(name, registry).name
     except UnknownTaskError as err:
         raise UnknownTaskError(f"{where}: {err}") from None
 
@@ -58,14 +70,15 @@ def check_key(name: object, what: str) -> str:
     return name
 
 
-def num_labels_for(tasks: Sequence[str], given: Mapping[str, int] | None, where: str) -> dict[str, int]:
-    given = {canonical_task(t, f"{where}.num_labels"): int(n) for t, n in (given or {}).items()}
+def num_labels_for(tasks: Sequence[str], given: Mapping[str, int] | None, where: str,
+                   registry: TaskRegistry | None = None) -> dict[str, int]:
+    given = {canonical_task(t, f"{where}.num_labels", registry): int(n) for t, n in (given or {}).items()}
     extra = sorted(set(given) - set(tasks))
     if extra:
         raise ValueError(f"{where}.num_labels names task(s) {extra} that are not among the tasks {list(tasks)}")
     out = {}
     for task in tasks:
-        spec = get_task(task)
+        spec = get_task(task, registry)
         n = given.get(task, spec.num_labels)
         if spec.regression and n != 1:
             raise ValueError(f"{where}.num_labels[{task!r}] = {n}, but {task} is a regression task (1 output)")
@@ -87,10 +100,10 @@ def check_pooling(pooling: str, where: str) -> str:
     return pooling
 
 
-def task_tuple(tasks: Iterable[str] | str, where: str) -> tuple[str, ...]:
+def task_tuple(tasks: Iterable[str] | str, where: str, registry: TaskRegistry | None = None) -> tuple[str, ...]:
     if isinstance(tasks, str):
         tasks = [tasks]
-    names = tuple(canonical_task(t, f"{where}.tasks") for t in tasks)
+    names = tuple(canonical_task(t, f"{where}.tasks", registry) for t in tasks)
     if not names:
         raise ValueError(f"{where}.tasks is empty; a model needs at least one task")
     twice = sorted({t for t in names if names.count(t) > 1})
@@ -101,14 +114,17 @@ def task_tuple(tasks: Iterable[str] | str, where: str) -> tuple[str, ...]:
 
 class JsonConfig:
     """``to_dict`` / ``from_dict`` for a config dataclass: tuples become lists (also inside mappings) and back;
-    fields with ``init=False`` are derived, so they are neither written nor read."""
+    fields with ``init=False`` are derived, so they are neither written nor read, and so is ``registry`` (the
+    tasks the names refer to: passed to ``from_dict``, saved as task definitions by hmnet.models.io)."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {f.name: _sequences_as(getattr(self, f.name), list) for f in fields(self) if f.init}
+        return {f.name: _sequences_as(getattr(self, f.name), list) for f in fields(self)
+                if f.init and f.name != "registry"}
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]):
-        return cls(**{f.name: _sequences_as(data[f.name], tuple) for f in fields(cls) if f.init and f.name in data})
+    def from_dict(cls, data: Mapping[str, Any], registry: TaskRegistry | None = None):
+        return cls(**{f.name: _sequences_as(data[f.name], tuple) for f in fields(cls)
+                      if f.init and f.name in data and f.name != "registry"}, registry=registry)
 
 
 def _sequences_as(value: Any, kind: type) -> Any:
@@ -137,10 +153,11 @@ class HMNetConfig(JsonConfig):
     num_labels: dict[str, int] | None = None
     dropout: float | None = None
     pooling: str = "cls"
+    registry: TaskRegistry | None = field(default=None, repr=False, compare=False)
     cluster_of: dict[str, str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        self.tasks = task_tuple(self.tasks, "HMNetConfig")
+        self.tasks = task_tuple(self.tasks, "HMNetConfig", self.registry)
         if not isinstance(self.clusters, Mapping) or not self.clusters:
             raise ValueError(f"HMNetConfig.clusters must be a non-empty mapping cluster -> tasks, "
                              f"got {self.clusters!r}")
@@ -149,7 +166,7 @@ class HMNetConfig(JsonConfig):
         for name, members in self.clusters.items():
             name = check_key(name, "HMNetConfig.clusters: cluster")
             members = [members] if isinstance(members, str) else list(members)
-            canon = tuple(canonical_task(t, f"HMNetConfig.clusters[{name!r}]") for t in members)
+            canon = tuple(canonical_task(t, f"HMNetConfig.clusters[{name!r}]", self.registry) for t in members)
             if not canon:
                 raise ValueError(f"HMNetConfig.clusters: cluster {name!r} has no task; every cluster needs "
                                  "at least one task")
@@ -173,7 +190,7 @@ class HMNetConfig(JsonConfig):
             raise ValueError(f"HMNetConfig.split must be three non-negative integers (x shared, y cluster, "
                              f"z task-specific layers), got {self.split!r}")
         self.split = split  # type: ignore[assignment]
-        self.num_labels = num_labels_for(self.tasks, self.num_labels, "HMNetConfig")
+        self.num_labels = num_labels_for(self.tasks, self.num_labels, "HMNetConfig", self.registry)
         self.dropout = check_dropout(self.dropout, "HMNetConfig")
         self.pooling = check_pooling(self.pooling, "HMNetConfig")
 
@@ -199,15 +216,17 @@ class SkillNetConfig(JsonConfig):
     num_labels: dict[str, int] | None = None
     dropout: float | None = None
     pooling: str = "cls"
+    registry: TaskRegistry | None = field(default=None, repr=False, compare=False)
     min_skills: ClassVar[int] = 2
 
     def __post_init__(self) -> None:
-        self.tasks = task_tuple(self.tasks, "SkillNetConfig")
+        self.tasks = task_tuple(self.tasks, "SkillNetConfig", self.registry)
         self.skills = tuple(check_key(s, "SkillNetConfig.skills: skill") for s in self.skills)
         if len(set(self.skills)) != len(self.skills):
             raise ValueError(f"SkillNetConfig.skills lists a skill twice: {list(self.skills)}")
-        given = TASK_SKILLS if self.task_skills is None else self.task_skills
-        given = {canonical_task(t, "SkillNetConfig.task_skills"): tuple(s) for t, s in given.items()}
+        given = ({t: default_skills(get_task(t, self.registry)) for t in self.tasks} if self.task_skills is None
+                 else self.task_skills)
+        given = {canonical_task(t, "SkillNetConfig.task_skills", self.registry): tuple(s) for t, s in given.items()}
         task_skills = {}
         for task in self.tasks:
             if task not in given:
@@ -222,7 +241,7 @@ class SkillNetConfig(JsonConfig):
                                  f"at least {self.min_skills} distinct skills")
             task_skills[task] = tuple(dict.fromkeys(chosen))
         self.task_skills = task_skills
-        self.num_labels = num_labels_for(self.tasks, self.num_labels, "SkillNetConfig")
+        self.num_labels = num_labels_for(self.tasks, self.num_labels, "SkillNetConfig", self.registry)
         self.dropout = check_dropout(self.dropout, "SkillNetConfig")
         self.pooling = check_pooling(self.pooling, "SkillNetConfig")
 

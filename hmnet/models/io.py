@@ -1,5 +1,6 @@
 """Saving and loading a trained model: ``model.safetensors`` and ``model_config.json`` (method, the model's
-configuration and the encoder's), refusing a checkpoint that does not match what is asked for."""
+configuration and the encoder's, and the definitions of its tasks that come from a task file), refusing a
+checkpoint that does not match what is asked for."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from torch import nn
 from transformers import AutoConfig, AutoModel
 
 from hmnet.files import atomic_write
-from hmnet.tasks import get_task
+from hmnet.tasks import TaskRegistry, get_task
 from hmnet.models.config import task_tuple
 from hmnet.models.layers import TaskModel
 from hmnet.models.model import model_from_spec
@@ -60,6 +61,9 @@ def save_model(model: TaskModel, directory: str | Path) -> Path:
     atomic_write(directory / WEIGHTS_FILE, lambda tmp: save_file(tensors, tmp, metadata=meta))
     description = {"format": MODEL_FORMAT, "method": model.method, "config": model.spec(),
                    "encoder_config": model.encoder_config.to_dict()}
+    definitions = model.task_definitions()
+    if definitions:  # a model of task-file tasks is self-describing (written only then: older files unchanged)
+        description["task_definitions"] = definitions
     text = json.dumps(description, indent=2, sort_keys=True, default=str)
     atomic_write(directory / CONFIG_FILE, lambda tmp: Path(tmp).write_text(text + "\n"))
     return directory
@@ -117,6 +121,15 @@ def _load_state(model: nn.Module, directory: Path) -> None:
     model.load_state_dict(state, strict=True)
 
 
+def saved_registry(saved: Mapping[str, Any]) -> TaskRegistry | None:
+    """The tasks a saved model's names refer to: the built-ins, and the task definitions it holds."""
+    if not saved.get("task_definitions"):
+        return None
+    from hmnet.data.taskfile import registry_from_definitions
+
+    return registry_from_definitions(saved["task_definitions"])
+
+
 def load_model(directory: str | Path, *, method: str | None = None, tasks: Iterable[str] | None = None,
                clusters: Mapping[str, Iterable[str]] | None = None, split: Sequence[int] | None = None,
                attn_implementation: str | None = None) -> TaskModel:
@@ -124,10 +137,12 @@ def load_model(directory: str | Path, *, method: str | None = None, tasks: Itera
 
     Whatever of ``method``, ``tasks``, ``clusters`` and ``split`` is given must match the checkpoint,
     otherwise :class:`CheckpointMismatchError` says what differs (``clusters`` and ``split`` are ignored
-    for the baselines, as in :func:`build_model`).
+    for the baselines, as in :func:`build_model`). Task-file tasks are rebuilt from the definitions saved
+    beside the weights.
     """
     directory = Path(directory)
     saved = read_model_config(directory)
+    registry = saved_registry(saved)
     if saved.get("format") != MODEL_FORMAT:
         raise CheckpointMismatchError(f"{directory}: checkpoint format {saved.get('format')!r}, "
                                       f"this version reads {MODEL_FORMAT}")
@@ -138,9 +153,9 @@ def load_model(directory: str | Path, *, method: str | None = None, tasks: Itera
         clusters = split = None  # as build_model does
     wanted: dict[str, Any] = {}
     if tasks is not None:
-        wanted["tasks"] = list(task_tuple(tasks, "load_model"))
+        wanted["tasks"] = list(task_tuple(tasks, "load_model", registry))
     if clusters is not None:
-        wanted["clusters"] = {c: [get_task(t).name for t in ([m] if isinstance(m, str) else m)]
+        wanted["clusters"] = {c: [get_task(t, registry).name for t in ([m] if isinstance(m, str) else m)]
                               for c, m in clusters.items()}
     if split is not None:
         wanted["split"] = list(split)
@@ -153,7 +168,7 @@ def load_model(directory: str | Path, *, method: str | None = None, tasks: Itera
     if attn_implementation:
         config._attn_implementation = attn_implementation
     encoder = AutoModel.from_config(config, add_pooling_layer=False)
-    model = model_from_spec(saved["method"], encoder, saved["config"])
+    model = model_from_spec(saved["method"], encoder, saved["config"], registry=registry)
     del encoder
     _load_state(model, directory)
     return model

@@ -17,7 +17,7 @@ from transformers import PreTrainedModel
 from transformers.masking_utils import create_bidirectional_mask
 from transformers.utils import ModelOutput
 
-from hmnet.tasks import UnknownTaskError, get_task
+from hmnet.tasks import TaskRegistry, UnknownTaskError, get_task
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +102,8 @@ class TaskModel(nn.Module):
     """What all four models share: heads, the loss, the output and parameter bookkeeping."""
 
     encoder_config: Any
+    # The tasks the model's task names refer to (None: the 13 built-ins); set before the heads are made.
+    task_registry: TaskRegistry | None = None
 
     @property
     def method(self) -> str:
@@ -117,9 +119,15 @@ class TaskModel(nn.Module):
         """A JSON-able description from which :meth:`from_spec` rebuilds the same architecture."""
         return self.config.to_dict()
 
+    def task_definitions(self) -> list[dict[str, Any]]:
+        """What the task file declared for each of the model's tasks that is not a built-in (none: [])."""
+        specs = [get_task(t, self.task_registry) for t in self.tasks]
+        return [dict(s.definition) for s in specs if not s.builtin]
+
     @classmethod
-    def from_spec(cls, encoder: PreTrainedModel, spec: Mapping[str, Any], seed: int = 0) -> TaskModel:
-        return cls(encoder, cls.config_class.from_dict(spec), seed=seed)
+    def from_spec(cls, encoder: PreTrainedModel, spec: Mapping[str, Any], seed: int = 0,
+                  registry: TaskRegistry | None = None) -> TaskModel:
+        return cls(encoder, cls.config_class.from_dict(spec, registry=registry), seed=seed)
 
     def path_modules(self, task: str) -> list[nn.Module]:
         raise NotImplementedError
@@ -132,7 +140,7 @@ class TaskModel(nn.Module):
         if task in self._task_set:
             return task
         try:
-            canon = get_task(task).name
+            canon = get_task(task, self.task_registry).name
         except UnknownTaskError as err:
             raise UnknownTaskError(f"{type(self).__name__}: {err}") from None
         if canon not in self._task_set:
@@ -152,7 +160,8 @@ class TaskModel(nn.Module):
         """One head per task, on the device and in the dtype of ``like`` (an encoder weight)."""
         cfg = self.encoder_config
         p = cfg.hidden_dropout_prob if dropout is None else dropout
-        return nn.ModuleDict({t: TaskHead(cfg.hidden_size, num_labels[t], p, get_task(t).regression,
+        regression = {t: get_task(t, self.task_registry).regression for t in tasks}
+        return nn.ModuleDict({t: TaskHead(cfg.hidden_size, num_labels[t], p, regression[t],
                                           init_std=cfg.initializer_range, seed=seed, task=t,
                                           device=like.device, dtype=like.dtype)
                               for t in tasks})

@@ -59,7 +59,7 @@ from torch import nn
 from transformers import PreTrainedModel
 
 from hmnet.choices import METHODS, default_split
-from hmnet.tasks import manual_groups, resolve_tasks
+from hmnet.tasks import TaskRegistry, manual_groups, resolve_tasks
 from hmnet.models.config import HMNetConfig, SkillNetConfig, check_dropout, check_pooling, num_labels_for, task_tuple
 from hmnet.models.layers import LayerCopier, SkillLayer, TaskModel, TaskOutput, check_encoder, run_layer
 
@@ -80,6 +80,7 @@ class HMNet(TaskModel):
         layers = encoder.encoder.layer
         config.check_depth(len(layers))
         self.config = config
+        self.task_registry = config.registry
         copier = LayerCopier(encoder)
         self.encoder_config = copier.config
         x, y, z = config.split
@@ -100,12 +101,12 @@ class HMNet(TaskModel):
 
     @classmethod
     def multi_task(cls, encoder: PreTrainedModel, tasks: Iterable[str], *, num_labels=None, dropout=None,
-                   seed: int = 0, pooling: str = "cls") -> HMNet:
+                   seed: int = 0, pooling: str = "cls", registry: TaskRegistry | None = None) -> HMNet:
         """The MT-DNN-style baseline: every layer shared by all tasks, one head per task."""
         tasks = tuple(tasks) if not isinstance(tasks, str) else (tasks,)
         depth = encoder.config.num_hidden_layers
         config = HMNetConfig(tasks=tasks, clusters={"all": tasks}, split=(depth, 0, 0), num_labels=num_labels,
-                             dropout=dropout, pooling=pooling)
+                             dropout=dropout, pooling=pooling, registry=registry)
         return cls(encoder, config, seed=seed)
 
     @property
@@ -145,14 +146,16 @@ class SingleTaskModel(TaskModel):
     method = "single"  # type: ignore[assignment]
 
     def __init__(self, encoder: PreTrainedModel, tasks: Iterable[str], *, num_labels=None, dropout=None,
-                 seed: int = 0, pooling: str = "cls"):
+                 seed: int = 0, pooling: str = "cls", registry: TaskRegistry | None = None):
         super().__init__()
-        tasks = task_tuple(tasks, "SingleTaskModel")
-        labels = num_labels_for(tasks, num_labels, "SingleTaskModel")
+        self.task_registry = registry
+        tasks = task_tuple(tasks, "SingleTaskModel", registry)
+        labels = num_labels_for(tasks, num_labels, "SingleTaskModel", registry)
         self._dropout = check_dropout(dropout, "SingleTaskModel")
         self._pooling = check_pooling(pooling, "SingleTaskModel")
         self.models = nn.ModuleDict({t: HMNet.multi_task(encoder, (t,), num_labels={t: labels[t]},
-                                                         dropout=self._dropout, seed=seed, pooling=pooling)
+                                                         dropout=self._dropout, seed=seed, pooling=pooling,
+                                                         registry=registry)
                                      for t in tasks})
         self.encoder_config = self.models[tasks[0]].encoder_config
         self._tasks = tasks
@@ -168,9 +171,10 @@ class SingleTaskModel(TaskModel):
                 "dropout": self._dropout, "pooling": self._pooling}
 
     @classmethod
-    def from_spec(cls, encoder: PreTrainedModel, spec: Mapping[str, Any], seed: int = 0) -> SingleTaskModel:
+    def from_spec(cls, encoder: PreTrainedModel, spec: Mapping[str, Any], seed: int = 0,
+                  registry: TaskRegistry | None = None) -> SingleTaskModel:
         return cls(encoder, spec["tasks"], num_labels=spec.get("num_labels"), dropout=spec.get("dropout"),
-                   seed=seed, pooling=spec.get("pooling", "cls"))
+                   seed=seed, pooling=spec.get("pooling", "cls"), registry=registry)
 
     def set_attn_implementation(self, implementation: str) -> None:
         super().set_attn_implementation(implementation)
@@ -199,6 +203,7 @@ class SkillNetModel(TaskModel):
         super().__init__()
         check_encoder(encoder)
         self.config = config
+        self.task_registry = config.registry
         copier = LayerCopier(encoder)
         self.encoder_config = copier.config
         self.embeddings = copier(encoder.embeddings)
@@ -248,37 +253,38 @@ def _encoder_of(encoder_or_backbone: Any, seed: int) -> PreTrainedModel:
 def build_model(method: str, encoder_or_backbone_name: Any, tasks: Iterable[str] | None = None,
                 clusters: Mapping[str, Iterable[str]] | None = None, split: Sequence[int] | None = None,
                 seed: int = 0, *, num_labels: Mapping[str, int] | None = None, dropout: float | None = None,
-                task_skills: Mapping[str, Sequence[str]] | None = None, pooling: str = "cls") -> TaskModel:
+                task_skills: Mapping[str, Sequence[str]] | None = None, pooling: str = "cls",
+                registry: TaskRegistry | None = None) -> TaskModel:
     """Build one of the four models of Table 1 from an encoder (deep-copied, never modified) or a name.
 
     ``tasks`` defaults to the clusters' tasks, or all 13. For ``"hmnet"`` the clusters default to the
     manual groups of Section 4.1 and the split to :func:`default_split` ({8, 2, 2} for 12 layers).
     ``clusters`` and ``split`` do not apply to the baselines and are ignored there. ``seed`` seeds a
     random backbone loaded by name and the heads. ``pooling`` is what every head reads: ``"cls"`` (the
-    paper) or ``"mean"`` (see :func:`hmnet.models.layers.pool`).
+    paper) or ``"mean"`` (see :func:`hmnet.models.layers.pool`). ``registry`` holds the tasks the names refer to
+    (None: the 13 built-ins; a run passes its config's, with the tasks of its task file).
     """
     if method not in METHODS:
         raise ValueError(f"method {method!r} is unknown; known: {', '.join(METHODS)}")
     if tasks is None:
         tasks = [t for members in clusters.values() for t in members] if clusters else resolve_tasks(None)
-    tasks = task_tuple(tasks, "build_model")
+    tasks = task_tuple(tasks, "build_model", registry)
     if method != "hmnet" and (clusters is not None or split is not None):
         log.info("build_model(%r): clusters/split apply to HMNet only and are ignored", method)
     encoder = _encoder_of(encoder_or_backbone_name, seed)
+    common = dict(num_labels=num_labels, dropout=dropout, pooling=pooling, registry=registry)
     if method == "single":
-        return SingleTaskModel(encoder, tasks, num_labels=num_labels, dropout=dropout, seed=seed, pooling=pooling)
+        return SingleTaskModel(encoder, tasks, seed=seed, **common)
     if method == "multi":
-        return HMNet.multi_task(encoder, tasks, num_labels=num_labels, dropout=dropout, seed=seed, pooling=pooling)
+        return HMNet.multi_task(encoder, tasks, seed=seed, **common)
     if method == "skillnet":
-        config = SkillNetConfig(tasks, task_skills=None if task_skills is None else dict(task_skills),
-                                num_labels=num_labels, dropout=dropout, pooling=pooling)
+        config = SkillNetConfig(tasks, task_skills=None if task_skills is None else dict(task_skills), **common)
         return SkillNetModel(encoder, config, seed=seed)
     if clusters is None:
-        clusters = manual_groups(tasks)
+        clusters = manual_groups(tasks, registry)
     if split is None:
         split = default_split(encoder.config.num_hidden_layers)
-    config = HMNetConfig(tasks=tasks, clusters=dict(clusters), split=tuple(split), num_labels=num_labels,
-                         dropout=dropout, pooling=pooling)
+    config = HMNetConfig(tasks=tasks, clusters=dict(clusters), split=tuple(split), **common)
     return HMNet(encoder, config, seed=seed)
 
 
@@ -286,7 +292,8 @@ _CLASSES: dict[str, type[TaskModel]] = {"hmnet": HMNet, "multi": HMNet, "single"
                                         "skillnet": SkillNetModel}
 
 
-def model_from_spec(method: str, encoder: PreTrainedModel, spec: Mapping[str, Any], seed: int = 0) -> TaskModel:
+def model_from_spec(method: str, encoder: PreTrainedModel, spec: Mapping[str, Any], seed: int = 0,
+                    registry: TaskRegistry | None = None) -> TaskModel:
     if method not in _CLASSES:
         raise ValueError(f"method {method!r} is unknown; known: {', '.join(METHODS)}")
-    return _CLASSES[method].from_spec(encoder, spec, seed=seed)  # type: ignore[attr-defined]
+    return _CLASSES[method].from_spec(encoder, spec, seed=seed, registry=registry)  # type: ignore[attr-defined]

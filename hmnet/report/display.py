@@ -38,6 +38,12 @@ def colab_badge(notebook: str) -> str:
 def banner_text(params: RunParameters) -> str:
     data = {"synthetic": "the built-in synthetic suite", "directory": f"files under {params.data_dir}",
             "hub": "the Hugging Face hub"}[params.data_source]
+    if params.task_file:
+        from pathlib import Path
+
+        own = [t for t in params.tasks if not params.registry.get(t).builtin]
+        data = (f"the task file {Path(params.task_file).name} for {', '.join(own)}"
+                + (f", {data} for the others" if len(own) < len(params.tasks) else ""))
     kind = {"smoke": "SMOKE profile: a tiny random model on synthetic data; these numbers only show that "
                      "the pipeline runs and are not comparable with the paper",
             "local": "LOCAL profile: real data, small backbone and capped examples; indicative only",

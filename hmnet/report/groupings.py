@@ -37,11 +37,15 @@ def grouping_dict(groups: Sequence[Sequence[str]], prefix: str = "g") -> dict[st
     return {f"{prefix}{i}": tuple(g) for i, g in enumerate(groups, 1) if g}
 
 
-def paper_groupings(tasks: Sequence[str]) -> dict[str, list[list[str]]]:
-    """Appendix A (data, model) and Section 4.1 (manual), restricted to `tasks` (empty groups dropped)."""
-    from hmnet.analysis.clustering import restrict
+def paper_groupings(tasks: Sequence[str], registry=None) -> dict[str, list[list[str]]]:
+    """Appendix A (data, model) and Section 4.1 (manual), restricted to `tasks` (empty groups dropped). With
+    tasks of a task file (in `registry`), which Appendix A cannot place, the manual design alone: the tasks
+    grouped by their categories."""
+    from hmnet.analysis.clustering import canonical_groups, restrict
     from hmnet.analysis.paper import PAPER_GROUPINGS
 
+    if registry is not None and any(not registry.get(t).builtin for t in tasks):
+        return {"manual": canonical_groups(registry.manual_groups(tasks))}
     return {name: restrict(groups, tasks) for name, groups in PAPER_GROUPINGS.items()}
 
 
@@ -58,7 +62,7 @@ def load_groupings(params: RunParameters, source: str = "paper") -> tuple[dict[s
     falling back to the paper's with a note when it is missing). Returns (groupings, note)."""
     if source not in ("paper", "ours"):
         raise ParameterError(f"parameter 'grouping_source' must be 'paper' or 'ours', got {source!r}")
-    paper = paper_groupings(params.tasks)
+    paper = paper_groupings(params.tasks, params.registry)
     if source == "paper":
         return paper, "Groupings: the paper's (Appendix A and Section 4.1), restricted to this run's tasks."
     path = params.tables_dir / "groupings_ours.json"

@@ -18,12 +18,12 @@ import numpy as np
 from hmnet.errors import HmnetError
 from hmnet.experiments import ConfigError
 from hmnet.profiles import PROFILES, Profile, check_profile_field, get_profile, profile_default, runs_dir
-from hmnet.tasks import TASK_NAMES, UnknownTaskError, get_task
+from hmnet.tasks import BUILTIN, TASK_NAMES, TaskRegistry, UnknownTaskError, get_task
 
 # A notebook parameter and the profile field it sets (hmnet.profiles.Profile): the one place they meet.
 NOTEBOOK_FIELDS = {"tasks": "tasks", "seeds": "seeds", "backbone": "backbone", "data_dir": "data_dir",
                    "max_train_examples": "max_examples", "max_eval_examples": "max_eval_examples",
-                   "max_length": "max_length"}
+                   "max_length": "max_length", "task_file": "task_file"}
 
 
 class ParameterError(HmnetError):
@@ -76,6 +76,15 @@ class RunParameters:
         return self.run_profile.max_length
 
     @property
+    def task_file(self) -> str | None:
+        return self.run_profile.task_file
+
+    @property
+    def registry(self) -> TaskRegistry:
+        """The tasks these parameters can name: the 13, and those of the task file."""
+        return self.run_profile.registry
+
+    @property
     def results_dir(self) -> Path:
         return Path(self.out_dir) / "results"
 
@@ -97,8 +106,8 @@ class RunParameters:
             raise ParameterError(f"the parameters do not make a valid {self.profile} profile: {err}") from None
 
 
-def _allowed_tasks() -> str:
-    return ", ".join(TASK_NAMES)
+def _allowed_tasks(registry: TaskRegistry | None = None) -> str:
+    return ", ".join(registry.names if registry is not None else TASK_NAMES)
 
 
 def check_int(name: str, value, minimum: int = 0, allow_none: bool = True) -> int | None:
@@ -113,22 +122,23 @@ def check_int(name: str, value, minimum: int = 0, allow_none: bool = True) -> in
     return int(value)
 
 
-def check_tasks(tasks, name: str = "tasks", minimum: int = 1) -> tuple[str, ...]:
-    """Canonical task names, or a ParameterError naming the parameter and the known tasks."""
+def check_tasks(tasks, name: str = "tasks", minimum: int = 1, registry: TaskRegistry | None = None
+                ) -> tuple[str, ...]:
+    """Canonical task names (of `registry`: None, the 13), or a ParameterError naming the parameter and the
+    known tasks."""
+    allowed = _allowed_tasks(registry)
     if isinstance(tasks, str):
         tasks = [tasks]
     if not isinstance(tasks, (list, tuple)):
-        raise ParameterError(f"parameter {name!r} must be a list of task names (allowed: {_allowed_tasks()}), "
-                             f"got {tasks!r}")
+        raise ParameterError(f"parameter {name!r} must be a list of task names (allowed: {allowed}), got {tasks!r}")
     out = []
     for t in tasks:
         if not isinstance(t, str):
-            raise ParameterError(f"parameter {name!r}: {t!r} is not a task name; allowed: {_allowed_tasks()}")
+            raise ParameterError(f"parameter {name!r}: {t!r} is not a task name; allowed: {allowed}")
         try:
-            out.append(get_task(t).name)
+            out.append(get_task(t, registry).name)
         except UnknownTaskError:
-            raise ParameterError(f"parameter {name!r}: task {t!r} is unknown; allowed: {_allowed_tasks()}") \
-                from None
+            raise ParameterError(f"parameter {name!r}: task {t!r} is unknown; allowed: {allowed}") from None
     if len(out) < minimum:
         raise ParameterError(f"parameter {name!r} needs at least {minimum} task(s), got {list(out)}")
     if len(set(out)) != len(out):
@@ -159,9 +169,25 @@ def check_data_dir(data_dir, tasks: Sequence[str] | None = None, name: str = "da
     return str(path.resolve())
 
 
+def check_task_file(task_file, name: str = "task_file") -> tuple[str, TaskRegistry]:
+    """A task file's absolute path and its registry, or a ParameterError naming the parameter, the file, the
+    line and the culprit (:mod:`hmnet.data.taskfile`)."""
+    from hmnet.config_checks import check_task_file as absolute, task_registry
+
+    if not isinstance(task_file, (str, os.PathLike)) or not str(task_file).strip():
+        raise ParameterError(f"parameter {name!r} must be the path of a YAML or JSON task file, got {task_file!r}")
+    if not Path(task_file).expanduser().is_file():
+        raise ParameterError(f"parameter {name!r}: {str(task_file)!r} is not a file")
+    try:
+        path = absolute(name, str(task_file))
+        return path, task_registry(path)
+    except HmnetError as err:
+        raise ParameterError(f"parameter {name!r}: {err}") from None
+
+
 def check_parameters(profile: str = "smoke", tasks=None, seeds=None, backbone=None, data_dir=None,
                      out_dir=None, max_train_examples=None, max_eval_examples=None, max_length=None,
-                     min_tasks: int = 1, protocol=None, **extra) -> RunParameters:
+                     min_tasks: int = 1, protocol=None, task_file=None, **extra) -> RunParameters:
     """Validate a notebook's parameters as overrides of a profile (:func:`hmnet.profiles.get_profile`:
     every setting goes through the checks a run config applies); a parameter left at None is the profile's.
 
@@ -170,7 +196,9 @@ def check_parameters(profile: str = "smoke", tasks=None, seeds=None, backbone=No
     A `data_dir` on a profile that reads no files (smoke, paper) runs it on those files, carving a train split
     from the labelled one where a task has none. `out_dir` None means ``$HMNET_OUT_DIR`` if set, else
     ``_build/runs/<profile>`` (relative to the working directory). `protocol` names a registered protocol
-    of the profile (:mod:`hmnet.protocol`; None: its newest), whose settings the profile takes.
+    of the profile (:mod:`hmnet.protocol`; None: its newest), whose settings the profile takes. `task_file` adds
+    the tasks of a task file (:mod:`hmnet.data.taskfile`): `tasks` may name them, and None then means the file's
+    tasks.
     """
     if not isinstance(profile, str) or profile not in PROFILES:
         raise ParameterError(f"parameter 'profile' must be one of {', '.join(PROFILES)}; got {profile!r}")
@@ -179,26 +207,29 @@ def check_parameters(profile: str = "smoke", tasks=None, seeds=None, backbone=No
     given = {"tasks": tasks, "seeds": seeds, "backbone": backbone, "data_dir": data_dir or None,
              "max_train_examples": max_train_examples, "max_eval_examples": max_eval_examples,
              "max_length": max_length}
-    overrides = {}
+    overrides, registry = {}, BUILTIN
+    if task_file is not None:
+        overrides["task_file"], registry = check_task_file(task_file)
     for name, value in given.items():
         if value is not None and name != "data_dir":
-            overrides[NOTEBOOK_FIELDS[name]] = _check_parameter(name, value, min_tasks)
-    if given["data_dir"] is not None:  # checked once, against the tasks asked for
-        overrides["data_dir"] = check_data_dir(given["data_dir"], overrides.get("tasks"))
+            overrides[NOTEBOOK_FIELDS[name]] = _check_parameter(name, value, min_tasks, registry)
+    if given["data_dir"] is not None:  # checked once, against the tasks asked for (a task file's read their own)
+        builtin = [t for t in overrides.get("tasks", ()) if registry.get(t).builtin] or None
+        overrides["data_dir"] = check_data_dir(given["data_dir"], builtin)
         if profile_default(profile, "source") != "directory":
             overrides.update(source="directory", carve_train=0.8)
     try:
         prof = get_profile(profile, protocol=protocol, **overrides)
     except ConfigError as err:
         raise ParameterError(f"the parameters do not make a valid {profile} profile: {err}") from None
-    check_tasks(prof.tasks, minimum=min_tasks)
+    check_tasks(prof.tasks, minimum=min_tasks, registry=prof.registry)
     return RunParameters(run_profile=prof, out_dir=str(_output_folder(out_dir, profile)), extra=dict(extra))
 
 
-def _check_parameter(name: str, value, min_tasks: int):
+def _check_parameter(name: str, value, min_tasks: int, registry: TaskRegistry | None = None):
     """One notebook parameter, checked as the profile field it sets (a ParameterError names the parameter)."""
     if name == "tasks":
-        return check_tasks(value, minimum=min_tasks)
+        return check_tasks(value, minimum=min_tasks, registry=registry)
     if name == "seeds":
         return check_seed_list(value)
     try:

@@ -23,10 +23,10 @@ def section_tasks(params: RunParameters, requested, smoke_default: Sequence[str]
                   minimum: int = 2) -> tuple[str, ...]:
     """A section's task list: the notebook parameter if given, else a small smoke default or all tasks."""
     if requested is not None:
-        return check_tasks(requested, name=name, minimum=minimum)
+        return check_tasks(requested, name=name, minimum=minimum, registry=params.registry)
     tasks = tuple(smoke_default) if params.profile == "smoke" else params.tasks
     tasks = tuple(t for t in tasks if t in params.tasks) or params.tasks
-    return check_tasks(tasks, name=name, minimum=minimum)
+    return check_tasks(tasks, name=name, minimum=minimum, registry=params.registry)
 
 
 # Set by `hmnet reproduce --store-only` (the reference build): the notebooks read the results store and never

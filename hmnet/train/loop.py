@@ -143,7 +143,7 @@ def _setup(config: RunConfig, accelerator, precision: str) -> Run:
     train_splits = {t: e["train"] for t, e in encoded.items()}
     ctx = RunContext(accelerator, device, rank, world, precision, pad_id, eval_batch_size=2 * config.batch_size)
     model = build_model(config.method, backbone, config.tasks, clusters=config.clusters, split=config.split,
-                        seed=config.seed, pooling=config.pooling)
+                        seed=config.seed, pooling=config.pooling, registry=config.registry)
     del backbone
     if config.dropout is not None:
         _set_dropout(model, config.dropout)
@@ -267,7 +267,7 @@ def _end_epoch(run: Run, state: TrainState, epoch: int) -> None:
         if k.split("/", 1)[0] == str(epoch)}}
     if run.config.eval_every_epoch and epoch + 1 < run.epochs:
         m = evaluate(run.model, run.encoded, run.ctx)
-        entry.update(metrics=m, average=paper_average(scores_of(m)))
+        entry.update(metrics=m, average=paper_average(scores_of(m, run.config.registry), run.config.registry))
     state.history.append(entry)
 
 
@@ -336,11 +336,12 @@ def _finish(run: Run, state: TrainState, results_dir: Path, model_dir: Path | No
     model, leaving the stored result as it was)."""
     config, ctx = run.config, run.ctx
     metrics = evaluate(run.model, run.encoded, ctx)
-    scores = scores_of(metrics)
+    scores = scores_of(metrics, config.registry)
+    average = paper_average(scores, config.registry)
     if state.history:
-        state.history[-1].update(metrics=metrics, average=paper_average(scores))
+        state.history[-1].update(metrics=metrics, average=average)
     loss_curve = [s / c for s, c in zip(state.loss_sum, state.loss_count) if c]
-    result = Result(config=config, key=config.key(), metrics=metrics, scores=scores, average=paper_average(scores),
+    result = Result(config=config, key=config.key(), metrics=metrics, scores=scores, average=average,
                     params=_count_params(run.model), wall_time=wall,
                     examples_per_second=state.examples / max(state.train_seconds, 1e-9),
                     env=run_environment(ctx, run.model), history=state.history, train_loss=loss_curve,

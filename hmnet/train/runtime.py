@@ -164,9 +164,9 @@ def preflight(config: RunConfig) -> None:
         raise TrainingError(f"data_dir is {PORTABLE_DATA_DIR}, the placeholder of a stored record: set "
                             "HMNET_DATA_DIR or pass --data-dir DIR with the data files")
     if config.source == "directory":
-        hdata.check_directory(config)
+        hdata.check_directory(config)  # the built-in tasks' files (a task file's tasks read their own)
     elif config.source == "hub":
-        hdata.verify_hub_data(config.tasks)
+        hdata.verify_hub_data([t for t in config.tasks if config.registry.get(t).builtin])
     verify_backbone(config.backbone)
     if config.method == "hmnet" and config.split is not None:
         depth = config.depth
@@ -187,7 +187,7 @@ def _predict_rows(model, split: hdata.EncodedSplit, task: str, rows: np.ndarray,
                   pad_token_id: int, autocast) -> np.ndarray:
     """Predictions (class ids, or scores for regression) for `rows`, in the order of `rows`."""
     device = next(model.parameters()).device
-    regression = get_task(task).regression
+    regression = get_task(task, model.task_registry).regression
     out = np.zeros(len(rows), dtype=np.float64 if regression else np.int64)
     order = np.argsort(-split.lengths[rows], kind="stable")  # similar lengths together: less padding
     was_training = model.training
@@ -215,7 +215,8 @@ def predict(model, encoded_split: hdata.EncodedSplit, task: str, batch_size: int
     Predictions are class ids, or scores for a regression task. Rows are batched by length internally.
     """
     rows = np.arange(len(encoded_split))
-    preds = _predict_rows(model, encoded_split, get_task(task).name, rows, batch_size, pad_token_id,
+    task = get_task(task, model.task_registry).name
+    preds = _predict_rows(model, encoded_split, task, rows, batch_size, pad_token_id,
                           autocast or contextlib.nullcontext)
     return preds, np.asarray(encoded_split.labels)
 
@@ -237,12 +238,14 @@ def evaluate(model, encoded: dict[str, hdata.EncodedTask], ctx: RunContext) -> d
                 for r, p in gathered:
                     full[r] = p
                 preds = full
-            metrics[task][split_name] = compute_metrics(task, preds, split.labels, split.groups)
+            metrics[task][split_name] = compute_metrics(task, preds, split.labels, split.groups,
+                                                        registry=model.task_registry)
     return metrics
 
 
-def scores_of(metrics: dict[str, dict[str, dict[str, float]]]) -> dict[str, float | tuple[float, float]]:
-    return {t: table1_score(t, m) for t, m in metrics.items()}
+def scores_of(metrics: dict[str, dict[str, dict[str, float]]],
+              registry=None) -> dict[str, float | tuple[float, float]]:
+    return {t: table1_score(t, m, registry) for t, m in metrics.items()}
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -12,14 +12,14 @@ import pandas as pd
 
 from hmnet.analysis.clustering import Grouping, canonical_groups
 from hmnet.analysis.relevance.matrices import relevance_frame
-from hmnet.tasks import TASK_NAMES, get_task, manual_groups, resolve_tasks
+from hmnet.tasks import TaskRegistry, get_task, manual_groups, registry_or_builtin, resolve_tasks
 
 log = logging.getLogger(__name__)
 
 
-def manual_grouping(tasks: Iterable[str] | None = None) -> Grouping:
+def manual_grouping(tasks: Iterable[str] | None = None, registry: TaskRegistry | None = None) -> Grouping:
     """The four categories of Section 4.1 (from the registry), in canonical form."""
-    return canonical_groups(manual_groups(tasks))
+    return canonical_groups(manual_groups(tasks, registry))
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -27,7 +27,8 @@ def manual_grouping(tasks: Iterable[str] | None = None) -> Grouping:
 
 
 def model_relevance(single_scores: Mapping[str, float],
-                    pair_scores: Mapping[tuple[str, str], Mapping[str, float]]) -> pd.DataFrame:
+                    pair_scores: Mapping[tuple[str, str], Mapping[str, float]],
+                    registry: TaskRegistry | None = None) -> pd.DataFrame:
     """Eq. (3)-(4) for every ordered pair, percent: ``[s, t] = 100 (f_{t|s} - f_t) / f_t``.
 
     `single_scores[t]` is f_t, task t's score trained alone; `pair_scores[(a, b)]` holds both tasks'
@@ -35,8 +36,8 @@ def model_relevance(single_scores: Mapping[str, float],
     of target t from training with source s (the orientation of Table 3); the diagonal is 0, pairs
     without a joint run are NaN, and so is the column of a task whose single-task score is 0 (logged).
     """
-    tasks = list(resolve_tasks(list(single_scores)))
-    f = {get_task(t).name: float(v) for t, v in single_scores.items()}
+    tasks = list(resolve_tasks(list(single_scores), registry))
+    f = {get_task(t, registry).name: float(v) for t, v in single_scores.items()}
     zero = [t for t, v in f.items() if v == 0 or not np.isfinite(v)]
     if zero:  # Eq. 4 divides by f_t: those targets' columns stay NaN
         log.warning("single-task score(s) of %s are zero or not finite; their relative gains are undefined (NaN)",
@@ -48,7 +49,7 @@ def model_relevance(single_scores: Mapping[str, float],
     for key, scores in pair_scores.items():
         if len(key) != 2:
             raise ValueError(f"pair key {key!r} must name two tasks")
-        a, b = (get_task(k).name for k in key)
+        a, b = (get_task(k, registry).name for k in key)
         if a == b:
             raise ValueError(f"pair {key!r} names the same task twice")
         if frozenset((a, b)) in seen:
@@ -57,7 +58,7 @@ def model_relevance(single_scores: Mapping[str, float],
         missing = [t for t in (a, b) if t not in pos]
         if missing:
             raise ValueError(f"pair {key!r}: no single-task score for {missing}")
-        joint = {get_task(k).name: float(v) for k, v in scores.items()}
+        joint = {get_task(k, registry).name: float(v) for k, v in scores.items()}
         for s, t in ((a, b), (b, a)):
             if t not in joint:
                 raise ValueError(f"pair {key!r} has no score for {t}; it has {sorted(joint)}")
@@ -73,19 +74,24 @@ def model_relevance_from_results(results: Iterable[Any]) -> pd.DataFrame:
     """
     singles: dict[str, list[float]] = {}
     pairs: dict[tuple[str, str], dict[str, list[float]]] = {}
+    results = list(results)
+    # The runs' tasks: a task file's registry where a run has one (it holds the built-ins too).
+    registry = next((r.config.registry for r in results if getattr(r.config, "registry", None) is not None
+                     and r.config.registry.file_tasks), None)
+    order = registry_or_builtin(registry).names
     for r in results:
         method, run_tasks = r.config.method, tuple(r.config.tasks)
         if method == "single" and len(run_tasks) == 1:
             singles.setdefault(run_tasks[0], []).append(float(r.score(run_tasks[0])))
         elif method == "multi" and len(run_tasks) == 2:
-            key = tuple(sorted(run_tasks, key=TASK_NAMES.index))
+            key = tuple(sorted(run_tasks, key=order.index))
             for t in key:
                 pairs.setdefault(key, {}).setdefault(t, []).append(float(r.score(t)))
     if not singles:
         raise ValueError("no single-task results among the given runs")
-    order = [t for t in TASK_NAMES if t in singles]
+    order = [t for t in registry_or_builtin(registry).names if t in singles]
     return model_relevance({t: float(np.mean(singles[t])) for t in order},
-                           {k: {t: float(np.mean(v)) for t, v in d.items()} for k, d in pairs.items()})
+                           {k: {t: float(np.mean(v)) for t, v in d.items()} for k, d in pairs.items()}, registry)
 
 
 

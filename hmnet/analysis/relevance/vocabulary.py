@@ -16,7 +16,7 @@ import pandas as pd
 from scipy import sparse
 
 from hmnet.analysis.relevance.matrices import relevance_frame
-from hmnet.tasks import TASK_NAMES, get_task, resolve_tasks
+from hmnet.tasks import TASK_NAMES, TaskRegistry, get_task, resolve_tasks
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +46,8 @@ class VocabConfig:
         if self.splits not in SPLIT_CHOICES:
             raise ValueError(f"splits {self.splits!r} is unknown; known: {', '.join(SPLIT_CHOICES)}")
 
-    def split_names(self, task: str) -> tuple[str, ...]:
-        return ("train",) if self.splits == "train" else ("train", *get_task(task).eval_splits)
+    def split_names(self, task: str, registry: TaskRegistry | None = None) -> tuple[str, ...]:
+        return ("train",) if self.splits == "train" else ("train", *get_task(task, registry).eval_splits)
 
     @property
     def needs_tokenizer(self) -> bool:
@@ -69,10 +69,11 @@ class VocabularyCache:
     example, so vocabularies, their unions over splits and bootstrap resamples of examples are cheap.
     """
 
-    def __init__(self, source: str = "directory", data_dir: str | Path | None = None, scale: float = 1.0):
+    def __init__(self, source: str = "directory", data_dir: str | Path | None = None, scale: float = 1.0,
+                 registry: TaskRegistry | None = None):
         if source == "directory" and data_dir is None:
             raise ValueError("the directory source needs data_dir")
-        self.source, self.data_dir, self.scale = source, data_dir, scale
+        self.source, self.data_dir, self.scale, self.registry = source, data_dir, scale, registry
         self._texts: dict[tuple[str, str], list[tuple[str, ...]]] = {}
         self._tokens: dict[tuple[str, str, str, str], list[np.ndarray]] = {}
         self._interners: dict[tuple[str, str], dict[Any, int]] = {}
@@ -84,7 +85,8 @@ class VocabularyCache:
         if key not in self._texts:
             from hmnet.data import load_task
 
-            data = load_task(task, source=self.source, data_dir=self.data_dir, splits=[split], scale=self.scale)
+            data = load_task(task, source=self.source, data_dir=self.data_dir, splits=[split], scale=self.scale,
+                             registry=self.registry)
             self._texts[key] = [tuple(t for t in (ex.text_a, ex.text_b, ex.text_c) if t) for ex in data[split]]
         return self._texts[key]
 
@@ -147,13 +149,13 @@ class VocabularyCache:
 
     def vocabulary(self, task: str, config: VocabConfig = DEFAULT_VOCAB) -> np.ndarray:
         """The task's vocabulary as sorted interned ids (union over the configured splits)."""
-        arrays = [a for split in config.split_names(task)
+        arrays = [a for split in config.split_names(task, self.registry)
                   for a in self.example_tokens(task, split, config.word, config.tokenizer)]
         return np.unique(np.concatenate(arrays)) if arrays else np.zeros(0, np.int64)
 
     def incidence(self, task: str, config: VocabConfig, n_tokens: int) -> sparse.csr_matrix:
         """Examples x tokens 0/1 matrix of the configured splits (for bootstrap resampling)."""
-        arrays = [a for split in config.split_names(task)
+        arrays = [a for split in config.split_names(task, self.registry)
                   for a in self.example_tokens(task, split, config.word, config.tokenizer)]
         indptr = np.concatenate([[0], np.cumsum([len(a) for a in arrays])])
         indices = np.concatenate(arrays) if arrays else np.zeros(0, np.int64)
@@ -204,14 +206,15 @@ def vocab_relevance(tasks: Iterable[str] | None = None, *, source: str = "direct
     """The data-property relevance matrix (Eq. 2, percent) of the given tasks' texts.
 
     With the directory source and tasks=None, every task whose needed splits are under data_dir is used.
-    Pass a shared `cache` to reuse loaded texts and tokens across calls.
+    Pass a shared `cache` to reuse loaded texts and tokens across calls; a cache with a task file's registry
+    reads its tasks from their own files.
     """
     cache = cache or VocabularyCache(source, data_dir, scale)
     if tasks is None:
         tasks = tasks_with_splits(cache.data_dir, [config]) if cache.source == "directory" else TASK_NAMES
         if not tasks:
             raise ValueError(f"no task under {cache.data_dir} has the splits {config.splits!r} needs")
-    tasks = resolve_tasks(tasks)
+    tasks = resolve_tasks(tasks, cache.registry)
     vocabs = {t: cache.vocabulary(t, config) for t in tasks}
     n = max((int(v.max()) + 1 for v in vocabs.values() if len(v)), default=0)
     presence = np.zeros((len(tasks), n), dtype=bool)
@@ -229,7 +232,7 @@ def bootstrap_vocab_matrices(tasks: Iterable[str], n: int, *, seed: int = 0,
     if n < 1:
         raise ValueError(f"the number of bootstrap resamples must be positive, got {n}")
     cache = cache or VocabularyCache(source, data_dir, scale)
-    tasks = resolve_tasks(tasks)
+    tasks = resolve_tasks(tasks, cache.registry)
     for t in tasks:
         cache.vocabulary(t, config)  # tokenize everything first so the id space is complete
     n_tokens = cache.n_tokens(config)
