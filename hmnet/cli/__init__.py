@@ -11,30 +11,54 @@ import traceback
 
 # Modules that contribute subcommands: each has add_parsers(subparsers); every parser sets `func`.
 SUBCOMMAND_MODULES = ("hmnet.cli", "hmnet.cli.params", "hmnet.cli.relevance", "hmnet.cli.train", "hmnet.cli.book",
-                      "hmnet.cli.campaign", "hmnet.cli.rerun")
+                      "hmnet.cli.campaign", "hmnet.cli.rerun", "hmnet.cli.models")
 
 
 def add_parsers(sub) -> None:
-    p = sub.add_parser("tasks", help="list the 13 tasks: format, labels, metrics, group")
+    p = sub.add_parser("tasks", help="list the 13 tasks (and a task file's): format, labels, metrics, group")
+    p.add_argument("--task-file", help="also list the tasks of this YAML/JSON task file (hmnet.data.taskfile)")
+    p.add_argument("--check", action="store_true",
+                   help="with --task-file: read every row of its tasks (labels checked) and print the counts")
     p.set_defaults(func=cmd_tasks)
 
 
-def task_table():
+def _source(s) -> str:
+    if s.files is not None:
+        return "files: " + "; ".join(f"{split} {', '.join(os.path.basename(f) for f in fs)}"
+                                     for split, fs in s.files.splits.items())
+    return "hub: " + s.hub.path + (f"/{s.hub.config}" if s.hub.config else "")
+
+
+def task_table(registry=None):
     import pandas as pd
 
-    from hmnet.tasks import TASKS
+    from hmnet.tasks import BUILTIN
 
     return pd.DataFrame([{
         "task": s.name, "group": s.category, "format": s.input_format,
         "labels": s.num_labels if not s.regression else "regression",
-        "label names": ", ".join(s.labels) or "score 0-5", "metrics": ", ".join(s.metrics),
-        "Table 1": ", ".join(s.table1_metrics), "eval splits": ", ".join(s.eval_splits),
-        "hub": f"{s.hub.path}" + (f"/{s.hub.config}" if s.hub.config else ""),
-    } for s in TASKS.values()])
+        "label names": ", ".join(s.labels) or ("score 0-5" if s.builtin else "score"),
+        "metrics": ", ".join(s.metrics), "Table 1": ", ".join(s.table1_metrics),
+        "eval splits": ", ".join(s.eval_splits), "source": _source(s) if not s.builtin else _source(s)[5:],
+    } for s in (registry or BUILTIN).specs])
 
 
 def cmd_tasks(args) -> int:
-    print(task_table().to_string(index=False))
+    from hmnet.errors import UsageError
+
+    registry = None
+    if args.task_file:
+        from hmnet.data.taskfile import load_task_file
+
+        registry = load_task_file(args.task_file)
+    elif args.check:
+        raise UsageError("--check reads a task file's rows: pass --task-file FILE")
+    print(task_table(registry).to_string(index=False))
+    if args.check:
+        from hmnet.data.taskfile import check_rows
+
+        for task, counts in check_rows(registry).items():
+            print(f"{task}: " + ", ".join(f"{n} {split} rows" for split, n in counts.items()))
     return 0
 
 

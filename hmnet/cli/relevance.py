@@ -8,6 +8,10 @@
     hmnet relevance --measure model --profile smoke    Eq. 4 from single and pairwise runs (trains them)
     hmnet cluster --from-paper table2|table3           k-means on the paper's own tables vs Appendix A
     hmnet cluster --matrix FILE                        k-means on a saved matrix (save with --out)
+
+Your own tasks: every form takes --task-file FILE (hmnet.data.taskfile); --tasks may then name its tasks beside
+the 13, and defaults to the file's tasks. `hmnet cluster --matrix FILE --clusters-out clusters.json` writes the
+groups as HMNet clusters and prints the `hmnet train --method hmnet` command that trains them.
 """
 
 from __future__ import annotations
@@ -32,7 +36,9 @@ def add_parsers(sub) -> None:
     p.add_argument("--data-dir", help="folder of GLUE/SuperGLUE/aclImdb files (vocab: the directory source)")
     p.add_argument("--source", choices=("directory", "synthetic"),
                    help="where the texts come from (default: directory with --data-dir, else synthetic)")
-    p.add_argument("--tasks", help="comma-separated tasks (default: all that have the needed files)")
+    p.add_argument("--tasks", help="comma-separated tasks (default: all that have the needed files, or the task "
+                                   "file's tasks)")
+    p.add_argument("--task-file", help="a YAML/JSON file of your own tasks (hmnet.data.taskfile)")
     p.add_argument("--word", choices=("whitespace", "regex", "bert_basic", "wordpiece"),
                    help="word definition (default: wordpiece, the best match to Table 2)")
     p.add_argument("--splits", choices=("train", "train+dev"), help="splits whose texts count (default: train)")
@@ -62,7 +68,19 @@ def add_parsers(sub) -> None:
     c.add_argument("--silhouette", action="store_true", help="print the silhouette score for k = 2..6")
     c.add_argument("--stability", type=int, default=0, metavar="N",
                    help="print how often N single-initialisation k-means seeds find the grouping")
+    c.add_argument("--task-file", help="the task file whose tasks the matrix holds (checks the names)")
+    c.add_argument("--clusters-out", metavar="FILE",
+                   help="write the groups as HMNet clusters (JSON for `hmnet train --clusters-json @FILE`)")
     c.set_defaults(func=run_cluster)
+
+
+def _registry(args):
+    """The tasks the arguments can name: the 13, and those of --task-file."""
+    from hmnet.config_checks import task_registry
+
+    if args.task_file is not None and not Path(args.task_file).expanduser().is_file():
+        raise UsageError(f"--task-file {args.task_file}: no such file")
+    return task_registry(args.task_file)
 
 
 def _tasks(text: str | None):
@@ -100,12 +118,13 @@ def _check_tokenizer(name: str) -> None:
 def _check_relevance_args(args) -> None:
     """Checks that need no computation (and, for --measure model, come before any training)."""
     from hmnet.analysis import relevance as rel
-    from hmnet.tasks import TASK_NAMES, resolve_tasks
+    from hmnet.tasks import TASK_NAMES
 
     names = _tasks(args.tasks)
     if args.tasks is not None and not names:
         raise UsageError(f"--tasks names no task: {args.tasks!r}")
-    tasks = resolve_tasks(names) if names else None
+    registry = _registry(args)
+    tasks = registry.resolve(names) if names else (registry.file_tasks or None)
     if args.out:
         output_file(args.out, "--out")
     if args.measure == "manual":
@@ -113,7 +132,7 @@ def _check_relevance_args(args) -> None:
     n = len(tasks) if tasks else len(TASK_NAMES)
     if args.measure == "vocab":
         source = args.source or ("directory" if args.data_dir else "synthetic")
-        if source == "directory":
+        if source == "directory" and (tasks is None or any(registry.get(t).builtin for t in tasks)):
             if not args.data_dir:
                 raise UsageError("the directory source needs --data-dir")
             input_folder(args.data_dir, "--data-dir")
@@ -157,11 +176,15 @@ def _vocab(args) -> pd.DataFrame:
     source = args.source or ("directory" if args.data_dir else "synthetic")
     config = rel.VocabConfig(args.word or rel.DEFAULT_VOCAB.word, args.splits or rel.DEFAULT_VOCAB.splits,
                              args.tokenizer)
-    cache = rel.VocabularyCache(source, args.data_dir)
-    ours = rel.vocab_relevance(_tasks(args.tasks), config=config, cache=cache, normalize=args.normalize)
+    registry = _registry(args)
+    tasks = _tasks(args.tasks) or (list(registry.file_tasks) or None)
+    cache = rel.VocabularyCache(source, args.data_dir if source == "directory" else None, registry=registry)
+    ours = rel.vocab_relevance(tasks, config=config, cache=cache, normalize=args.normalize)
+    own = [t for t in ours.index if not registry.get(t).builtin]
     print(f"Vocabulary co-occurrence, Eq. ({'2' if args.normalize == 'target' else '1'}), percent; "
-          f"row = source s, column = target t; words: {config.label}; source: {source}")
-    if source == "directory" and args.normalize == "target":
+          f"row = source s, column = target t; words: {config.label}; source: {source}"
+          + (f" ({', '.join(own)}: {args.task_file})" if own else ""))
+    if source == "directory" and args.normalize == "target" and not own:
         errs = rel.paper_errors(ours)
         print("cells: ours (Table 2)\n")
         with pd.option_context("display.width", 250, "display.max_columns", None):
@@ -190,7 +213,8 @@ def _model(args) -> pd.DataFrame:
     except ModuleNotFoundError as err:
         raise SystemExit(f"hmnet relevance --measure model needs the trainer (hmnet.train): {err}") from None
     seeds = _seeds(args.seeds)
-    plan = pairwise_plan(get_profile(args.profile), _tasks(args.tasks), seeds)
+    profile = get_profile(args.profile, **({"task_file": args.task_file} if args.task_file else {}))
+    plan = pairwise_plan(profile, _tasks(args.tasks), seeds)
     print(f"training {len(plan)} runs (profile {args.profile}, seeds {seeds}); results in {args.results_dir}")
     results = run_plan(plan, args.results_dir)
     matrix = rel.model_relevance_from_results(results)
@@ -207,7 +231,9 @@ def run_relevance(args) -> int:
     if args.measure == "manual":
         from hmnet.analysis.clustering import format_groups
 
-        print("Manual design (Section 4.1):", format_groups(rel.manual_grouping(_tasks(args.tasks))))
+        registry = _registry(args)
+        tasks = _tasks(args.tasks) or (list(registry.file_tasks) or None)
+        print("Manual design (Section 4.1):", format_groups(rel.manual_grouping(tasks, registry)))
         return 0
     matrix = _vocab(args) if args.measure == "vocab" else _model(args)
     _print_groups(matrix, 3 if args.k is None else args.k)
@@ -234,6 +260,21 @@ def _checked_matrix(matrix: pd.DataFrame, path: str) -> pd.DataFrame:
     return matrix
 
 
+def _write_clusters(args, groups) -> None:
+    """The groups as HMNet clusters ({"g1": [tasks], ...}), and the command that trains that HMNet."""
+    import json
+    import shlex
+
+    from hmnet.files import atomic_write
+
+    clusters = {f"g{i}": list(g) for i, g in enumerate(groups, 1)}
+    atomic_write(args.clusters_out, json.dumps(clusters, indent=1) + "\n")
+    tasks = ",".join(t for g in groups for t in g)
+    extra = f" --task-file {shlex.quote(args.task_file)}" if args.task_file else ""
+    print(f"\nclusters written to {args.clusters_out}; train this HMNet with:\n  hmnet train --method hmnet "
+          f"--tasks {tasks}{extra} --clusters-json @{shlex.quote(args.clusters_out)}")
+
+
 def run_cluster(args) -> int:
     from hmnet.analysis import clustering as cl
     from hmnet.analysis.paper import PAPER_GROUPINGS, table2, table3
@@ -246,6 +287,12 @@ def run_cluster(args) -> int:
     else:
         matrix, reference = _checked_matrix(load_matrix(Path(args.matrix)), args.matrix), None
         what = args.matrix
+    registry = _registry(args)
+    unknown = [t for t in matrix.index if t not in registry]
+    if args.task_file and unknown:
+        raise DataError(f"{args.matrix}: task(s) {unknown} are neither built-in nor in {args.task_file}")
+    if args.clusters_out:
+        output_file(args.clusters_out, "--clusters-out")
     int_in_range(args.k, "--k", 1, len(matrix))
     int_in_range(args.n_init, "--n-init", 1, MAX_RUNS)
     int_in_range(args.seed, "--seed", 0, SEED_MAX)
@@ -262,8 +309,11 @@ def run_cluster(args) -> int:
         ari = cl.agreement(res.groups, reference)
         print(f"Appendix A:   {cl.format_groups(reference)}")
         print(f"ARI vs Appendix A: {ari:.3f}{'  (reproduced exactly)' if res.groups == reference else ''}")
-    manual = cl.restrict(PAPER_GROUPINGS["manual"], tasks)
+    manual = (cl.canonical_groups(registry.manual_groups(tasks)) if registry.file_tasks
+              else cl.restrict(PAPER_GROUPINGS["manual"], tasks))
     print(f"ARI vs the manual design: {cl.agreement(res.groups, manual, tasks):.3f}")
+    if args.clusters_out:
+        _write_clusters(args, res.groups)
     if args.silhouette:
         ks = [k for k in range(2, 7) if k <= len(tasks) - 1]
         print("\n" + cl.silhouette_table(matrix, ks, n_init=args.n_init, seed=args.seed, **kw)

@@ -195,7 +195,7 @@ def build_plan(args) -> list[RunConfig]:
     seeds = args.seeds
     groupings = _json_arg(args.groupings_json, "--groupings-json")
     if groupings is None:
-        groupings = named_groupings([g for g in args.groupings.split(",") if g], profile.tasks)
+        groupings = named_groupings([g for g in args.groupings.split(",") if g], profile.tasks, profile.registry)
     if args.plan == "table1":
         return PLANS["table1"](profile, groupings, seeds)
     if args.plan == "layer_grid":

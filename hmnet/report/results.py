@@ -185,8 +185,9 @@ def constant_baselines(config, tasks: Sequence[str] | None = None) -> tuple[dict
     from hmnet.tasks import get_task
 
     majority_out, best_out = {}, {}
+    registry = getattr(config, "registry", None)
     for task in tasks if tasks is not None else config.tasks:
-        spec = get_task(task)
+        spec = get_task(task, registry)
         if spec.regression:
             continue
         data = load_run_task(config, task)
@@ -195,9 +196,10 @@ def constant_baselines(config, tasks: Sequence[str] | None = None) -> tuple[dict
         by_label = {}
         for label in range(spec.num_labels):
             metrics = {s: compute_metrics(task, np.full(len(rows), label), np.array([ex.label for ex in rows]),
-                                          [ex.group for ex in rows] if rows[0].group is not None else None)
+                                          [ex.group for ex in rows] if rows[0].group is not None else None,
+                                          registry=registry)
                        for s, rows in evals.items()}
-            by_label[label] = task_score(table1_score(task, metrics))
+            by_label[label] = task_score(table1_score(task, metrics, registry))
         majority_out[spec.name], best_out[spec.name] = by_label[majority], max(by_label.values())
     return majority_out, best_out
 
