@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from hmnet.reproduce import REPO, SECTIONS, executed_path
+from hmnet.reproduce import EXAMPLE_SECTIONS, REPO, SECTIONS, executed_path, placeholder_notebook
 
 log = logging.getLogger(__name__)
 
@@ -53,12 +53,15 @@ def stage(profile: str, out: Path, stage_dir: Path, root: Path = REPO) -> Path:
     """Assemble the book's sources with the executed notebooks; raise BookError if one is missing."""
     from hmnet import book_pages
     from hmnet.book_protocols import disclosure_page, protocols_page
-    from hmnet.store import claims_page
+    from hmnet.store import claims_page, read_manifest
 
     from hmnet.book_protocols import page_stores
 
     sources = page_stores(profile, out)
-    missing = [s for s in SECTIONS if not executed_path(sources[s][0], s).exists()]
+    # A results store's book shows a placeholder for an example page it never rendered (hmnet.reproduce).
+    placeholders = [s for s in EXAMPLE_SECTIONS if read_manifest(sources[s][0]) is not None
+                    and not executed_path(sources[s][0], s).exists()]
+    missing = [s for s in SECTIONS if not executed_path(sources[s][0], s).exists() and s not in placeholders]
     if missing:
         names = ", ".join(f"{SECTIONS[s]}.ipynb" for s in missing)
         raise BookError(f"executed notebook(s) missing under {out / 'notebooks'}: {names}. Produce them with "
@@ -72,7 +75,14 @@ def stage(profile: str, out: Path, stage_dir: Path, root: Path = REPO) -> Path:
     shutil.copytree(root / "book", stage_dir / "book", ignore=shutil.ignore_patterns("generated"))
     (stage_dir / "notebooks").mkdir()
     for s in SECTIONS:  # cell tags for the reader (plumbing folded away) and no absolute paths: book_pages
-        book_pages.stage_notebook(executed_path(sources[s][0], s), stage_dir / "notebooks" / f"{SECTIONS[s]}.ipynb",
+        executed = executed_path(sources[s][0], s)
+        if s in placeholders:
+            import nbformat
+
+            executed = stage_dir / ".placeholders" / f"{SECTIONS[s]}.ipynb"
+            executed.parent.mkdir(exist_ok=True)
+            nbformat.write(placeholder_notebook(s, profile, out), executed)
+        book_pages.stage_notebook(executed, stage_dir / "notebooks" / f"{SECTIONS[s]}.ipynb",
                                   root / "notebooks" / f"{SECTIONS[s]}.ipynb", sources[s][0], root)
     add_store_banners(profile, sources, stage_dir / "notebooks")  # a store: what produced each page's numbers
     for folder in dict.fromkeys([out, *(f for f, _ in sources.values())]):  # each page's tables from its store

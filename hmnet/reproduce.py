@@ -37,7 +37,11 @@ SECTIONS: dict[str, str] = {
     "04": "04_shared_layers",
     "05": "05_layer_combinations",
     "06": "06_attention_similarity",
+    "07": "07_your_own_tasks",
 }
+# Sections whose page trains on an example of its own (07: the toy task file), not on a profile's results store:
+# a store's book shows a placeholder for them that points at the smoke build.
+EXAMPLE_SECTIONS: tuple[str, ...] = ("07",)
 
 
 class ReproduceError(RuntimeError):
@@ -184,11 +188,12 @@ def run_section(section: str, profile: str, out: Path, data_dir: str | None = No
         return SectionResult(section, dst, "cached", 0.0)
     marker_path(out, section).unlink(missing_ok=True)
     start = time.perf_counter()
-    if store_only and store.nothing_stored(out, section):
+    if store_only and (section in EXAMPLE_SECTIONS or store.nothing_stored(out, section)):
         import nbformat
 
         title = _notebook_title(src)
-        nbformat.write(store.stub_notebook(title, section, store.read_manifest(out), profile), dst)
+        nbformat.write(placeholder_notebook(section, profile, out, notebooks_dir) if section in EXAMPLE_SECTIONS
+                       else store.stub_notebook(title, section, store.read_manifest(out), profile), dst)
         _write_marker(out, section, digest, None, 0.0)
         return SectionResult(section, dst, "placeholder", 0.0)
     env_before = os.environ.get(STORE_ONLY_ENV)
@@ -224,6 +229,22 @@ def _write_marker(out: Path, section: str, digest: str, params: Mapping[str, Any
     if params is not None:
         payload["parameters"] = dict(params)
     atomic_write_bytes(marker_path(out, section), json.dumps(payload, indent=1).encode())
+
+
+def placeholder_notebook(section: str, profile: str, out: Path, notebooks_dir: Path | None = None):
+    """What a results store's book shows for an example section (:data:`EXAMPLE_SECTIONS`): its title and where
+    the page is computed (the smoke build, or the notebook run on its own with your task file)."""
+    import nbformat
+
+    src = notebook_path(section, notebooks_dir)
+    text = (f"# {_notebook_title(src)}\n\nThis page trains on an example of its own (a task file and its data), so "
+            f"the `{profile}` build, which renders its results store and trains nothing, does not compute it. The "
+            "smoke build (`make book PROFILE=smoke`) shows it end to end; on your tasks run the notebook itself: "
+            f"`papermill notebooks/{src.name} out.ipynb -p task_file YOUR_TASKS.yaml -p profile local`.\n")
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell(text, metadata={"tags": ["store-banner"]})]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    return nb
 
 
 def _notebook_title(path: Path) -> str:

@@ -43,7 +43,7 @@ def add_parsers(sub) -> None:
 
 
 def cmd_export(args) -> int:
-    from hmnet.export import export_run
+    from hmnet.report.export import export_run
 
     output_folder(args.dir, "DIR")
     hf = export_run(args.key, args.dir, args.results, args.data_dir)

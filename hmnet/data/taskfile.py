@@ -181,6 +181,11 @@ def _declaration(parsed: _Parsed, at: tuple, entry) -> dict[str, Any]:
     if not regression and "labels" not in entry:
         raise parsed.error(at, f"task {name!r} has no 'labels' (the label values) and is not 'regression: true'")
     labels = [] if regression else _raw_list(parsed, (*at, "labels"), entry["labels"], "labels")
+    twice = sorted({lab for lab in labels if labels.count(lab) > 1})
+    if twice or (labels and len(labels) < 2):
+        raise parsed.error((*at, "labels"), f"task {name!r}: " + (f"label(s) {twice} are listed twice" if twice else
+                                                                 f"a classification task needs at least two labels, "
+                                                                 f"got {labels}"))
     metrics = _raw_list(parsed, (*at, "metric"), entry.get("metric", "pearson" if regression else "accuracy"),
                         "metric")
     group = entry.get("group")

@@ -2,7 +2,7 @@
 model is (method, tasks, clusters, split, labels), the record of the run that trained it (tasks, clusters, split,
 data files, settings, seed, scores with the floors of a constant prediction), how to use it, and the citation.
 
-Rendered from plain data (the model's config and the run summary :mod:`hmnet.export` puts in it), so a model
+Rendered from plain data (the model's config and the run summary :mod:`hmnet.report.export` puts in it), so a model
 saved from Python without a run record gets a card too, saying so.
 """
 

@@ -75,7 +75,7 @@ class HMNetForTasks(nn.Module, PyTorchModelHubMixin, library_name="hmnet",
     @classmethod
     def from_model(cls, model: TaskModel, tokenizer=None, run: Mapping[str, Any] | None = None) -> HMNetForTasks:
         """A trained model (its weights copied), with the tokenizer its texts were encoded with and the summary
-        of the run that trained it (:func:`hmnet.export.run_summary`)."""
+        of the run that trained it (:func:`hmnet.report.export.run_summary`)."""
         out = cls(method=model.method, model_config=model.spec(), encoder_config=model.encoder_config.to_dict(),
                   task_definitions=model.task_definitions() or None, run=dict(run) if run else None,
                   **describe(model))

@@ -18,7 +18,8 @@ The notebooks, the book and the tests use ``hmnet.report.<name>``; the helpers l
 - :mod:`hmnet.report.runs`: what the sections share (task lists, smoke reductions, running a plan);
 - :mod:`hmnet.report.relevance` (01), :mod:`hmnet.report.groupings` (groupings, 02),
   :mod:`hmnet.report.results` (03 Table 1, 04 shared layers), :mod:`hmnet.report.layer_grid` (05),
-  :mod:`hmnet.report.attention` (06).
+  :mod:`hmnet.report.attention` (06), :mod:`hmnet.report.own_tasks` (07, your own tasks from a task file);
+- :mod:`hmnet.report.export`: a stored run's kept model as a Hugging Face folder with its model card.
 
 A name is looked up in the module that defines it, so a test that monkeypatches a helper patches it there
 (e.g. ``hmnet.report.runs.run_plan``), not on this package. ``hmnet.reproduce.code_fingerprint`` hashes every
@@ -179,6 +180,9 @@ from hmnet.report.tables import (
 )
 from hmnet.report.crosscheck import (floor_note, hf_crosscheck, learned_note, not_learned, probe_findings,
                                      probe_summary, scale_probes, single_task_checks, single_vs_majority)
+from hmnet.report.export import export_run, run_summary
+from hmnet.report.own_tasks import (export_own_model, own_groupings, own_model_relevance, own_predictions, own_results,
+                                    own_task_file, own_vocabulary_relevance, show_task_file)
 from hmnet.report.page import SECTION_MINIMUMS, check_section_parameters, plan_text, setup, show_text
 from hmnet.report.runs import (
     SMOKE_GRID_TASKS,
@@ -236,4 +240,7 @@ __all__ = [
     "PAPER_ATTENTION_PAIRS", "attention_figure", "attention_finding", "attention_lines", "attention_configs",
     "attention_runs", "attention_stored", "attention_tables", "choose_attention_pairs", "layer_similarity",
     "pairs_table", "models_table", "show_attention_models",
+    # 07: your own tasks; a run's model in the Hugging Face format
+    "export_own_model", "own_groupings", "own_model_relevance", "own_predictions", "own_results", "own_task_file",
+    "own_vocabulary_relevance", "show_task_file", "export_run", "run_summary",
 ]

@@ -1,5 +1,6 @@
-"""`hmnet export RUN_KEY DIR`: a stored run's kept model as a Hugging Face folder (:class:`hmnet.models.HMNetForTasks`),
-with the tokenizer it was trained with and a model card holding the run's record.
+"""`hmnet export RUN_KEY DIR` (and the book page on your own tasks): a stored run's kept model as a Hugging Face
+folder (:class:`hmnet.models.HMNetForTasks`), with the tokenizer it was trained with and a model card holding the
+run's record.
 
 A run keeps its model when trained with ``--keep-model`` (``<results>/models/<method>-<key>``, see
 :func:`hmnet.models.save_model`); its record (``<results>/<method>-<key>.json``) gives the scores, the settings and
@@ -98,7 +99,9 @@ def run_summary(result: Result, data_dir: str | None = None) -> dict[str, Any]:
 
 
 def export_run(key: str, out_dir: str | Path, results_dir: str | Path, data_dir: str | None = None):
-    """Write the run's kept model as a Hugging Face folder; returns the :class:`HMNetForTasks`."""
+    """Write the run's kept model as a Hugging Face folder; returns the :class:`HMNetForTasks`. A model kept by
+    a retraining (a run stored without one, trained again with ``keep_model``) comes with that retraining's own
+    record beside it, which the card then reports."""
     from hmnet.backbone import load_tokenizer
     from hmnet.models import HMNetForTasks, load_model
 
@@ -106,11 +109,11 @@ def export_run(key: str, out_dir: str | Path, results_dir: str | Path, data_dir:
     result = read_result_file(path)
     if result is None:
         raise DataError(f"{path}: the record does not verify or its tasks cannot be read (see the warning above)")
-    if not result.model_dir:
-        raise UsageError(f"run {result.key} kept no model ({path.name}): train it again with --keep-model")
-    model_dir = Path(results_dir) / result.model_dir
+    model_dir = Path(results_dir) / "models" / path.stem
     if not (model_dir / "model.safetensors").exists():
-        raise DataError(f"{model_dir}: the kept model of run {result.key} is missing")
+        raise UsageError(f"run {result.key} kept no model (no {model_dir}): train it again with --keep-model")
+    beside = read_result_file(model_dir / path.name) if (model_dir / path.name).exists() else None
+    result = beside or result
     c = result.config
     model = load_model(model_dir, method=c.method, tasks=c.tasks, clusters=c.clusters, split=c.split)
     hf = HMNetForTasks.from_model(model, load_tokenizer(c.backbone), run=run_summary(result, data_dir))
