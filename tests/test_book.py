@@ -28,6 +28,7 @@ PAGES = {
     "notebooks/04_shared_layers": ([], 1),
     "notebooks/05_layer_combinations": ([], 1),
     "notebooks/06_attention_similarity": (["QQP & RTE"], 1),
+    "notebooks/07_your_own_tasks": (["Polarity", "Paraphrase"], 3),  # the toy task file's tasks
 }
 
 

@@ -1,4 +1,4 @@
-"""The six notebooks, executed once per session with their default (smoke) parameters.
+"""The seven notebooks, executed once per session with their default (smoke) parameters.
 
 Execution: `hmnet.reproduce.reproduce(profile="smoke")` runs them with papermill (tests/_companion.py);
 the executed copies are checked here and reused by tests/test_book.py. nbval (`--nbval-lax`) then runs
@@ -30,6 +30,7 @@ FIGURES = {
     "04": ["figure3_shared_layers"],
     "05": ["figure4_layer_combinations"],
     "06": ["attention_similarity"],
+    "07": ["own_vocabulary", "own_model_based", "own_results"],
 }
 
 

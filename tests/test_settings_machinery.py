@@ -106,7 +106,7 @@ def test_max_length_parameter_sets_the_profile_and_shows_in_the_banner(tmp_path)
 def test_every_notebook_declares_the_profile_parameters():
     """Each notebook's parameters cell sets every parameter of NOTEBOOK_FIELDS (papermill passes them by name)."""
     notebooks = sorted(REPO.glob("notebooks/0*.ipynb"))
-    assert len(notebooks) == 6
+    assert len(notebooks) == 7
     for path in notebooks:
         cells = json.loads(path.read_text())["cells"]
         params = next(c for c in cells if "parameters" in c["metadata"].get("tags", []))

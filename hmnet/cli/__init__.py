@@ -53,7 +53,7 @@ def cmd_tasks(args) -> int:
         registry = load_task_file(args.task_file)
     elif args.check:
         raise UsageError("--check reads a task file's rows: pass --task-file FILE")
-    print(task_table(registry).to_string(index=False))
+    print((task_table(registry) if registry is not None else task_table()).to_string(index=False))
     if args.check:
         from hmnet.data.taskfile import check_rows
 

@@ -5,6 +5,7 @@
     hmnet export RUN_KEY DIR --push-to-hub user/name                 ... and upload it (needs a hub token)
     hmnet predict DIR --task RTE --input rows.jsonl                  one JSON line per row: its prediction
     hmnet predict DIR --task RTE --input rows.jsonl --score          ... and the task's metrics on the rows' labels
+                                                                     (one JSON line)
 """
 
 from __future__ import annotations
@@ -119,6 +120,7 @@ def cmd_predict(args) -> int:
         labels, groups = _gold(spec, rows)
         ids = preds if spec.regression else [spec.labels.index(p) for p in preds]
         metrics = compute_metrics(spec.name, ids, labels, groups, registry=model.registry)
-        print(f"{spec.name} on {len(rows)} rows of {args.input}: "
-              + ", ".join(f"{m} {v:.4f}" for m, v in metrics.items()), file=sys.stderr if not args.output else None)
+        # One JSON line with the metrics at full precision (on stderr when the predictions fill stdout).
+        print(json.dumps({"task": spec.name, "rows": len(rows), "input": str(args.input), "metrics": metrics}),
+              file=sys.stderr if not args.output else sys.stdout)
     return 0
