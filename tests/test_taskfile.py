@@ -182,3 +182,26 @@ def test_yaml_words_stay_as_written_in_labels(tmp_path):
     reg = load_task_file(tmp_path / "t.yaml")
     assert reg.get("YesNo").labels == ("no", "yes")  # not YAML 1.1's booleans
     assert [ex.label for ex in load_task("YesNo", registry=reg)["train"]] == [1, 0]
+
+
+def test_a_task_from_a_hugging_face_dataset_reads_through_datasets(tmp_path, monkeypatch):
+    import datasets
+
+    rows = {"train": [{"q": "is it", "passage": "it is", "ok": 1}, {"q": "is not", "passage": "it is", "ok": 0}],
+            "validation": [{"q": "maybe", "passage": "it is", "ok": 1}]}
+    calls = []
+
+    def fake_load(*args, split):
+        calls.append((args, split))
+        return rows[split]
+
+    monkeypatch.setattr(datasets, "load_dataset", fake_load)
+    (tmp_path / "t.yaml").write_text("tasks:\n  - name: Hubbed\n    category: Question answering\n"
+                                     "    data: {hub: someone/yesno, config: plain}\n    text: [q, passage]\n"
+                                     "    label: ok\n    labels: ['0', '1']\n")
+    reg = load_task_file(tmp_path / "t.yaml")
+    data = load_task("Hubbed", registry=reg)
+    assert [ex.label for ex in data["train"]] == [1, 0] and data["dev"][0].text_b == "it is"
+    assert calls == [(("someone/yesno", "plain"), "train"), (("someone/yesno", "plain"), "validation")]
+    assert data.source == "hub:someone/yesno"
+    assert task_fingerprint(reg.get("Hubbed"))["hub"]["hub"] == "someone/yesno"
