@@ -221,7 +221,7 @@ def _entries(result: Result) -> dict[str, float]:
     """Table-1 entries of one result: MNLI-m and MNLI-mm separately (MNLI-m alone where the data has no
     mismatched split, as the local bundle), other tasks by name."""
     out = {}
-    registry = result.config.registry
+    registry = getattr(result.config, "registry", None)
     for t, s in result.scores.items():
         if isinstance(s, tuple):
             out[f"{t}-m"], out[f"{t}-mm"] = s
@@ -246,7 +246,7 @@ def summarize(results: Iterable[Result], confidence: float = 0.95) -> pd.DataFra
     for r in results:
         v = r.config.variant
         methods.setdefault(v, r.config.method)
-        registries[v] = r.config.registry
+        registries[v] = getattr(r.config, "registry", None)
         for entry, score in _entries(r).items():
             per_seed = values.setdefault(v, {}).setdefault(entry, {})
             if r.config.seed in per_seed:

@@ -13,7 +13,8 @@ The schema (every key but ``labels`` / ``regression``, ``metric``, ``group`` and
           dev: polarity/reviews-b.csv      # but train is evaluated; the first one is reported
         text: [review]                 # 1 column: one text; 2: a pair; 3: question, passage, answer
         label: sentiment               # the label column
-        labels: [neg, pos]             # its values as written in the data (the class index is the position)
+        labels: [neg, pos]             # its values as the data holds them, position = class index (YAML's
+                                       # yes/no stay words; a hub dataset's integer labels are "0", "1", ...)
         metric: accuracy               # or a list, the first reported; default accuracy (pearson)
       - name: Rating
         category: Sentiment classification

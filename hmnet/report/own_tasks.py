@@ -14,10 +14,24 @@ import pandas as pd
 
 from hmnet.report.figures import heatmap, save_figure
 from hmnet.report.parameters import ParameterError, RunParameters
-from hmnet.report.runs import run_plan
 from hmnet.report.tables import show_table
 
-OWN_FOLDER = "own_tasks"  # where the toy example is written under the output folder
+# Under the output folder: the toy example and this page's runs. The runs stay out of <out>/results, which the
+# claims ledger and the store read as the paper's sections (Table 1, Eq. 4, ...).
+OWN_FOLDER = "own_tasks"
+
+
+def own_results_dir(params: RunParameters) -> Path:
+    """Where this page's runs are cached: ``<out>/own_tasks/results``."""
+    return Path(params.out_dir) / OWN_FOLDER / "results"
+
+
+def _run(configs: Sequence, params: RunParameters) -> list:
+    from hmnet.train import run_plan
+
+    if not configs:
+        raise ParameterError("the plan holds no runs")
+    return run_plan(list(configs), own_results_dir(params), progress=False)
 
 
 def own_task_file(task_file=None, profile: str = "smoke", out_dir=None) -> str:
@@ -91,7 +105,7 @@ def own_model_relevance(params: RunParameters):
 
     tasks = _own(params)
     plan = pairwise_plan(params.experiment_profile(), tasks, params.seeds[:1])
-    results = run_plan(plan, params, "own tasks: pairwise runs")
+    results = _run(plan, params)
     matrix = model_relevance_from_results(results)
     return matrix, _matrix_figure(matrix, "Gain from joint training (%), Eq. 4", params, "own_model_based", 0), results
 
@@ -117,7 +131,7 @@ def own_results(params: RunParameters, groupings: Mapping[str, Sequence[Sequence
     from hmnet.train import summarize
 
     _own(params)
-    results = run_plan(table1_configs(params, groupings, params.seeds), params, "own tasks: the four methods")
+    results = _run(table1_configs(params, groupings, params.seeds), params)
     summary = summarize(results)
     summary["cell"] = [f"{m:.1f}" + (f" ± {(h - lo) / 2:.1f}" if np.isfinite(lo) else "")
                        for m, lo, h in zip(summary["mean"], summary["ci_low"], summary["ci_high"])]
@@ -135,7 +149,7 @@ def own_results(params: RunParameters, groupings: Mapping[str, Sequence[Sequence
 def export_own_model(params: RunParameters, results: Sequence, variant: str | None = None) -> Path:
     """The first seed's run of `variant` (default: HMNet of the model-based grouping, else the first HMNet)
     trained again with its model kept (if it was not), then exported as a Hugging Face folder
-    (``<out>/exported/<variant>``); returns the folder."""
+    (``<out>/own_tasks/exported/<variant>``); returns the folder."""
     from hmnet.report.export import export_run
     from hmnet.train import train
 
@@ -146,9 +160,9 @@ def export_own_model(params: RunParameters, results: Sequence, variant: str | No
         known = sorted({r.config.variant for r in results})
         raise ParameterError(f"no {variant!r} run to export; the runs are {known}")
     config = min(runs, key=lambda r: r.config.seed).config
-    train(config, params.results_dir, keep_model=True, progress=False)
-    folder = Path(params.out_dir) / "exported" / variant.replace(":", "-")
-    export_run(config.key(), folder, params.results_dir)
+    train(config, own_results_dir(params), keep_model=True, progress=False)
+    folder = Path(params.out_dir) / OWN_FOLDER / "exported" / variant.replace(":", "-")
+    export_run(config.key(), folder, own_results_dir(params))
     return folder
 
 
