@@ -166,8 +166,9 @@ def carve_notes(config) -> dict[str, str]:
     """Per carved task of a run (`config` as in :func:`load_run_task`), the note its record keeps."""
     if config.source != "directory" or not config.carve_train or config.data_dir is None:
         return {}
+    registry = getattr(config, "registry", None)
     return {t: carve_note(t, config.carve_train, config.carve_by, config.carve_tasks is not None)
-            for t in config.tasks if _carved(t, config.data_dir, config.carve_tasks)}
+            for t in config.tasks if get_task(t, registry).builtin and _carved(t, config.data_dir, config.carve_tasks)}
 
 
 def check_directory(config) -> None:
