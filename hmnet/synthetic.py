@@ -33,16 +33,12 @@ import numpy as np
 
 from hmnet.tasks import PAIR, QA_TRIPLE, SINGLE, TASK_NAMES, TASKS
 
+# Each task's planted group and its training examples at scale 1.0 (MultiRC counts questions, ~4 answers each)
+# are facts of its spec (hmnet.tasks.TaskSpec.synthetic); the groups in order of their first task.
+GROUP_OF: dict[str, str] = {t: spec.synthetic[0] for t, spec in TASKS.items() if spec.synthetic}
 PLANTED_GROUPS: dict[str, tuple[str, ...]] = {
-    "alpha": ("MNLI", "QNLI", "RTE", "WNLI", "SNLI"),
-    "beta": ("CB", "IMDB", "SST-2", "STS-B"),
-    "gamma": ("QQP", "MRPC", "BoolQ", "MultiRC"),
-}
-GROUP_OF = {t: g for g, ts in PLANTED_GROUPS.items() for t in ts}
-
-# Training examples per task at scale 1.0 (MultiRC counts questions, ~4 answers each).
-TRAIN_SIZES = {"MNLI": 400, "QNLI": 320, "RTE": 200, "WNLI": 160, "CB": 160, "SNLI": 400, "IMDB": 200,
-               "SST-2": 320, "QQP": 320, "STS-B": 200, "MRPC": 200, "BoolQ": 200, "MultiRC": 50}
+    g: tuple(t for t in GROUP_OF if GROUP_OF[t] == g) for g in dict.fromkeys(GROUP_OF.values())}
+TRAIN_SIZES: dict[str, int] = {t: spec.synthetic[1] for t, spec in TASKS.items() if spec.synthetic}
 DEV_SIZE = 400  # 200 rows at the smoke scale 0.5: accuracy's standard error about 3 points (6 with 60 rows)
 # A task's own-word pool is large, so its vocabulary never saturates (a bootstrap resample misses words).
 N_COMMON, N_GROUP, N_OWN, N_SIGNAL_PER_CLASS = 60, 90, 100, 8

@@ -1,9 +1,14 @@
 """The 13 tasks of the paper: formats, labels, metrics, manual groups and sources; and the task registry.
 
-Everything downstream asks this module about a task; nothing else hard-codes
-task facts. Label names are spelled as they appear in the official files (GLUE
-TSV, SuperGLUE JSONL, aclImdb folders); their position is the class index, which
-also matches the Hugging Face hub's integer labels.
+A task's spec holds every fact the package needs of it: input format, labels,
+metrics, the paper's category, the hub source with its quirks (unlabelled rows,
+row groups), the official file layout and how its files parse, the SkillNet-style
+baseline's category and the synthetic suite's planted group and size. Everything
+downstream derives what it needs from the spec (the skill map, the synthetic
+suite's groups, the directory readers), so a new task is one entry here (or one
+entry of a task file). Label names are spelled as they appear in the official
+files (GLUE TSV, SuperGLUE JSONL, aclImdb folders); their position is the class
+index, which also matches the Hugging Face hub's integer labels.
 
 A :class:`TaskRegistry` is an immutable set of :class:`TaskSpec`: :data:`BUILTIN` holds the 13, and a task
 file (:mod:`hmnet.data.taskfile`) yields a new registry, the built-ins plus its own tasks, that a run config
@@ -41,12 +46,17 @@ class HubSource:
 
     `columns` maps our fields (text_a, text_b, text_c, label) to hub columns.
     `splits` maps our split names (train, dev, ...) to hub split names.
+    `unlabelled` is the label value of rows without a gold label, which are dropped (SNLI's -1);
+    `group` names the column whose keys, joined by "-", give a row's group (MultiRC: ``idx`` with
+    ``paragraph`` and ``question``).
     """
 
     path: str
     config: str | None
     splits: dict[str, str]
     columns: dict[str, str]
+    unlabelled: int | None = None
+    group: tuple[str, tuple[str, ...]] | None = None
 
 
 @dataclass(frozen=True)
@@ -54,14 +64,17 @@ class FileLayout:
     """The official file layout of a task inside `<data_dir>/<task dir>/`.
 
     `files` maps our split names to candidate file names, tried in order, and
-    `kind` says how to parse them: glue_tsv, superglue_jsonl, multirc_jsonl,
-    snli_jsonl, derived_jsonl or aclimdb. `columns` maps our fields to the
-    official column names (TSV headers or JSON keys).
+    `columns` maps our fields to the official column names (TSV headers or JSON
+    keys). `kind` says how :mod:`hmnet.data.directory` parses the files: "glue"
+    (TSV), "superglue" (JSON lines), "nli" (a GLUE TSV, or SNLI/MNLI JSON lines
+    whose unlabelled rows are dropped), "multirc" (nested passages, questions and
+    answers) or "aclimdb" (review folders or archives).
     """
 
     directory: str
     files: dict[str, tuple[str, ...]]
     columns: dict[str, str]
+    kind: str = "glue"
 
 
 @dataclass(frozen=True)
@@ -97,6 +110,11 @@ class TaskSpec:
     aliases: tuple[str, ...] = field(default=())
     files: FileSource | None = None
     definition: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)
+    # The SkillNet-style baseline's category of the task (its skills: hmnet.models.config.SKILLNET_CATEGORIES;
+    # None: chosen from the paper category or the input format) and the synthetic suite's planted group and
+    # training size at scale 1 (hmnet.synthetic; None: not in the suite).
+    skill_category: str | None = None
+    synthetic: tuple[str, int] | None = None
 
     def __post_init__(self):
         check_spec(self)
@@ -105,6 +123,14 @@ class TaskSpec:
     def builtin(self) -> bool:
         """One of the paper's 13 (not from a task file)."""
         return self.definition is None
+
+    @property
+    def has_answers(self) -> bool:
+        """Whether its rows hold a third text, an answer (question-passage-answer tasks such as MultiRC)."""
+        sources = [c.columns for c in (self.hub, self.files) if c is not None]
+        if self.layout is not None and self.layout.kind == "multirc":
+            return True
+        return any("text_c" in cols for cols in sources)
 
     @property
     def num_labels(self) -> int:
@@ -145,6 +171,11 @@ def check_spec(spec: TaskSpec) -> None:
         fail(f"the evaluation splits must be one or more splits other than train, got {list(spec.eval_splits)}")
     if spec.files is not None and "train" not in spec.files.splits:
         fail("no train split")
+    if spec.layout is not None and spec.layout.kind not in LAYOUT_KINDS:
+        fail(f"file layout kind {spec.layout.kind!r} is unknown; known: {', '.join(LAYOUT_KINDS)}")
+
+
+LAYOUT_KINDS = ("glue", "superglue", "nli", "multirc", "aclimdb")
 
 
 def _glue(config: str, a: str, b: str | None, splits: dict[str, str] | None = None) -> HubSource:
@@ -180,31 +211,38 @@ _SPECS: list[TaskSpec] = [
             "train": ("train.tsv", "train.derived.jsonl"),
             "dev_matched": ("dev_matched.tsv", "dev_matched.derived.jsonl"),
             "dev_mismatched": ("dev_mismatched.tsv", "dev_mismatched.derived.jsonl"),
-        }, {"text_a": "sentence1", "text_b": "sentence2", "label": "gold_label"}),
+        }, {"text_a": "sentence1", "text_b": "sentence2", "label": "gold_label"}, kind="nli"),
         eval_splits=("dev_matched", "dev_mismatched"),
+        skill_category="natural language inference", synthetic=('alpha', 400),
     ),
     _glue_tsv("QNLI", NLI, ("entailment", "not_entailment"), "qnli", ("question", "sentence"),
-              ("question", "sentence", "label")),
+              ("question", "sentence", "label"),
+              skill_category="question-sentence inference", synthetic=('alpha', 320)),
     _glue_tsv("RTE", NLI, ("entailment", "not_entailment"), "rte", ("sentence1", "sentence2"),
-              ("sentence1", "sentence2", "label")),
-    _glue_tsv("WNLI", NLI, ("0", "1"), "wnli", ("sentence1", "sentence2"), ("sentence1", "sentence2", "label")),
+              ("sentence1", "sentence2", "label"),
+              skill_category="natural language inference", synthetic=('alpha', 200)),
+    _glue_tsv("WNLI", NLI, ("0", "1"), "wnli", ("sentence1", "sentence2"), ("sentence1", "sentence2", "label"),
+              skill_category="natural language inference", synthetic=('alpha', 160)),
     TaskSpec(
         # SuperGLUE CB has three classes; the paper's Table 4 says 2.
         "CB", NLI, PAIR, ("entailment", "contradiction", "neutral"),
         metrics=("accuracy", "f1_macro"), table1_metrics=("accuracy",),
         hub=HubSource("aps/super_glue", "cb", {"train": "train", "dev": "validation"},
                       {"text_a": "premise", "text_b": "hypothesis", "label": "label"}),
-        layout=FileLayout("CB", _JSONL, {"text_a": "premise", "text_b": "hypothesis", "label": "label"}),
+        layout=FileLayout("CB", _JSONL, {"text_a": "premise", "text_b": "hypothesis", "label": "label"},
+                          kind="superglue"),
+        skill_category="natural language inference", synthetic=('beta', 160),
     ),
     TaskSpec(
         "SNLI", NLI, PAIR, ("entailment", "neutral", "contradiction"),
         metrics=("accuracy",), table1_metrics=("accuracy",),
         hub=HubSource("stanfordnlp/snli", None, {"train": "train", "dev": "validation"},
-                      {"text_a": "premise", "text_b": "hypothesis", "label": "label"}),
+                      {"text_a": "premise", "text_b": "hypothesis", "label": "label"}, unlabelled=-1),
         layout=FileLayout("SNLI", {
             "train": ("snli_1.0_train.jsonl", "train.derived.jsonl"),
             "dev": ("snli_1.0_dev.jsonl", "dev.derived.jsonl"),
-        }, {"text_a": "sentence1", "text_b": "sentence2", "label": "gold_label"}),
+        }, {"text_a": "sentence1", "text_b": "sentence2", "label": "gold_label"}, kind="nli"),
+        skill_category="natural language inference", synthetic=('alpha', 400),
     ),
     TaskSpec(
         # IMDB has no dev split; the paper (Table 4) evaluates on its test split.
@@ -215,30 +253,39 @@ _SPECS: list[TaskSpec] = [
         layout=FileLayout("IMDB", {
             "train": ("aclImdb/train", "train.tar.gz", "aclImdb_v1.tar.gz"),
             "test": ("aclImdb/test", "test.tar.gz", "aclImdb_v1.tar.gz"),
-        }, {"text_a": "text", "label": "label"}),
+        }, {"text_a": "text", "label": "label"}, kind="aclimdb"),
         eval_splits=("test",),
+        skill_category="sentiment", synthetic=('beta', 200),
     ),
-    _glue_tsv("SST-2", SENTIMENT, ("0", "1"), "sst2", ("sentence",), ("sentence", "label"), aliases=("SST2",)),
+    _glue_tsv("SST-2", SENTIMENT, ("0", "1"), "sst2", ("sentence",), ("sentence", "label"), aliases=("SST2",),
+              skill_category="sentiment", synthetic=('beta', 320)),
     _glue_tsv("QQP", SIMILARITY, ("0", "1"), "qqp", ("question1", "question2"),
-              ("question1", "question2", "is_duplicate"), metrics=("accuracy", "f1")),
+              ("question1", "question2", "is_duplicate"), metrics=("accuracy", "f1"),
+              skill_category="similarity and paraphrase", synthetic=('gamma', 320)),
     _glue_tsv("STS-B", SIMILARITY, (), "stsb", ("sentence1", "sentence2"), ("sentence1", "sentence2", "score"),
-              metrics=("pearson", "spearman"), regression=True, aliases=("STSB",)),
+              metrics=("pearson", "spearman"), regression=True, aliases=("STSB",),
+              skill_category="similarity and paraphrase", synthetic=('beta', 200)),
     _glue_tsv("MRPC", SIMILARITY, ("0", "1"), "mrpc", ("sentence1", "sentence2"),
-              ("#1 String", "#2 String", "Quality"), metrics=("accuracy", "f1")),
+              ("#1 String", "#2 String", "Quality"), metrics=("accuracy", "f1"),
+              skill_category="similarity and paraphrase", synthetic=('gamma', 200)),
     TaskSpec(
         "BoolQ", QA, QA_TRIPLE, ("False", "True"),
         metrics=("accuracy",), table1_metrics=("accuracy",),
         hub=HubSource("aps/super_glue", "boolq", {"train": "train", "dev": "validation"},
                       {"text_a": "question", "text_b": "passage", "label": "label"}),
-        layout=FileLayout("BoolQ", _JSONL, {"text_a": "question", "text_b": "passage", "label": "label"}),
+        layout=FileLayout("BoolQ", _JSONL, {"text_a": "question", "text_b": "passage", "label": "label"},
+                          kind="superglue"),
+        skill_category="question answering", synthetic=('gamma', 200),
     ),
     TaskSpec(
         # One row per candidate answer; the question id groups rows for EM/F1a.
         "MultiRC", QA, QA_TRIPLE, ("0", "1"),
         metrics=("f1a", "em"), table1_metrics=("f1a",),
         hub=HubSource("aps/super_glue", "multirc", {"train": "train", "dev": "validation"},
-                      {"text_a": "question", "text_b": "paragraph", "text_c": "answer", "label": "label"}),
-        layout=FileLayout("MultiRC", _JSONL, {}),
+                      {"text_a": "question", "text_b": "paragraph", "text_c": "answer", "label": "label"},
+                      group=("idx", ("paragraph", "question"))),
+        layout=FileLayout("MultiRC", _JSONL, {}, kind="multirc"),
+        skill_category="question answering", synthetic=('gamma', 50),
     ),
 ]
 

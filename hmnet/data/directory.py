@@ -279,13 +279,14 @@ def read_split(task: str, split: str, data_dir: str | Path) -> list[Example]:
     if path is None:
         tried = ", ".join(str(Path(data_dir) / spec.layout.directory / n) for n in spec.layout.files[split])
         raise DataError(f"{spec.name} {split}: no file found; tried {tried}")
-    if spec.name == "IMDB":
+    kind = spec.layout.kind  # how the task's files are parsed (hmnet.tasks.FileLayout)
+    if kind == "aclimdb":
         return _read_imdb(path, spec, split)
-    if spec.name == "MultiRC":
+    if kind == "multirc":
         return _read_multirc(path, spec)
     if path.suffix == ".tsv":
         return _read_tsv(path, spec)
-    if spec.name in ("MNLI", "SNLI"):
+    if kind == "nli":
         return _read_nli_jsonl(path, spec)
     return _read_superglue(path, spec)
 

@@ -9,6 +9,7 @@ import numpy as np
 
 from hmnet.data.examples import Example, TaskData
 from hmnet.errors import DataError
+from hmnet.tasks import TaskRegistry, get_task
 
 
 @dataclass
@@ -89,8 +90,9 @@ class TextEncoder:
         groups = [ex.group for ex in examples] if examples and examples[0].group is not None else None
         return EncodedSplit(ids, types, labels, groups)
 
-    def encode(self, data: TaskData) -> EncodedTask:
+    def encode(self, data: TaskData, registry: TaskRegistry | None = None) -> EncodedTask:
+        answers = get_task(data.task, registry).has_answers
         for split, rows in data.splits.items():
-            if data.task == "MultiRC" and rows and rows[0].text_c is None:
+            if answers and rows and rows[0].text_c is None:
                 raise DataError(f"{data.task} {split}: question-passage-answer rows need an answer (text_c)")
         return EncodedTask(data.task, {s: self.encode_examples(rows) for s, rows in data.splits.items()})

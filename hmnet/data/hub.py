@@ -17,7 +17,8 @@ DATA_FIX = "pass --source directory --data-dir DIR with the GLUE/SuperGLUE/aclIm
 def hub_examples(task: str, rows: Iterable[dict]) -> list[Example]:
     """Map rows with the hub's schema (a `datasets.Dataset` or dicts) to Examples.
 
-    SNLI rows without a gold label (-1) are dropped, as every published SNLI result does.
+    Rows without a gold label (SNLI's -1: ``HubSource.unlabelled``) are dropped, as every published SNLI result
+    does; ``HubSource.group`` gives a row's group (MultiRC's question).
     """
     spec = get_task(task)
     cols = spec.hub.columns
@@ -26,12 +27,12 @@ def hub_examples(task: str, rows: Iterable[dict]) -> list[Example]:
         missing = [c for c in cols.values() if c not in row]
         if missing:
             raise DataError(f"hub {spec.hub.path}/{spec.hub.config} row {i}: missing column(s) {missing}")
-        if spec.name == "SNLI" and int(row["label"]) == -1:
+        if spec.hub.unlabelled is not None and int(row["label"]) == spec.hub.unlabelled:
             continue
         group = None
-        if spec.name == "MultiRC":
-            idx = row["idx"]
-            group = f"{idx['paragraph']}-{idx['question']}"
+        if spec.hub.group is not None:
+            column, keys = spec.hub.group
+            group = "-".join(str(row[column][k]) for k in keys)
         out.append(Example(text_a=row[cols["text_a"]], text_b=row.get(cols.get("text_b")) if "text_b" in cols
                            else None, text_c=row.get(cols.get("text_c")) if "text_c" in cols else None,
                            label=hub_label(spec, row[cols["label"]], f"hub {spec.name} row {i}"), group=group))

@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 from torch import nn
 
 from hmnet.choices import POOLINGS
-from hmnet.tasks import CATEGORIES, PAIR, SINGLE, TaskRegistry, TaskSpec, UnknownTaskError, get_task
+from hmnet.tasks import CATEGORIES, PAIR, SINGLE, TASKS, TaskRegistry, TaskSpec, UnknownTaskError, get_task
 
 log = logging.getLogger(__name__)
 
@@ -25,15 +25,21 @@ SKILLS: dict[str, str] = {
     "s6": "passage reasoning",
     "s7": "general",
 }
-SKILL_CATEGORIES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "natural language inference": (("MNLI", "RTE", "WNLI", "CB", "SNLI"), ("s1", "s2", "s7")),
-    "question-sentence inference": (("QNLI",), ("s2", "s5", "s7")),
-    "sentiment": (("IMDB", "SST-2"), ("s1", "s3", "s7")),
-    "similarity and paraphrase": (("QQP", "STS-B", "MRPC"), ("s2", "s4", "s7")),
-    "question answering": (("BoolQ", "MultiRC"), ("s5", "s6", "s7")),
+# The SkillNet-style baseline's five task categories ("each requiring a unique skill combination", Section 4.2)
+# and their skills; a task names its category in its spec (hmnet.tasks.TaskSpec.skill_category).
+SKILLNET_CATEGORIES: dict[str, tuple[str, ...]] = {
+    "natural language inference": ("s1", "s2", "s7"),
+    "question-sentence inference": ("s2", "s5", "s7"),
+    "sentiment": ("s1", "s3", "s7"),
+    "similarity and paraphrase": ("s2", "s4", "s7"),
+    "question answering": ("s5", "s6", "s7"),
 }
+# Derived from the task specs: category -> (its tasks, its skills), and task -> skills.
+SKILL_CATEGORIES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    cat: (tuple(t for t, spec in TASKS.items() if spec.skill_category == cat), skills)
+    for cat, skills in SKILLNET_CATEGORIES.items()}
 TASK_SKILLS: dict[str, tuple[str, ...]] = {
-    task: skills for tasks, skills in SKILL_CATEGORIES.values() for task in tasks}
+    task: SKILLNET_CATEGORIES[spec.skill_category] for task, spec in TASKS.items() if spec.skill_category}
 # A task file's task: the skills of its paper category (Section 4.1), else of its input format.
 CATEGORY_SKILLS: dict[str, tuple[str, ...]] = dict(zip(CATEGORIES, (("s1", "s2", "s7"), ("s1", "s3", "s7"),
                                                                     ("s2", "s4", "s7"), ("s5", "s6", "s7"))))
@@ -41,10 +47,14 @@ FORMAT_SKILLS: dict[str, tuple[str, ...]] = {SINGLE: ("s1", "s7"), PAIR: ("s2", 
 
 
 def default_skills(spec: TaskSpec) -> tuple[str, ...]:
-    """The skills a task activates in the SkillNet-style baseline: the map above for the 13; for a task file's
-    task its category's skills, or by its input format (question-passage-answer: s5, s6, s7)."""
-    if spec.name in TASK_SKILLS:
-        return TASK_SKILLS[spec.name]
+    """The skills a task activates in the SkillNet-style baseline: its SkillNet category's (the 13 name one);
+    otherwise (a task file's task) its paper category's skills, or by its input format (question-passage-answer:
+    s5, s6, s7)."""
+    if spec.skill_category is not None:
+        if spec.skill_category not in SKILLNET_CATEGORIES:
+            raise ValueError(f"task {spec.name!r}: SkillNet category {spec.skill_category!r} is unknown; known: "
+                             f"{', '.join(SKILLNET_CATEGORIES)}")
+        return SKILLNET_CATEGORIES[spec.skill_category]
     return CATEGORY_SKILLS.get(spec.category) or FORMAT_SKILLS.get(spec.input_format, ("s5", "s6", "s7"))
 
 

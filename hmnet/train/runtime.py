@@ -148,7 +148,7 @@ def load_encoded(config: RunConfig, tokenizer) -> dict[str, hdata.EncodedTask]:
             td = hdata.load_run_task(config, task)
             if not td.splits.get("train"):
                 raise hdata.DataError(f"{task}: no training rows from {td.source}")
-            _ENCODED[(args, task)] = encoder.encode(td)
+            _ENCODED[(args, task)] = encoder.encode(td, config.registry)
         out[task] = _ENCODED[(args, task)]
     return out
 
