@@ -8,9 +8,11 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from hmnet.choices import CARVE_UNITS, POOLINGS, SAMPLINGS, default_split
 from hmnet.errors import HmnetError
-from hmnet.tasks import BUILTIN, TaskRegistry, resolve_tasks
+from hmnet.tasks import BUILTIN, TaskRegistry, UnknownTaskError, get_task, resolve_tasks
 
 PRECISIONS = ("no", "bf16", "fp16", "auto")
 ATTENTION = ("eager", "sdpa", "flash_attention_2")
@@ -50,16 +52,23 @@ def hmnet_default_split(depth: int | None) -> tuple[int, int, int] | None:
         raise ConfigError(str(err)) from None
 
 
-def check_int(name: str, value, minimum: int | None = None, optional: bool = False) -> int | None:
+def check_int(name: str, value, minimum: int | None = None, optional: bool = False,
+              error: type[HmnetError] = ConfigError) -> int | None:
+    """An integer (a whole float or a numpy integer too) >= `minimum`, or None when `optional`; else `error`
+    naming `name` (:class:`ConfigError` for a run setting, a caller's own type such as a notebook's
+    ``ParameterError``)."""
     if value is None and optional:
         return None
+    if isinstance(value, np.integer):
+        value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
         if isinstance(value, float) and value.is_integer():
             value = int(value)
         else:
-            raise ConfigError(f"{name} must be an integer{' or None' if optional else ''}, got {value!r}")
+            at_least = f" >= {minimum}" if minimum is not None else ""
+            raise error(f"{name} must be an integer{at_least}{' or None' if optional else ''}, got {value!r}")
     if minimum is not None and value < minimum:
-        raise ConfigError(f"{name} must be >= {minimum}, got {value}")
+        raise error(f"{name} must be >= {minimum}, got {value}")
     return int(value)
 
 
@@ -112,11 +121,32 @@ def normalize_clusters(clusters: Mapping[str, Iterable[str]], tasks: Sequence[st
     return out
 
 
-def check_tasks(tasks, registry: TaskRegistry | None = None) -> tuple[str, ...]:
-    try:
-        return resolve_tasks(list(tasks) if not isinstance(tasks, str) else tasks, registry)
-    except ValueError as err:
-        raise ConfigError(str(err)) from None
+def check_tasks(tasks, registry: TaskRegistry | None = None, name: str = "tasks", minimum: int = 1,
+                duplicates: bool = True, error: type[HmnetError] = ConfigError) -> tuple[str, ...]:
+    """Canonical task names (of `registry`; None: the 13) from a list or a comma/space separated string, or
+    `error` naming `name`, the culprit and the known tasks: not a list, not a name, unknown, fewer than
+    `minimum`, or (with ``duplicates=False``) a task named twice. With `duplicates` a repeated name is
+    kept once."""
+    allowed = ", ".join(registry.names if registry is not None else resolve_tasks(None))
+    if isinstance(tasks, str):
+        tasks = [t for t in tasks.replace(",", " ").split() if t]
+    if not isinstance(tasks, (list, tuple)):
+        raise error(f"{name} must be a list of task names (allowed: {allowed}), got {tasks!r}")
+    out = []
+    for t in tasks:
+        if not isinstance(t, str):
+            raise error(f"{name}: {t!r} is not a task name; allowed: {allowed}")
+        try:
+            out.append(get_task(t, registry).name)
+        except UnknownTaskError:
+            raise error(f"{name}: task {t!r} is unknown; allowed: {allowed}") from None
+    if not duplicates and len(set(out)) != len(out):
+        raise error(f"{name} names a task twice: {list(out)}")
+    out = list(dict.fromkeys(out))
+    if len(out) < minimum:
+        raise error(f"{name} needs at least {minimum} task(s), got {list(out)}" if out else
+                    f"{name}: the task list is empty")
+    return tuple(out)
 
 
 def task_registry(task_file) -> TaskRegistry:

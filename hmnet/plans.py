@@ -5,17 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
-from hmnet.config_checks import ConfigError, check_int
+from hmnet.config_checks import ConfigError, check_int, check_seeds
 from hmnet.experiments import RunConfig
 from hmnet.profiles import Profile
 from hmnet.tasks import TaskRegistry, manual_groups, resolve_tasks
 
 
 def _seeds(profile: Profile, seeds: Iterable[int] | None) -> tuple[int, ...]:
-    out = profile.seeds if seeds is None else ((seeds,) if isinstance(seeds, int) else tuple(seeds))
-    if not out:
-        raise ConfigError("a plan needs at least one seed")
-    return tuple(check_int("seed", s, 0) for s in out)
+    """A plan's seeds: the profile's, or `seeds` checked as a profile checks its own."""
+    return profile.seeds if seeds is None else check_seeds(seeds)
 
 
 def named_groupings(names: Iterable[str], tasks: Sequence[str],

@@ -137,10 +137,10 @@ def test_store_round_trip_names_no_machine_path_and_prints_from_the_store(tmp_pa
 def test_a_section_prints_beside_each_task_its_majority_class_and_the_average_last(capsys):
     from hmnet.cli import main
 
-    manifest = campaign.read_manifest(campaign.store_dir("local"))
+    manifest = campaign.read_manifest(campaign.store_dir("local", "v1"))
     if not manifest["sections"]["shared_layers"]["complete"]:
         pytest.skip("no Figure 3 run in the reference store yet")
-    assert main(["results", "shared_layers", "--profile", "local"]) == 0
+    assert main(["results", "shared_layers", "--profile", "local", "--protocol", "v1"]) == 0
     lines = capsys.readouterr().out.splitlines()
     floors = ["majority class"] + (["best constant"] if manifest.get("best_constant") else [])
     assert lines[3].split()[0] == "variant" and lines[3].endswith(floors[-1]) and all(f in lines[3] for f in floors)
@@ -208,7 +208,7 @@ def test_the_reference_book_builds_from_the_store_alone(tmp_path, monkeypatch):
     """What `make book` does on a fresh clone: no data, no training, only the committed store."""
     from hmnet.book import build_book
 
-    store_dir = campaign.store_dir("local")
+    store_dir = campaign.store_dir("local", "v1")
     if not (store_dir / "notebooks").is_dir():
         pytest.skip("the reference store holds no executed notebooks yet")
     monkeypatch.delenv("HMNET_DATA_DIR", raising=False)
@@ -220,14 +220,19 @@ def test_the_reference_book_builds_from_the_store_alone(tmp_path, monkeypatch):
     manifest = campaign.read_manifest(store_dir)
     t1 = manifest["sections"]["table1"]
     assert f"{t1['complete']} of {t1['planned']}" in table1
-    assert "Reference store" not in (html / "book" / "claims.html").read_text()  # this book is the store
+    claims = (html / "book" / "claims.html").read_text()
+    import re
+
+    stores = re.findall(r"Reference store <code[^>]*><span[^>]*>([^<]+)</span>", claims)
+    assert "reference/local" not in stores, "this book is v1's store: not listed again"
+    assert "reference/local-v2" in stores, "the other protocol's store has its own ledger"
     for page in html.rglob("*.html"):
         assert not store.machine_paths(page.read_text(errors="replace")), page
 
 
 def test_a_page_banner_states_the_notebook_parameters_its_runs_used():
     """Figure 3 trains on more rows than the profile's cap: its banner says so, beside the profile's settings."""
-    manifest = campaign.read_manifest(campaign.store_dir("local"))
+    manifest = campaign.read_manifest(campaign.store_dir("local", "v1"))
     fig3 = store.store_banner(manifest, "04")
     assert "at most 1000 training" in fig3
     assert f"`max_train_examples={campaign_plan.SHARED_LAYERS_ROWS}`" in fig3 and '`pair=["MNLI", "BoolQ"]`' in fig3
@@ -241,7 +246,7 @@ def test_every_committed_record_still_has_its_key(shared_data_dir):
 
     from hmnet.experiments import RunConfig
 
-    records = sorted((campaign.store_dir("local") / "results").glob("*.json"))
+    records = sorted(p for v in ("v1", "v2") for p in (campaign.store_dir("local", v) / "results").glob("*.json"))
     if not records:
         pytest.skip("no committed records yet")
     for path in records:
@@ -264,7 +269,12 @@ def test_the_reference_plan_has_the_stated_size(shared_data_dir, tmp_path):
     one affinity run on all the tasks, Figure 3 (on all of BoolQ's carved rows), Figure 4 (the model grouping
     at every split and seed, and the baseline) and Appendix C once Eq. 4 has run, and every stored record
     belongs to it."""
-    plan = campaign.campaign_plan("local", str(shared_data_dir), tmp_path)
+    v2 = campaign.campaign_plan("local", str(shared_data_dir), tmp_path / "v2", protocol="v2")
+    assert {s: sum(p.section == s for p in v2) for s in ("table1", "shared_layers")} == {"table1": 99,
+                                                                                       "shared_layers": 12}
+    assert {p.section for p in v2} == {"table1", "shared_layers"}, "protocol v2 plans only what it registered"
+    assert sum(p.config.method == "skillnet" for p in v2) == 3 and {p.config.seed for p in v2} == set(range(6))
+    plan = campaign.campaign_plan("local", str(shared_data_dir), tmp_path, protocol="v1")
     sizes = {s: sum(p.section == s for p in plan) for s in campaign.SECTION_ORDER}
     assert sizes == {"table1": 51, "hf_check": 9, "pairwise": 45, "affinity": 1, "shared_layers": 21, "layer_grid": 24,
                      "attention": 0, "table1_ours": 0}
@@ -282,11 +292,14 @@ def test_the_reference_plan_has_the_stated_size(shared_data_dir, tmp_path):
     assert len(load_run_task(figure3, "BoolQ")["train"]) == 2616, "Figure 3 trains on all of BoolQ's carved rows"
     names = {p.config.result_name() for p in plan if campaign_plan.kind(p.section) == "train"}
     # Table 1's extra rows are planned from the store's own groupings (tables/groupings_ours.json)
-    ours = campaign.campaign_plan("local", str(shared_data_dir), campaign.store_dir("local"), ["table1_ours"])
+    v1_store = campaign.store_dir("local", "v1")
+    ours = campaign.campaign_plan("local", str(shared_data_dir), v1_store, ["table1_ours"], protocol="v1")
     assert {p.config.variant for p in ours} <= {"hmnet:ours-lookahead"}
     names |= {p.config.result_name() for p in ours}
-    stored = {path.name for path in (campaign.store_dir("local") / "results").glob("*.json")}
+    stored = {path.name for path in (v1_store / "results").glob("*.json")}
     assert stored <= names, sorted(stored - names)
+    v2_stored = {path.name for path in (campaign.store_dir("local", "v2") / "results").glob("*.json")}
+    assert v2_stored <= {p.config.result_name() for p in v2}, "every v2 record belongs to the registered plan"
 
 
 def test_a_run_that_does_not_fit_the_budget_is_passed_over_for_one_that_does(monkeypatch, tmp_path):

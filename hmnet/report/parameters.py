@@ -15,10 +15,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from hmnet import config_checks as checks
 from hmnet.errors import HmnetError
 from hmnet.experiments import ConfigError
 from hmnet.profiles import PROFILES, Profile, check_profile_field, get_profile, profile_default, runs_dir
-from hmnet.tasks import BUILTIN, TASK_NAMES, TaskRegistry, UnknownTaskError, get_task
+from hmnet.tasks import BUILTIN, TASK_NAMES, TaskRegistry, get_task
 
 # A notebook parameter and the profile field it sets (hmnet.profiles.Profile): the one place they meet.
 NOTEBOOK_FIELDS = {"tasks": "tasks", "seeds": "seeds", "backbone": "backbone", "data_dir": "data_dir",
@@ -111,39 +112,15 @@ def _allowed_tasks(registry: TaskRegistry | None = None) -> str:
 
 
 def check_int(name: str, value, minimum: int = 0, allow_none: bool = True) -> int | None:
-    """An integer parameter >= minimum (None allowed if allow_none), or a ParameterError naming it."""
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ParameterError(f"parameter {name!r} must be an integer >= {minimum}"
-                             + (" or None" if allow_none else "") + f", got {value!r}")
-    if value < minimum:
-        raise ParameterError(f"parameter {name!r} must be >= {minimum}, got {value}")
-    return int(value)
+    """:func:`hmnet.config_checks.check_int` for a notebook parameter: a ParameterError naming it."""
+    return checks.check_int(f"parameter {name!r}", value, minimum, allow_none, error=ParameterError)
 
 
 def check_tasks(tasks, name: str = "tasks", minimum: int = 1, registry: TaskRegistry | None = None
                 ) -> tuple[str, ...]:
-    """Canonical task names (of `registry`: None, the 13), or a ParameterError naming the parameter and the
-    known tasks."""
-    allowed = _allowed_tasks(registry)
-    if isinstance(tasks, str):
-        tasks = [tasks]
-    if not isinstance(tasks, (list, tuple)):
-        raise ParameterError(f"parameter {name!r} must be a list of task names (allowed: {allowed}), got {tasks!r}")
-    out = []
-    for t in tasks:
-        if not isinstance(t, str):
-            raise ParameterError(f"parameter {name!r}: {t!r} is not a task name; allowed: {allowed}")
-        try:
-            out.append(get_task(t, registry).name)
-        except UnknownTaskError:
-            raise ParameterError(f"parameter {name!r}: task {t!r} is unknown; allowed: {allowed}") from None
-    if len(out) < minimum:
-        raise ParameterError(f"parameter {name!r} needs at least {minimum} task(s), got {list(out)}")
-    if len(set(out)) != len(out):
-        raise ParameterError(f"parameter {name!r} names a task twice: {list(out)}")
-    return tuple(out)
+    """:func:`hmnet.config_checks.check_tasks` for a notebook parameter (no task twice): a ParameterError
+    naming it and the known tasks."""
+    return checks.check_tasks(tasks, registry, f"parameter {name!r}", minimum, duplicates=False, error=ParameterError)
 
 
 def check_data_dir(data_dir, tasks: Sequence[str] | None = None, name: str = "data_dir") -> str:
