@@ -71,6 +71,7 @@ from hmnet.report.figures import (
     setup_runtime,
 )
 from hmnet.report.groupings import (
+    load_relevance,
     PAPER_TABLE_OF,
     agreement_findings,
     agreement_table,
@@ -114,7 +115,6 @@ from hmnet.report.relevance import (
     influence_frame,
     influence_pivot,
     influence_signs,
-    load_relevance,
     lookahead_affinity,
     lookahead_configs,
     matrix_figure,

@@ -222,13 +222,20 @@ def paper_matrices() -> dict[str, pd.DataFrame]:
     return {"data": paper.table2(), "model": paper.table3()}
 
 
+def load_relevance(params: RunParameters, name: str) -> pd.DataFrame | None:
+    """A relevance matrix saved by notebook 01 (``relevance_<name>.json``), or None when it is missing."""
+    from hmnet.analysis.relevance import load_matrix
+
+    path = params.tables_dir / f"relevance_{name}.json"
+    return load_matrix(path) if path.exists() else None
+
+
 def load_relevance_matrices(params: RunParameters) -> dict[str, pd.DataFrame]:
     """The data and model matrices and the one-run affinity estimate ("lookahead") notebook 01 saved; a note
     is shown for each one that is missing. A matrix without a measured value counts as missing, and one
     with some pairs not measured yet (a store still being filled) is left out too, as k-means on it would
     group tasks by the pairs that happen to be stored."""
     from hmnet.report.page import show_text
-    from hmnet.report.relevance import load_relevance
 
     found = {name: load_relevance(params, name) for name in ("data", "model", "lookahead")}
     measured = {n: _off_diagonal_values(m) for n, m in found.items() if m is not None}

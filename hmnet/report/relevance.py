@@ -164,14 +164,6 @@ def affinity_scatter(cheap: pd.DataFrame, pairwise: pd.DataFrame, params: RunPar
     return fig
 
 
-def load_relevance(params: RunParameters, name: str) -> pd.DataFrame | None:
-    """A relevance matrix saved by notebook 01 (``relevance_<name>.json``), or None when it is missing."""
-    from hmnet.analysis.relevance import load_matrix
-
-    path = params.tables_dir / f"relevance_{name}.json"
-    return load_matrix(path) if path.exists() else None
-
-
 def affinity_comparison(params: RunParameters, cheap: pd.DataFrame, pairwise: pd.DataFrame, cheap_results: list,
                         pair_results: list) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """The cheap estimate against the pairwise Eq. (4) matrix: Spearman, ARI of the k-means groupings and
@@ -220,7 +212,8 @@ def affinity_comparison(params: RunParameters, cheap: pd.DataFrame, pairwise: pd
 
 
 def save_relevance(params: RunParameters, name: str, matrix: pd.DataFrame, **meta) -> None:
-    """Save a matrix as ``tables/relevance_<name>.json`` (what :func:`load_relevance` reads back)."""
+    """Save a matrix as ``tables/relevance_<name>.json`` (read back by
+    :func:`hmnet.report.groupings.load_relevance`)."""
     from hmnet.analysis.relevance import save_matrix
 
     save_matrix(matrix, params.tables_dir / f"relevance_{name}.json", meta={"profile": params.profile, **meta})
