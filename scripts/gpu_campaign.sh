@@ -24,7 +24,7 @@ DATA=$(mktemp -d)
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" HMNET_MINILM_DIR="$PACK/minilm" PYTHONUNBUFFERED=1
 "$PY" -c "from hmnet.device_pack import unpack_data; unpack_data('$PACK/nlu.tar.xz', '$DATA')"
 if [ "${TINY:-0}" = 1 ]; then
-  PARAMS=(-p tasks '["RTE"]' -p seeds '[0]' -p max_train_examples 16 -p max_eval_examples 16)
+  PARAMS=(-p tasks '["RTE"]' -p seeds '[0]' -p skillnet_seeds '[0]' -p max_train_examples 16 -p max_eval_examples 16)
   RUN=(--sections table1 --workers 2 --threads 1)
 else
   PARAMS=(-p max_train_examples 4000)
