@@ -178,11 +178,11 @@ def step_flops(n_params: int, layers: int, hidden: int, lengths: np.ndarray, wid
 
 
 def three_clusters(prefer_paper: bool = True) -> tuple[dict[str, list[str]], str]:
-    """HMNet's clusters: the paper's data-property grouping (Appendix A, k = 3) when hmnet.analysis.paper is there,
-    else the synthetic suite's three planted groups (--tiny uses those: importing hmnet.analysis.paper is slow)."""
+    """HMNet's clusters: the paper's data-property grouping (Appendix A, k = 3) when hmnet.paper is there,
+    else the synthetic suite's three planted groups (--tiny uses those: importing hmnet.paper is slow)."""
     if prefer_paper:
         try:
-            from hmnet.analysis.paper import PAPER_GROUPINGS
+            from hmnet.paper import PAPER_GROUPINGS
 
             groups = PAPER_GROUPINGS["data"]
             return {f"c{i}": list(g) for i, g in enumerate(groups)}, "paper Appendix A, data-property grouping"

@@ -71,7 +71,7 @@ def run_ours(config) -> dict:
 def run_hf(config, encoded, bf16: bool) -> dict:
     from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
 
-    from hmnet.hf_check import HFAdapter, hf_dataset
+    from hmnet.train.hf_check import HFAdapter, hf_dataset
 
     from hmnet.backbone import load_backbone
     from hmnet.models import build_model

@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
-    from hmnet.campaign_projection import train_rows
+    from hmnet.campaign.projection import train_rows
 
     variants = {}
     for grouping in (False, True):
@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> dict:
     # The peer on RTE, each at its best settings here: bf16, length grouping, 2 threads; same model and rows.
     import dataclasses
 
-    from hmnet.hf_check import train_with_hf
+    from hmnet.train.hf_check import train_with_hf
 
     torch.set_num_threads(2)
     rte = dataclasses.replace(mix_config(args.data_dir, args.rte_rows, True), method="single", tasks=("RTE",),

@@ -37,7 +37,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from hmnet.models import HMNet, HMNetConfig  # noqa: E402
-from hmnet.params import APPENDIX_A_GROUPS  # noqa: E402
+from hmnet.analysis.parameters import APPENDIX_A_GROUPS  # noqa: E402
 from hmnet.tasks import TASK_NAMES, get_task  # noqa: E402
 
 # A small vocabulary keeps the embedding update (a cost both models share) from hiding HMNet's overhead.

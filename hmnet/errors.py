@@ -6,7 +6,7 @@ line, the field, the value and what was expected. ``hmnet.cli.main`` prints that
 stderr and exits with status 2; any other exception is a bug and keeps its traceback.
 
 The subclasses live beside the code that raises them (``ConfigError`` in :mod:`hmnet.experiments`,
-``ParameterError`` in :mod:`hmnet.report.parameters`, ``CheckpointError`` in :mod:`hmnet.train.checkpoint`,
+``ParameterError`` in :mod:`hmnet.sections.parameters`, ``CheckpointError`` in :mod:`hmnet.train.checkpoint`,
 ``TrainingError`` in :mod:`hmnet.train.runtime`); :class:`DataError` is defined here because loaders that
 must not import torch (relevance matrices) raise it too, and :mod:`hmnet.data` re-exports it.
 

@@ -1,6 +1,6 @@
 """Run configurations: :class:`RunConfig`, everything that determines one training run, and its cache key.
 Profiles (smoke, local, paper) are in :mod:`hmnet.profiles`; the plans of runs behind each section in
-:mod:`hmnet.plans`.
+:mod:`hmnet.sections` (one module per section).
 
 A :class:`RunConfig` is everything that determines one training run. Its :meth:`RunConfig.key` is the
 name of the run's result file, so a result is a cache entry: asking again for a config whose result
@@ -8,8 +8,9 @@ exists returns it without training (see :mod:`hmnet.train`).
 
 The cache key is the SHA-256 (first 20 hex digits) of
 
-1. every config field except ``name`` (a display label) and ``data_dir`` (where the files sit: the same
-   files under another path, say on Colab or a cluster node, are the same data), in field order;
+1. every config field except ``name`` (a display label), ``tags`` (where a plan uses the run: its section,
+   role and grouping) and ``data_dir`` (where the files sit: the same files under another path, say on Colab
+   or a cluster node, are the same data), in field order;
 2. a fingerprint of the data: the source, and for the directory source the file each task split reads
    (relative path and size in bytes); for the hub its dataset ids; for the synthetic suite nothing more
    (its generator is part of the code version below);
@@ -50,7 +51,7 @@ log = logging.getLogger(__name__)
 # Fields that label a run without changing it: left out of the cache key. The data directory is
 # identified by the data fingerprint (each split's file, relative path and size), not by its location, and
 # a task file by what its tasks declare and their files' content (see data_fingerprint), not by its path.
-NOT_IN_KEY = ("name", "data_dir", "task_file")
+NOT_IN_KEY = ("name", "tags", "data_dir", "task_file")
 # Settings added after the first committed store, with the value every earlier run had: left out of the key
 # while they hold it, so every stored key stays valid (a run that changes one gets a key of its own).
 ADDED_SETTINGS: dict[str, Any] = {"pooling": "cls", "carve_by": "row", "carve_tasks": None, "length_chunk": 100,
@@ -108,6 +109,15 @@ def _builtin_fingerprint(config: RunConfig, tasks: Sequence[str]) -> dict[str, A
 
 # ---------------------------------------------------------------------------------------------------------
 # one run
+
+
+def check_tags(tags) -> dict[str, str] | None:
+    """A run's tags: None, or a mapping of strings to strings (as plans set them)."""
+    if tags is None:
+        return None
+    if not isinstance(tags, Mapping) or not all(isinstance(k, str) and isinstance(v, str) for k, v in tags.items()):
+        raise ConfigError(f"tags must map names to strings, got {tags!r}")
+    return dict(tags)
 
 
 def _setting(default: Any, help: str, choices: Sequence[str] | None = None) -> Any:
@@ -169,7 +179,10 @@ class RunConfig:
     affinity_every: int = _setting(10, "steps between lookahead affinity measurements (affinity runs)")
     task_file: str | None = _setting(None, "a YAML or JSON file declaring your own tasks (hmnet.data.taskfile); the "
                                            "tasks may then name them beside the 13")
-    name: str = ""  # a display label (e.g. "hmnet:manual"); not part of the cache key
+    name: str = ""  # a display label (e.g. "HMNet_md"); not part of the cache key, and never read back
+    # What a plan uses the run for, as data (e.g. {"section": "table1", "role": "hmnet", "grouping": "manual"}):
+    # not part of the cache key, so two sections that plan the same run share its record.
+    tags: dict[str, str] | None = None
 
     def __post_init__(self):
         s = object.__setattr__
@@ -191,6 +204,7 @@ class RunConfig:
                               "each micro-batch needs at least one row")
         if self.affinity and len(self.tasks) < 2:
             raise ConfigError("affinity needs at least two tasks in the run")
+        s(self, "tags", check_tags(self.tags))
 
     def _check_layout(self) -> None:
         """``clusters`` and ``split``: for method "hmnet" normalised (the manual groups and the default split
@@ -226,8 +240,12 @@ class RunConfig:
 
     @property
     def variant(self) -> str:
-        """The row label in tables: ``name`` if set, else the method."""
+        """The row label in tables: ``name`` if set, else the method (a label: read by people, not by code)."""
         return self.name or self.method
+
+    def tag(self, name: str, default: str | None = None) -> str | None:
+        """One of the run's tags (``tags``), or `default`."""
+        return (self.tags or {}).get(name, default)
 
     @property
     def depth(self) -> int | None:
@@ -251,8 +269,10 @@ class RunConfig:
             v = getattr(self, f.name)
             if isinstance(v, tuple):
                 v = list(v)
-            elif isinstance(v, dict):
+            elif isinstance(v, dict) and f.name == "clusters":
                 v = {k: list(ts) for k, ts in v.items()}
+            elif isinstance(v, dict):
+                v = dict(v)
             out[f.name] = v
         return out
 

@@ -22,7 +22,7 @@ from hmnet.tasks import TASK_NAMES, resolve_tasks
 
 
 # Fields a plan sets per run; every other RunConfig field is a setting that a profile may override.
-PER_RUN = ("method", "tasks", "clusters", "split", "seed", "affinity", "name")
+PER_RUN = ("method", "tasks", "clusters", "split", "seed", "affinity", "name", "tags")
 SETTINGS = tuple(f.name for f in fields(RunConfig) if f.name not in PER_RUN)
 _SETTING_DEFAULTS = {f.name: f.default for f in fields(RunConfig) if f.name in SETTINGS}
 

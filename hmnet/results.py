@@ -274,6 +274,19 @@ def summarize(results: Iterable[Result], confidence: float = 0.95) -> pd.DataFra
     return pd.DataFrame(rows, columns=cols)
 
 
+def scores_frame(results: Iterable[Result]) -> pd.DataFrame:
+    """One row per (run, task): variant (the run's label), seed, split, shared layers, task, score (MNLI: the
+    mean of m/mm) and the run's average."""
+    rows = []
+    for r in results:
+        c = r.config
+        for t in r.scores:
+            rows.append({"variant": c.variant, "seed": c.seed, "split": "-".join(map(str, c.split or ())),
+                         "shared layers": c.split[0] if c.split else np.nan, "task": t, "score": r.score(t),
+                         "average": r.average})
+    return pd.DataFrame(rows, columns=["variant", "seed", "split", "shared layers", "task", "score", "average"])
+
+
 def entry_task(entry: str) -> str:
     """The task of a summary entry: MNLI for MNLI's two dev sets, "MNLI-m" and "MNLI-mm"."""
     return entry[:-3] if entry.endswith("-mm") else entry[:-2] if entry.endswith("-m") else entry
@@ -295,4 +308,4 @@ def _avg_scores(entries: dict[str, dict[int, float]], seed: int) -> dict[str, An
 
 
 __all__ = ["Result", "RESULT_FORMAT", "PORTABLE_DATA_DIR", "expand_data_dir", "is_record", "result_path",
-           "write_result", "read_result_file", "load_result", "load_results", "summarize"]
+           "write_result", "read_result_file", "load_result", "load_results", "summarize", "scores_frame"]

@@ -19,6 +19,7 @@ registers a task in a module-global table.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -379,3 +380,28 @@ def resolve_tasks(names: Iterable[str] | None, registry: TaskRegistry | None = N
 def manual_groups(tasks: Iterable[str] | None = None, registry: TaskRegistry | None = None) -> dict[str, list[str]]:
     """The manual design of Section 4.1: category -> tasks, empty groups left out."""
     return registry_or_builtin(registry).manual_groups(tasks)
+
+
+def canonical_name(name: str) -> str:
+    try:
+        return get_task(name).name
+    except UnknownTaskError:
+        return str(name)
+
+
+def canonical_groups(groups: Mapping[str, Iterable[str]] | Iterable[Iterable[str]]) -> list[list[str]]:
+    """Groups as sorted lists of canonical task names, the groups sorted; empty groups dropped.
+
+    Raises ValueError when a task appears in two groups.
+    """
+    if isinstance(groups, Mapping):
+        groups = groups.values()
+    out = [sorted(canonical_name(t) for t in g) for g in groups]
+    out = sorted(g for g in out if g)
+    seen = Counter(t for g in out for t in g)
+    twice = sorted(t for t, n in seen.items() if n > 1)
+    if twice:
+        raise ValueError(f"task(s) {twice} appear in more than one group: {out}")
+    return out
+
+

@@ -22,7 +22,7 @@ OUT=${OUT:-_build/gpu-results}  # on the device machine its $OUT, whose files co
 PY=${PYTHON:-python3}
 DATA=$(mktemp -d)
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" HMNET_MINILM_DIR="$PACK/minilm" PYTHONUNBUFFERED=1
-"$PY" -c "from hmnet.device_pack import unpack_data; unpack_data('$PACK/nlu.tar.xz', '$DATA')"
+"$PY" -c "from hmnet.campaign.device_pack import unpack_data; unpack_data('$PACK/nlu.tar.xz', '$DATA')"
 if [ "${TINY:-0}" = 1 ]; then
   PARAMS=(-p tasks '["RTE"]' -p seeds '[0]' -p skillnet_seeds '[0]' -p max_train_examples 16 -p max_eval_examples 16)
   RUN=(--sections table1 --workers 2 --threads 1)

@@ -23,9 +23,9 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from hmnet.analysis import paper  # noqa: E402
+from hmnet import paper  # noqa: E402
 from hmnet.analysis.verdicts import minimum_detectable_effect, seeds_needed  # noqa: E402
-from hmnet.report.claims import seed_averages  # noqa: E402
+from hmnet.sections.table1 import seed_averages  # noqa: E402
 from hmnet.results import load_results  # noqa: E402
 from hmnet.store import section_records  # noqa: E402
 
@@ -121,8 +121,8 @@ def projection(protocol: str) -> dict:
     over v1's seeds) times the precision and padding factors, and the epochs a run really trains."""
     import os
 
-    from hmnet.campaign_plan import campaign_plan, store_dir
-    from hmnet.campaign_projection import train_rows, trained_examples
+    from hmnet.campaign.plan import campaign_plan, store_dir
+    from hmnet.campaign.projection import train_rows, trained_examples
 
     v1 = defaultdict(list)
     for r in load_results(V1 / "results"):

@@ -20,7 +20,7 @@ def workdir() -> Path:
 @cache
 def smoke_run() -> Path:
     """`reproduce(profile="smoke")` into <workdir>/_build/runs/smoke; returns that folder."""
-    from hmnet.reproduce import reproduce
+    from hmnet.book.reproduce import reproduce
 
     out = workdir() / "_build" / "runs" / "smoke"
     t0 = time.perf_counter()
@@ -32,7 +32,7 @@ def smoke_run() -> Path:
 @cache
 def built_book() -> Path:
     """The book built from smoke_run()'s notebooks (no re-execution); returns the html folder."""
-    from hmnet.book import build_book
+    from hmnet.book.build import build_book
 
     out = smoke_run()
     t0 = time.perf_counter()

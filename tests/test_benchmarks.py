@@ -182,7 +182,7 @@ def test_hf_trainer_harness_on_the_tiny_backbone(tmp_path):
         assert 0 <= side["dev_accuracy"] <= 100
     assert hf["optimizer"] and (ours["precision"], hf["precision"], hf_bf16["precision"]) == ("no", "no", "bf16")
     # the adapter hands the HF Trainer what it expects
-    from hmnet.hf_check import HFAdapter
+    from hmnet.train.hf_check import HFAdapter
     from hmnet.models import build_model
 
     adapter = HFAdapter(build_model("single", "tiny", ("RTE",)), "RTE")

@@ -12,8 +12,10 @@ import yaml
 
 from _companion import built_book, smoke_run
 from hmnet import report
-from hmnet import book_findings, book_pages
-from hmnet.book import BookError, stage, toc_pages
+from hmnet.book import findings as book_findings
+
+from hmnet.book import stage as stage_module
+from hmnet.book.stage import BookError, stage, toc_pages
 from hmnet.store import path_replacements, scrub_paths
 
 bs4 = pytest.importorskip("bs4")
@@ -90,7 +92,7 @@ def test_narrative_pages(html_dir):
 
 
 def test_performance_page_shows_each_comparison_of_a_benchmark(tmp_path):
-    from hmnet.book_performance import performance_page
+    from hmnet.book.performance import performance_page
 
     results = tmp_path / "benchmarks" / "results"
     results.mkdir(parents=True)
@@ -136,12 +138,18 @@ def test_missing_executed_notebook_names_the_command(tmp_path):
         stage("smoke", out, tmp_path / "stage")
 
 
-def test_timings_are_recorded(html_dir):
-    from _companion import TIMINGS
+def test_the_performance_page_gives_the_notebook_time_this_build_measured(html_dir):
+    """The smoke book's performance page states what executing its notebooks took, summed from their
+    done-markers (the measured cost of regenerating the build, not a projection)."""
+    import json
 
-    smoke_run()
-    assert "book" in TIMINGS
-    print(f"\nsmoke reproduce: {TIMINGS.get('reproduce', float('nan')):.0f} s; book build: {TIMINGS['book']:.0f} s")
+    from hmnet.book.reproduce import marker_path
+
+    out = smoke_run()
+    seconds = [json.loads(marker_path(out, page).read_text())["seconds"] for page in PAGES]
+    text = _soup(html_dir / "book" / "performance.html").get_text(" ", strip=True)
+    minutes = f"{sum(seconds) / 60:.1f} min" if sum(seconds) < 3600 else f"{sum(seconds) / 3600:.1f} h"
+    assert f"{minutes}: this book's {len(seconds)} notebooks" in text
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -257,7 +265,7 @@ def test_tag_cells_and_scrub_paths(tmp_path):
                                                nbformat.v4.new_code_cell("show()", id="s")])
     executed.cells[0].metadata["tags"] = ["parameters"]  # executed before the tags changed
     executed.cells[1].metadata["tags"] = ["injected-parameters"]
-    book_pages.tag_cells(executed, stored)
+    stage_module.tag_cells(executed, stored)
     assert [c.metadata["tags"] for c in executed.cells] == [["parameters", "hide-cell"],
                                                             ["injected-parameters", "hide-cell"], ["hide-input"]]
     root, out = tmp_path / "repo", tmp_path / "repo" / "_build" / "runs" / "smoke"
@@ -276,6 +284,6 @@ def test_title_comes_before_the_folded_plumbing():
                                          nbformat.v4.new_markdown_cell("# Title"),
                                          nbformat.v4.new_code_cell("work()")])
     nb.cells[0].metadata["tags"] = ["parameters"]
-    assert book_pages.title_first(nb).cells[1].source == "# Title"  # the parameters cell is not folded: stay
+    assert stage_module.title_first(nb).cells[1].source == "# Title"  # the parameters cell is not folded: stay
     nb.cells[0].metadata["tags"] = ["parameters", "hide-cell"]
-    assert [c.source for c in book_pages.title_first(nb).cells] == ["# Title", "profile = 'smoke'", "work()"]
+    assert [c.source for c in stage_module.title_first(nb).cells] == ["# Title", "profile = 'smoke'", "work()"]

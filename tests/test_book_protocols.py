@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from hmnet.book_protocols import page_stores, protocol_line
+from hmnet.book.protocols import page_stores, protocol_line
 from hmnet.protocol import ProtocolError, get_protocol, protocols
-from hmnet.reproduce import SECTIONS, executed_path
+from hmnet.book.reproduce import PAGES, executed_path
 
 
 def _protocol(directory: Path, name: str, store: str, sections: list[str]) -> None:
@@ -25,7 +25,7 @@ def _store(root: Path, store: str, sections: dict[str, tuple[int, int]]) -> Path
     manifest = {"profile": "local", "sections": {s: {"notebook": "03" if s == "table1" else "04", "complete": c,
                                                         "planned": p, "runs": []} for s, (c, p) in sections.items()}}
     (folder / "manifest.json").write_text(json.dumps(manifest))
-    for s in SECTIONS:
+    for s in PAGES:
         executed_path(folder, s).write_text("{}")
     return folder
 
@@ -66,7 +66,9 @@ def test_protocol_files_are_checked(tmp_path):
 
 
 def test_the_committed_protocols_plan_known_sections_and_name_their_stores():
-    from hmnet.campaign_plan import SECTION_ORDER
+    from hmnet.sections import registry
+
+    SECTION_ORDER = registry().names
 
     known = protocols("local")
     assert "v1" in known and known["v1"].store == "local"

@@ -21,7 +21,7 @@ from urllib.parse import unquote, urlparse
 import pytest
 
 from _companion import built_book
-from hmnet.book import toc_pages
+from hmnet.book.stage import toc_pages
 
 REPO = Path(__file__).resolve().parents[1]
 WIDTH, HEIGHT = 1400, 1000

@@ -14,7 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from hmnet import campaign, campaign_plan, report, store
+from hmnet import report, store
+from hmnet.book import banners
+from hmnet.campaign import export, plan, runner as campaign
+from hmnet.campaign.plan import campaign_plan, store_dir
+from hmnet.experiments import ConfigError
+from hmnet.protocol import get_protocol
+from hmnet.sections import registry
 from hmnet.experiments import TRAINING_SEMANTICS
 from hmnet.results import load_results, read_result_file
 
@@ -24,8 +30,8 @@ REPO = Path(__file__).resolve().parents[1]
 SMALL = {"tasks": ["RTE", "SST-2"], "seeds": [0]}
 
 
-def runner(store_dir: Path, *extra: str, workers: int = 2) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "hmnet.cli", "campaign", "run", "--profile", "smoke", "--store", str(store_dir),
+def run_cli(store: Path, *extra: str, workers: int = 2) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "hmnet.cli", "campaign", "run", "--profile", "smoke", "--store", str(store),
            "--sections", "table1", "-p", "tasks", json.dumps(SMALL["tasks"]), "-p", "seeds", "[0]",
            "--workers", str(workers), *extra]
     return subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -36,25 +42,19 @@ def records(store_dir: Path) -> list[Path]:
     return sorted((store_dir / "results").glob("*.json"))
 
 
-def planned(store_dir: Path) -> list:
-    return campaign.campaign_plan("smoke", None, store_dir, ["table1"], SMALL)
+def planned(store: Path) -> list:
+    return list(campaign_plan("smoke", None, store, ["table1"], SMALL))
 
 
-def test_the_campaign_plans_exactly_the_runs_the_notebooks_ask_for(tmp_path):
-    from hmnet import report
-
-    P = report.check_parameters(profile="smoke", out_dir=str(tmp_path))
-    groupings, _ = report.load_groupings(P, "paper")
-    notebook = {c.key() for c in report.table1_configs(P, groupings, P.seeds)}
-    plan = campaign.campaign_plan("smoke", None, tmp_path, ["table1"])
-    assert {p.config.key() for p in plan} == notebook
+def test_one_section_plans_each_run_once_and_an_unknown_section_is_named(tmp_path):
+    one = campaign_plan("smoke", None, tmp_path, ["table1"])
     # Eq. 4's single-task denominators are Table 1's runs: planned once, under table1.
-    both = campaign.campaign_plan("smoke", None, tmp_path, ["table1", "pairwise"])
+    both = campaign_plan("smoke", None, tmp_path, ["table1", "pairwise"])
     keys = [p.config.key() for p in both]
-    assert len(keys) == len(set(keys))
+    assert len(keys) == len(set(keys)) and {p.config.key() for p in one} < set(keys)
     assert not [p for p in both if p.section == "pairwise" and p.config.method == "single"]
-    with pytest.raises(campaign.ConfigError, match="section 'table2' is unknown"):
-        campaign.campaign_plan("smoke", None, tmp_path, ["table2"])
+    with pytest.raises(ConfigError, match="section 'table2' is unknown"):
+        campaign_plan("smoke", None, tmp_path, ["table2"])
 
 
 def test_budget_parsing():
@@ -62,13 +62,13 @@ def test_budget_parsing():
     assert campaign.parse_budget("120m") == campaign.parse_budget("120") == 7200
     assert campaign.parse_budget(None) is None
     for bad in ("soon", "-5m", "0"):
-        with pytest.raises(campaign.ConfigError, match="budget"):
+        with pytest.raises(ConfigError, match="budget"):
             campaign.parse_budget(bad)
 
 
 def test_runner_killed_with_sigkill_resumes_and_loses_no_stored_result(tmp_path):
     s = tmp_path / "store"
-    proc = runner(s)
+    proc = run_cli(s)
     deadline = time.monotonic() + 240
     while not records(s) and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.2)
@@ -77,20 +77,20 @@ def test_runner_killed_with_sigkill_resumes_and_loses_no_stored_result(tmp_path)
     proc.wait()
     before = {p.name: p.read_bytes() for p in records(s)}
     assert all(read_result_file(p) is not None for p in records(s))
-    out, _ = runner(s).communicate(timeout=400)
+    out, _ = run_cli(s).communicate(timeout=400)
     assert "campaign done" in out, out[-3000:]
     after = records(s)
     assert {p.name for p in after} == {p.config.result_name() for p in planned(s)}
     assert all(read_result_file(p) is not None for p in after)
     for name, data in before.items():  # a stored record is never rewritten by the resumed campaign
         assert (s / "results" / name).read_bytes() == data
-    manifest = campaign.read_manifest(s)
+    manifest = store.read_manifest(s)
     assert manifest["sections"]["table1"]["complete"] == manifest["sections"]["table1"]["planned"] == len(after)
 
 
 def test_two_runners_on_one_store_complete_it_with_one_intact_record_per_run(tmp_path):
     s = tmp_path / "store"
-    first, second = runner(s, workers=1), runner(s, workers=1)
+    first, second = run_cli(s, workers=1), run_cli(s, workers=1)
     outs = [p.communicate(timeout=400)[0] for p in (first, second)]
     assert all("campaign done" in o for o in outs), "\n\n".join(o[-2000:] for o in outs)
     runs = load_results(s / "results")
@@ -137,7 +137,7 @@ def test_store_round_trip_names_no_machine_path_and_prints_from_the_store(tmp_pa
 def test_a_section_prints_beside_each_task_its_majority_class_and_the_average_last(capsys):
     from hmnet.cli import main
 
-    manifest = campaign.read_manifest(campaign.store_dir("local", "v1"))
+    manifest = store.read_manifest(store_dir("local", "v1"))
     if not manifest["sections"]["shared_layers"]["complete"]:
         pytest.skip("no Figure 3 run in the reference store yet")
     assert main(["results", "shared_layers", "--profile", "local", "--protocol", "v1"]) == 0
@@ -177,7 +177,7 @@ def test_scrub_paths_replaces_every_local_prefix(tmp_path):
 
 
 def test_the_committed_reference_store_is_small_portable_text():
-    root = campaign_plan.STORE_ROOT
+    root = plan.STORE_ROOT
     if not root.exists():
         pytest.skip("no reference store committed yet")
     files = [p for p in root.rglob("*") if p.is_file()]
@@ -194,11 +194,11 @@ def test_the_committed_reference_store_is_small_portable_text():
 def test_export_writes_the_pending_runs_as_commands_and_a_valid_slurm_array(tmp_path):
     s = tmp_path / "store"
     n = len(planned(s))
-    cmds = campaign.export_pending("smoke", None, s, ["table1"], SMALL, "cmd").splitlines()
+    cmds = export.export_pending("smoke", None, s, ["table1"], SMALL, "cmd").splitlines()
     assert len(cmds) == n and all(c.startswith("hmnet train --config-json ") for c in cmds)
     assert all(f"--results {s / 'results'}" in c for c in cmds)
     script = tmp_path / "array.sh"
-    script.write_text(campaign.export_pending("smoke", None, s, ["table1"], SMALL, "slurm", ["--time=01:00:00"]))
+    script.write_text(export.export_pending("smoke", None, s, ["table1"], SMALL, "slurm", ["--time=01:00:00"]))
     text = script.read_text()
     assert f"#SBATCH --array=0-{n - 1}" in text and "#SBATCH --time=01:00:00" in text
     assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
@@ -206,18 +206,18 @@ def test_export_writes_the_pending_runs_as_commands_and_a_valid_slurm_array(tmp_
 
 def test_the_reference_book_builds_from_the_store_alone(tmp_path, monkeypatch):
     """What `make book` does on a fresh clone: no data, no training, only the committed store."""
-    from hmnet.book import build_book
+    from hmnet.book.build import build_book
 
-    store_dir = campaign.store_dir("local", "v1")
-    if not (store_dir / "notebooks").is_dir():
+    v1 = store_dir("local", "v1")
+    if not (v1 / "notebooks").is_dir():
         pytest.skip("the reference store holds no executed notebooks yet")
     monkeypatch.delenv("HMNET_DATA_DIR", raising=False)
-    index = build_book("local", out=store_dir, run=False, build_root=tmp_path, progress=False, store_only=True)
+    index = build_book("local", out=v1, run=False, build_root=tmp_path, progress=False, store_only=True)
     html = index.parent
     table2 = (html / "notebooks" / "01_task_relevance.html").read_text()
     assert "Where these numbers come from" in table2 and "Table 2" in table2
     table1 = (html / "notebooks" / "03_main_results.html").read_text()
-    manifest = campaign.read_manifest(store_dir)
+    manifest = store.read_manifest(v1)
     t1 = manifest["sections"]["table1"]
     assert f"{t1['complete']} of {t1['planned']}" in table1
     claims = (html / "book" / "claims.html").read_text()
@@ -232,11 +232,12 @@ def test_the_reference_book_builds_from_the_store_alone(tmp_path, monkeypatch):
 
 def test_a_page_banner_states_the_notebook_parameters_its_runs_used():
     """Figure 3 trains on more rows than the profile's cap: its banner says so, beside the profile's settings."""
-    manifest = campaign.read_manifest(campaign.store_dir("local", "v1"))
-    fig3 = store.store_banner(manifest, "04")
-    assert "at most 1000 training" in fig3
-    assert f"`max_train_examples={campaign_plan.SHARED_LAYERS_ROWS}`" in fig3 and '`pair=["MNLI", "BoolQ"]`' in fig3
-    assert "notebook parameters" not in store.store_banner(manifest, "02")  # the reference build sets none there
+    manifest = store.read_manifest(store_dir("local", "v1"))
+    fig3 = banners.store_banner(manifest, "04")
+    rows = get_protocol("local", "v1").parameters("04")["max_train_examples"]
+    assert "at most 1000 training" in fig3 and rows == 3000
+    assert f"`max_train_examples={rows}`" in fig3 and '`pair=["MNLI", "BoolQ"]`' in fig3
+    assert "notebook parameters" not in banners.store_banner(manifest, "02")  # the reference build sets none there
 
 
 def test_every_committed_record_still_has_its_key(shared_data_dir):
@@ -246,7 +247,7 @@ def test_every_committed_record_still_has_its_key(shared_data_dir):
 
     from hmnet.experiments import RunConfig
 
-    records = sorted(p for v in ("v1", "v2") for p in (campaign.store_dir("local", v) / "results").glob("*.json"))
+    records = sorted(p for v in ("v1", "v2") for p in (store_dir("local", v) / "results").glob("*.json"))
     if not records:
         pytest.skip("no committed records yet")
     for path in records:
@@ -258,10 +259,10 @@ def test_every_committed_record_still_has_its_key(shared_data_dir):
 
 def test_the_smoke_campaign_plans_every_section(tmp_path):
     """The reference parameters hold on any backbone depth (the smoke profile's tiny encoder has 4 layers)."""
-    plan = campaign.campaign_plan("smoke", None, tmp_path)
-    assert {p.section for p in plan} == set(campaign.SECTION_ORDER) - {"attention", "table1_ours"}
-    assert "waits" in campaign_plan.WAITING["attention"]  # Appendix C's pairs come from Eq. 4's stored runs
-    assert "not grouped by notebook 02 yet" in campaign_plan.WAITING["table1_ours"]  # nor our grouping yet
+    smoke = campaign_plan("smoke", None, tmp_path)
+    assert {p.section for p in smoke} == set(registry().names) - {"attention", "table1_ours"}
+    assert "waits" in smoke.waiting["attention"]  # Appendix C's pairs come from Eq. 4's stored runs
+    assert "not grouped by notebook 02 yet" in smoke.waiting["table1_ours"]  # nor our grouping yet
 
 
 def test_the_reference_plan_has_the_stated_size(shared_data_dir, tmp_path):
@@ -269,36 +270,39 @@ def test_the_reference_plan_has_the_stated_size(shared_data_dir, tmp_path):
     one affinity run on all the tasks, Figure 3 (on all of BoolQ's carved rows), Figure 4 (the model grouping
     at every split and seed, and the baseline) and Appendix C once Eq. 4 has run, and every stored record
     belongs to it."""
-    v2 = campaign.campaign_plan("local", str(shared_data_dir), tmp_path / "v2", protocol="v2")
+    known = registry()
+    v2 = campaign_plan("local", str(shared_data_dir), tmp_path / "v2", protocol="v2")
     assert {s: sum(p.section == s for p in v2) for s in ("table1", "shared_layers")} == {"table1": 99,
                                                                                        "shared_layers": 12}
     assert {p.section for p in v2} == {"table1", "shared_layers"}, "protocol v2 plans only what it registered"
     assert sum(p.config.method == "skillnet" for p in v2) == 3 and {p.config.seed for p in v2} == set(range(6))
-    plan = campaign.campaign_plan("local", str(shared_data_dir), tmp_path, protocol="v1")
-    sizes = {s: sum(p.section == s for p in plan) for s in campaign.SECTION_ORDER}
+    v1 = campaign_plan("local", str(shared_data_dir), tmp_path, protocol="v1")
+    sizes = {s: sum(p.section == s for p in v1) for s in known.names}
     assert sizes == {"table1": 51, "hf_check": 9, "pairwise": 45, "affinity": 1, "shared_layers": 21, "layer_grid": 24,
                      "attention": 0, "table1_ours": 0}
-    assert "Eq. 4's gains with RTE" in campaign_plan.WAITING["attention"]  # planned once they are stored
-    affinity = next(p.config for p in plan if p.section == "affinity")
-    assert len(affinity.tasks) == 12 and affinity.affinity_every == campaign_plan.AFFINITY_EVERY
-    grid = [p.config for p in plan if p.section == "layer_grid" and p.config.method == "hmnet"]
-    assert {c.variant.split(":")[1] for c in grid} == {"model"} and set(grid[0].tasks) == set(campaign_plan.GRID_TASKS)
+    assert "Eq. 4's gains with RTE" in v1.waiting["attention"]  # planned once they are stored
+    registered = get_protocol("local", "v1")
+    affinity = next(p.config for p in v1 if p.section == "affinity")
+    assert len(affinity.tasks) == 12 and affinity.affinity_every == registered.parameters("01")["affinity_every"] == 50
+    grid = [p.config for p in v1 if p.section == "layer_grid" and p.config.method == "hmnet"]
+    assert {c.tag("grouping") for c in grid} == {"model"}
+    assert list(grid[0].tasks) == registered.parameters("05")["grid_tasks"]
     assert {c.split for c in grid} == set(report.layer_grid(6))
     for split in report.layer_grid(6):
         assert sorted(c.seed for c in grid if c.split == split) == [0, 1, 2]
     from hmnet.data import load_run_task
 
-    figure3 = next(p.config for p in plan if p.section == "shared_layers")
+    figure3 = next(p.config for p in v1 if p.section == "shared_layers")
     assert len(load_run_task(figure3, "BoolQ")["train"]) == 2616, "Figure 3 trains on all of BoolQ's carved rows"
-    names = {p.config.result_name() for p in plan if campaign_plan.kind(p.section) == "train"}
+    names = {p.config.result_name() for p in v1 if known.get(p.section).trainer == "train"}
     # Table 1's extra rows are planned from the store's own groupings (tables/groupings_ours.json)
-    v1_store = campaign.store_dir("local", "v1")
-    ours = campaign.campaign_plan("local", str(shared_data_dir), v1_store, ["table1_ours"], protocol="v1")
-    assert {p.config.variant for p in ours} <= {"hmnet:ours-lookahead"}
+    v1_store = store_dir("local", "v1")
+    ours = campaign_plan("local", str(shared_data_dir), v1_store, ["table1_ours"], protocol="v1")
+    assert {(p.config.tag("grouping"), p.config.tag("origin")) for p in ours} == {("lookahead", "ours")}
     names |= {p.config.result_name() for p in ours}
     stored = {path.name for path in (v1_store / "results").glob("*.json")}
     assert stored <= names, sorted(stored - names)
-    v2_stored = {path.name for path in (campaign.store_dir("local", "v2") / "results").glob("*.json")}
+    v2_stored = {path.name for path in (store_dir("local", "v2") / "results").glob("*.json")}
     assert v2_stored <= {p.config.result_name() for p in v2}, "every v2 record belongs to the registered plan"
 
 
@@ -308,10 +312,11 @@ def test_a_run_that_does_not_fit_the_budget_is_passed_over_for_one_that_does(mon
     import time as time_
 
     from hmnet.profiles import get_profile
+    from hmnet.sections.base import PlannedRun
 
     prof = get_profile("smoke", tasks=("RTE", "MRPC"))
-    plan = [campaign.PlannedRun("table1", prof.run_config("multi", seed=1)),
-            *(campaign.PlannedRun("table1", prof.run_config("single", tasks=(t,), seed=2)) for t in ("RTE", "MRPC"))]
+    runs = [PlannedRun("table1", prof.run_config("multi", seed=1)),
+            *(PlannedRun("table1", prof.run_config("single", tasks=(t,), seed=2)) for t in ("RTE", "MRPC"))]
     minutes = {"multi": 50.0, "single": 5.0}
     monkeypatch.setattr(campaign, "projected_seconds", lambda config, rates: 60 * minutes[config.method])
     monkeypatch.setattr(campaign, "_locked_by_another", lambda config, results: False)
@@ -324,8 +329,8 @@ def test_a_run_that_does_not_fit_the_budget_is_passed_over_for_one_that_does(mon
             return object()
 
     report = campaign.CampaignReport()
-    runner = campaign._Runner(tmp_path, list(plan), {}, report, 2, 1800.0, time_.monotonic() + 1800.0, 0.1, 5.0,
-                              print, dict)
+    runner = campaign._Runner(tmp_path, registry(), list(runs), {}, report, 2, 1800.0, time_.monotonic() + 1800.0,
+                              0.1, 5.0, print, dict)
     pool = Pool()
     runner.start_runs(pool)
     assert pool.started == ["single", "single"] and [p.config.method for p in runner.pending] == ["multi"]

@@ -7,8 +7,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from hmnet import campaign_projection as cp
-from hmnet.campaign_plan import PlannedRun
+from hmnet.campaign import projection as cp
+from hmnet.sections.base import PlannedRun
 from hmnet.profiles import get_profile
 
 PROFILE = get_profile("smoke")

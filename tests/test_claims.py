@@ -1,4 +1,5 @@
-"""The claims ledger: verdicts from per-seed paired differences, on constructed results of known values."""
+"""The claims ledger: verdicts from per-seed paired differences, on constructed results of known values. The
+results carry the tags their sections' plans give them (role, grouping, origin), as stored runs do."""
 
 from __future__ import annotations
 
@@ -7,18 +8,43 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
-from hmnet.report import claims
+from hmnet.analysis import verdicts as claims
+from hmnet.sections import Evidence, pairwise, table1
+from hmnet.sections import attention as attention_section
+from hmnet.sections import layer_grid as grid_section
+from hmnet.sections import shared_layers as shared_section
+from hmnet.sections.ledger import ledger as section_ledger
 
 TASKS = ("RTE", "MRPC")
+# How the tests below name Table 1's runs, and the tags a plan gives each.
+TAGS = {"single": {"role": "single"}, "multi": {"role": "multi"}, "skillnet": {"role": "skillnet"},
+        "hmnet:data": {"role": "hmnet", "grouping": "data", "origin": "paper"},
+        "hmnet:manual": {"role": "hmnet", "grouping": "manual", "origin": "paper"},
+        "hmnet:model": {"role": "hmnet", "grouping": "model", "origin": "paper"},
+        "hmnet:ours-lookahead": {"role": "hmnet", "grouping": "lookahead", "origin": "ours"}}
+
+
+class Config(SimpleNamespace):
+    """A stand-in for a tagged RunConfig: what the claims read of one."""
+
+    def tag(self, name, default=None):
+        return self.tags.get(name, default)
 
 
 def run(variant: str, seed: int, average: float, tasks=TASKS):
-    method = variant.split(":")[0]
-    return SimpleNamespace(config=SimpleNamespace(variant=variant, method=method, seed=seed),
-                           scores={t: average for t in tasks}, average=average)
+    tags = {"section": "table1", **TAGS[variant]}
+    config = Config(variant=variant, method=variant.split(":")[0], seed=seed, tags=tags, tasks=tasks, split=None)
+    scores = {t: average for t in tasks}
+    return SimpleNamespace(config=config, scores=scores, score=scores.get, average=average,
+                           key=f"{variant}{seed}{tasks}")
 
 
-def table1(values: dict[str, list[float]]) -> list:
+def ledger(results, analysis_tasks=None) -> pd.DataFrame:
+    analysis = {"table1_tasks": analysis_tasks} if analysis_tasks is not None else {}
+    return section_ledger(Evidence({"table1": results}, depth=None, analysis=analysis))
+
+
+def table1_runs(values: dict[str, list[float]]) -> list:
     out = []
     for variant, per_seed in values.items():
         for seed, v in enumerate(per_seed):
@@ -34,15 +60,15 @@ def verdicts(frame: pd.DataFrame) -> dict[str, str]:
 
 
 def test_table1_claims_pair_seeds_and_hold_our_effect_against_the_papers():
-    results = table1({"single": [70, 71, 72], "multi": [75, 76, 77], "skillnet": [74, 80, 74],
+    results = table1_runs({"single": [70, 71, 72], "multi": [75, 76, 77], "skillnet": [74, 80, 74],
                       "hmnet:data": [74, 75, 76], "hmnet:manual": [76, 77, 78], "hmnet:model": [77, 78, 79]})
-    frame = claims.ledger(results, None, None)
+    frame = ledger(results)
     v = verdicts(frame)
     assert v["Multi-task learning beats single-task fine-tuning"] == claims.SUPPORTED  # +5 on every seed
     assert v["HMNet beats multi-task learning with every grouping"] == claims.CONTRADICTED  # HMNet_d -1 every seed
     assert v["HMNet_m beats the SkillNet-style sparse model"] == claims.UNRESOLVED  # +3, -2, +5
     assert v["BoolQ peaks at about 2/3 of the layers shared (Figure 3)"] == claims.NOT_RUN
-    assert set(frame["verdict"]) <= set(claims.VERDICTS_ALL)
+    assert set(frame["verdict"]) <= set(claims.VERDICTS)
     grouping = frame.set_index("claim").loc["HMNet beats multi-task learning with every grouping"]
     names = [m["name"] for m in grouping["members"]]
     assert names == ["HMNet_d - Multi-task", "HMNet_md - Multi-task", "HMNet_m - Multi-task"]
@@ -54,23 +80,23 @@ def test_table1_claims_pair_seeds_and_hold_our_effect_against_the_papers():
 
 
 def test_table1_claims_on_a_registered_analysis_set_give_every_task_beside():
-    results = table1({"single": [70, 71, 72], "multi": [75, 76, 77]})
+    results = table1_runs({"single": [70, 71, 72], "multi": [75, 76, 77]})
     for r in results:  # MRPC never learns alone: 10 points in single-task runs
         if r.config.method == "single" and "MRPC" in r.scores:
             r.scores["MRPC"] = 10.0
-    frame = claims.ledger(results, None, None, analysis_tasks=["RTE"]).set_index("claim")
+    frame = ledger(results, analysis_tasks=["RTE"]).set_index("claim")
     row = frame.loc["Multi-task learning beats single-task fine-tuning"]
     assert row["members"][0]["mean"] == pytest.approx(5.0), "on RTE alone"
     assert "MRPC left out" in row["evidence"] and "on every task: Multi-task - Single-task +" in row["evidence"]
 
 
 def test_an_incomplete_single_task_seed_has_no_average():
-    results = table1({"single": [70, 71], "multi": [75, 76]})
+    results = table1_runs({"single": [70, 71], "multi": [75, 76]})
     results = [r for r in results if not (r.config.method == "single" and r.config.seed == 1
                                           and "MRPC" in r.scores)]
-    avg = claims.seed_averages(results)
+    avg = table1.seed_averages(results)
     assert avg.loc[0, "Single-task"] == pytest.approx(70) and pd.isna(avg.loc[1, "Single-task"])
-    v = verdicts(claims.ledger(results, None, None))
+    v = verdicts(ledger(results))
     assert v["Multi-task learning beats single-task fine-tuning"] == claims.UNRESOLVED  # one paired seed
     assert v["HMNet_m beats the SkillNet-style sparse model"] == claims.NOT_RUN
 
@@ -78,21 +104,21 @@ def test_an_incomplete_single_task_seed_has_no_average():
 def test_shared_layers_claim_needs_the_peak_above_both_ends():
     rows = [{"task": "BoolQ", "seed": s, "shared layers": x, "score": 60 + (3 if x == 4 else 0) + s * 0.1}
             for s in range(3) for x in range(7)]
-    assert claims.shared_layers_claim(pd.DataFrame(rows), 6).verdict == claims.SUPPORTED
+    assert shared_section.shared_layers_claim(pd.DataFrame(rows), 6).verdict == claims.SUPPORTED
     flat = [{**r, "score": 60 + r["seed"] * (1 if r["shared layers"] == 4 else -1)} for r in rows]
-    assert claims.shared_layers_claim(pd.DataFrame(flat), 6).verdict == claims.UNRESOLVED
+    assert shared_section.shared_layers_claim(pd.DataFrame(flat), 6).verdict == claims.UNRESOLVED
     low = [{**r, "score": 60 - (3 if r["shared layers"] == 4 else 0) + r["seed"] * 0.1} for r in rows]
-    assert claims.shared_layers_claim(pd.DataFrame(low), 6).verdict == claims.CONTRADICTED
+    assert shared_section.shared_layers_claim(pd.DataFrame(low), 6).verdict == claims.CONTRADICTED
     many = pd.DataFrame([{"task": "BoolQ", "seed": s, "shared layers": x,
                           "score": 60 + (0.05 * (-1) ** s if x == 4 else 0)} for s in range(9) for x in range(7)])
-    assert claims.shared_layers_claim(many, 6, reference=1.0).verdict == claims.SMALLER, "far below 1 point"
-    assert claims.shared_layers_claim(many, 6).verdict == claims.UNRESOLVED, "no reference: no 'smaller'"
+    assert shared_section.shared_layers_claim(many, 6, reference=1.0).verdict == claims.SMALLER, "far below 1 point"
+    assert shared_section.shared_layers_claim(many, 6).verdict == claims.UNRESOLVED, "no reference: no 'smaller'"
 
 
 def test_hf_crosscheck_pairs_seeds_and_says_when_nothing_is_stored(tmp_path):
     import json
 
-    from hmnet.hf_check import record_path
+    from hmnet.train.hf_check import record_path
     from hmnet.report.crosscheck import hf_crosscheck
 
     params = SimpleNamespace(out_dir=str(tmp_path))
@@ -150,11 +176,10 @@ def test_mnli_without_its_mismatched_split_is_the_matched_entry():
 
 # ------------------------------------------------------------------------------- Figures 2 and 4, Appendix C
 
-from hmnet.report import claims_figures  # noqa: E402
 
 
-def scored(method: str, tasks: tuple, seed: int, scores: dict, variant: str | None = None):
-    config = SimpleNamespace(method=method, tasks=tasks, seed=seed, variant=variant or method)
+def scored(method: str, tasks: tuple, seed: int, scores: dict, tags: dict | None = None, split=None):
+    config = Config(method=method, tasks=tasks, seed=seed, variant=method, tags=tags or {}, split=split)
     return SimpleNamespace(config=config, scores=scores, score=lambda t, s=scores: s[t],
                            average=sum(scores.values()) / len(scores))
 
@@ -167,36 +192,39 @@ def test_figure2_claims_from_pairwise_runs():
         singles += [scored("single", (t,), seed, {t: v}) for t, v in base.items()]
         for other, on_boolq in (("MNLI", 63.0 + seed * 0.1), ("SST-2", 62.5 - seed * 0.1), ("RTE", 57.0 + 0.2 * seed)):
             pairs.append(scored("multi", ("BoolQ", other), seed,
-                                {"BoolQ": on_boolq, other: base[other] * (0.98 - 0.001 * seed)}, "pair"))
-    gains = claims_figures.pair_gains(singles, pairs)
+                                {"BoolQ": on_boolq, other: base[other] * (0.98 - 0.001 * seed)}, {"role": "pair"}))
+    gains = pairwise.pair_gains(singles, pairs)
     assert len(gains) == 18 and gains.query("source == 'MNLI' and target == 'BoolQ'")["gain"].iloc[0] == 5.0
-    helps, hurts = claims_figures.influence_claims(singles, pairs)
+    helps, hurts = pairwise.influence_claims(singles, pairs)
     assert [m.verdict for m in helps.members] == [claims.SUPPORTED, claims.CONTRADICTED, claims.SUPPORTED]
     assert helps.verdict == claims.SUPPORTED and [m.name for m in helps.members][0] == "MNLI on BoolQ"
     assert helps.members[0].paper == pytest.approx(5.93), "the paper's Table 3 gain of BoolQ from MNLI"
     assert hurts.verdict == claims.SUPPORTED and all(m.verdict == claims.SUPPORTED for m in hurts.members)
-    assert claims_figures.influence_claims(singles, [])[0].verdict == claims.NOT_RUN
-    no_singles = claims_figures.influence_claims([], pairs)[0]  # the pairs alone give no gain
+    assert pairwise.influence_claims(singles, [])[0].verdict == claims.NOT_RUN
+    no_singles = pairwise.influence_claims([], pairs)[0]  # the pairs alone give no gain
     assert no_singles.verdict == claims.NOT_RUN and "but not the single-task runs" in no_singles.evidence
+
+
+GRID = {"role": "hmnet", "grouping": "model"}
 
 
 def test_figure4_claims_from_the_grid():
     runs = []
     for seed in range(3):
-        runs.append(scored("multi", ("RTE", "MRPC"), seed, {"RTE": 60.0 + seed}))
-        for split, value in (("4-1-1", 64.0), ("2-2-2", 61.0), ("5-1-0", 62.0)):
+        runs.append(scored("multi", ("RTE", "MRPC"), seed, {"RTE": 60.0 + seed}, {"role": "multi"}))
+        for split, value in (((4, 1, 1), 64.0), ((2, 2, 2), 61.0), ((5, 1, 0), 62.0)):
             runs.append(scored("hmnet", ("RTE", "MRPC"), seed, {"RTE": value + seed + 0.1 * (seed % 2)},
-                               f"hmnet:model:{split}"))
-    best, above = claims_figures.layer_grid_claims(runs, 6)
+                               GRID, split))
+    best, above = grid_section.layer_grid_claims(runs, 6)
     assert best.claim.startswith("The paper's split {4, 1, 1} is the best") and best.verdict == claims.SUPPORTED
     assert above.verdict == claims.SUPPORTED and len(above.members) == 3
     assert all(m.family_size == 3 for m in above.members)
-    worse = [*runs, *(scored("hmnet", ("RTE",), s, {"RTE": 50.0 + s}, "hmnet:model:3-2-1") for s in range(3))]
-    assert claims_figures.layer_grid_claims(worse, 6)[1].verdict == claims.CONTRADICTED
+    worse = [*runs, *(scored("hmnet", ("RTE",), s, {"RTE": 50.0 + s}, GRID, (3, 2, 1)) for s in range(3))]
+    assert grid_section.layer_grid_claims(worse, 6)[1].verdict == claims.CONTRADICTED
     one_seed = [r for r in runs if r.config.seed == 0]
-    assert {c.verdict for c in claims_figures.layer_grid_claims(one_seed, 6)} == {claims.UNRESOLVED}
-    assert claims_figures.layer_grid_claims([], 6)[0].verdict == claims.NOT_RUN
-    no_multi = claims_figures.layer_grid_claims([r for r in runs if r.config.method == "hmnet"], 6)[1]
+    assert {c.verdict for c in grid_section.layer_grid_claims(one_seed, 6)} == {claims.UNRESOLVED}
+    assert grid_section.layer_grid_claims([], 6)[0].verdict == claims.NOT_RUN
+    no_multi = grid_section.layer_grid_claims([r for r in runs if r.config.method == "hmnet"], 6)[1]
     assert no_multi.verdict == claims.NOT_RUN
     assert "the multi-task baseline of the layer grid is not stored yet" in no_multi.evidence
 
@@ -211,39 +239,40 @@ def _attention_rows(seeds, gap):
 
 
 def test_attention_claim_rests_on_seeds_not_heads():
-    row = claims_figures.attention_claim(_attention_rows([0, 1, 2], lambda s: 0.1 + 0.01 * s))
+    row = attention_section.attention_claim(_attention_rows([0, 1, 2], lambda s: 0.1 + 0.01 * s))
     assert row.verdict == claims.SUPPORTED and "on RTE, middle layers: +0.11 [" in row.evidence
     assert "n=3" in row.evidence and "seed 0 +0.100, seed 1 +0.110, seed 2 +0.120" in row.evidence
-    down = claims_figures.attention_claim(_attention_rows([0, 1, 2], lambda s: -0.1 - 0.01 * s))
+    down = attention_section.attention_claim(_attention_rows([0, 1, 2], lambda s: -0.1 - 0.01 * s))
     assert down.verdict == claims.CONTRADICTED
     # One model per pair (the paper's design): 16 heads, but no interval.
-    one = claims_figures.attention_claim(_attention_rows([0], lambda s: 0.1))
+    one = attention_section.attention_claim(_attention_rows([0], lambda s: 0.1))
     assert one.verdict == claims.UNRESOLVED and "+0.10 (1 seed" in one.evidence
-    assert claims_figures.attention_claim(None).verdict == claims.NOT_RUN
+    assert attention_section.attention_claim(None).verdict == claims.NOT_RUN
     other = _attention_rows([0, 1], lambda s: 0.1).replace({"task": {"RTE": "CB"}})
-    assert "negative on CB, middle layers" in claims_figures.attention_claim(other).evidence  # the shared task
+    assert "negative on CB, middle layers" in attention_section.attention_claim(other).evidence  # the shared task
 
 
 def test_our_grouping_is_an_extra_table1_column_with_its_own_claim_and_no_published_number():
-    """HMNet with our grouping (hmnet:ours-<name>) joins Table 1 as HMNet_ours-<name>: a claim against
+    """HMNet with our grouping (tagged origin "ours") joins Table 1 as a column of its own: a claim against
     multi-task of its own, left out of the paper's six-method ranking."""
     from hmnet.report.results import table1_comparison
 
-    results = table1({"single": [70, 71, 72], "multi": [75, 76, 77], "skillnet": [74, 75, 76],
-                      "hmnet:data": [74, 75, 76], "hmnet:manual": [76, 77, 78], "hmnet:model": [77, 78, 79],
-                      "hmnet:ours-lookahead": [90, 91, 92]})
-    frame = claims.ledger(results, None, None)
-    ours = frame[frame["claim"].str.contains("HMNet_ours-lookahead")].iloc[0]
+    results = table1_runs({"single": [70, 71, 72], "multi": [75, 76, 77], "skillnet": [74, 75, 76],
+                           "hmnet:data": [74, 75, 76], "hmnet:manual": [76, 77, 78], "hmnet:model": [77, 78, 79],
+                           "hmnet:ours-lookahead": [90, 91, 92]})
+    frame = ledger(results)
+    col = table1.ours_column("lookahead")
+    ours = frame[frame["claim"].str.contains(col, regex=False)].iloc[0]
     assert ours["verdict"] == claims.SUPPORTED and "+15.00" in ours["evidence"] and "not in the paper" in ours["paper"]
-    others = [m["name"] for c, ms in zip(frame["claim"], frame["members"]) if "ours" not in c for m in ms]
-    assert not any("ours" in n for n in others)  # the paper's claims stay among the paper's six
-    summary = pd.DataFrame([{"variant": v, "task": t, "mean": m, "ci_low": m - 1, "ci_high": m + 1, "n": 3}
-                            for v, m in [("multi", 76.0), ("hmnet:ours-lookahead", 91.0), ("probe", 50.0)]
-                            for t in ("RTE", "Average")])
+    others = [m["name"] for c, ms in zip(frame["claim"], frame["members"]) if "our" not in c for m in ms]
+    assert not any("our" in n for n in others)  # the paper's claims stay among the paper's six
+    summary = pd.DataFrame([{"variant": v, "column": c, "task": t, "mean": m, "ci_low": m - 1, "ci_high": m + 1,
+                             "n": 3} for v, c, m in [("multi", "Multi-task", 76.0), ("ours", col, 91.0),
+                                                     ("probe", None, 50.0)] for t in ("RTE", "Average")])
     t1 = table1_comparison(summary)
-    assert ("HMNet_ours-lookahead", "ours") in t1.columns and t1[("HMNet_ours-lookahead", "ours")]["RTE"] == 91.0
-    assert t1[("HMNet_ours-lookahead", "paper")].isna().all() and ("Multi-task", "paper") in t1.columns
-    assert not any("probe" in c[0] for c in t1.columns)  # runs of other sections stay out
+    assert (col, "ours") in t1.columns and t1[(col, "ours")]["RTE"] == 91.0
+    assert t1[(col, "paper")].isna().all() and ("Multi-task", "paper") in t1.columns
+    assert not any("probe" in str(c[0]) for c in t1.columns)  # runs of other sections stay out
 
 
 def test_multi_against_single_on_the_tasks_that_learn():
@@ -251,13 +280,13 @@ def test_multi_against_single_on_the_tasks_that_learn():
     multi-task win on every task; on the analysis set without it, multi-task loses a point on every seed."""
     results = []
     for seed in range(3):
-        results += [SimpleNamespace(config=SimpleNamespace(variant="single", method="single", seed=seed),
-                                    scores={t: v}, average=v) for t, v in (("RTE", 70 + seed), ("MRPC", 10 + seed))]
+        results += [SimpleNamespace(config=run("single", seed, v, (t,)).config, scores={t: v}, score={t: v}.get,
+                                    average=v, key=f"s{t}{seed}") for t, v in (("RTE", 70 + seed), ("MRPC", 10 + seed))]
         multi = {"RTE": 69 + seed, "MRPC": 60 + seed}
-        results.append(SimpleNamespace(config=SimpleNamespace(variant="multi", method="multi", seed=seed),
-                                       scores=multi, average=sum(multi.values()) / 2))
-    assert claims.seed_averages(results, without=["MRPC"])["Multi-task"].tolist() == [69, 70, 71]
-    plain = verdicts(claims.ledger(results, None, None))
+        results.append(SimpleNamespace(config=run("multi", seed, 0).config, scores=multi,
+                                       average=sum(multi.values()) / 2, key=f"m{seed}"))
+    assert table1.seed_averages(results, without=["MRPC"])["Multi-task"].tolist() == [69, 70, 71]
+    plain = verdicts(ledger(results))
     assert plain["Multi-task learning beats single-task fine-tuning"] == claims.SUPPORTED  # +24.5 every seed
-    learned = verdicts(claims.ledger(results, None, None, analysis_tasks=["RTE"]))
+    learned = verdicts(ledger(results, analysis_tasks=["RTE"]))
     assert learned["Multi-task learning beats single-task fine-tuning"] == claims.CONTRADICTED

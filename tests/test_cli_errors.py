@@ -182,7 +182,7 @@ def test_bad_matrix_files(capsys, tmp_path, name):
 
 
 def test_good_matrix_with_bom_and_crlf_is_accepted(capsys, tmp_path):
-    from hmnet.analysis.paper import table2
+    from hmnet.paper import table2
     from hmnet.analysis.relevance import save_matrix
 
     path = save_matrix(table2(), tmp_path / "m.csv")
@@ -412,7 +412,7 @@ def test_package_errors_share_one_base():
     from hmnet.data import DataError
     from hmnet.errors import UsageError
     from hmnet.experiments import ConfigError
-    from hmnet.report.parameters import ParameterError
+    from hmnet.sections.parameters import ParameterError
     from hmnet.train.runtime import BatchOutOfMemoryError, TrainingError
 
     for cls in (CheckpointError, DataError, UsageError, ConfigError, ParameterError, TrainingError,

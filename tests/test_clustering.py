@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from hmnet.analysis import clustering as cl
-from hmnet.analysis.paper import PAPER_GROUPINGS, table2, table3
+from hmnet.paper import PAPER_GROUPINGS, table2, table3
 
 
 def test_canonical_groups_and_format():

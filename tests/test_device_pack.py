@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from hmnet import device_pack
+from hmnet.campaign import device_pack
 from hmnet.errors import DataError
 from hmnet.results import read_result_file
 

@@ -13,7 +13,11 @@ import pytest
 from hmnet.cli import main as cli_main
 from hmnet.experiments import TRAINING_SEMANTICS, ConfigError, RunConfig, default_split
 from hmnet.profiles import base_config, get_profile
-from hmnet.plans import layer_grid_plan, named_groupings, pairwise_plan, shared_layers_plan, table1_plan
+from hmnet.sections.groupings import named_groupings
+from hmnet.sections.layer_grid import plan_runs as layer_grid_plan
+from hmnet.sections.pairwise import plan_runs as pairwise_plan
+from hmnet.sections.shared_layers import plan_runs as shared_layers_plan
+from hmnet.sections.table1 import plan_runs as table1_plan
 from hmnet.tasks import TASK_NAMES
 from hmnet.train import Result, summarize
 
@@ -155,7 +159,8 @@ def test_table1_plan():
     prof = get_profile("smoke", tasks=("RTE", "MRPC", "CB"), seeds=(0, 1))
     plan = table1_plan(prof, groupings=["manual", "planted"])
     assert len(plan) == 2 * (3 + 1 + 1 + 2)
-    assert [c.variant for c in plan[:7]] == ["single"] * 3 + ["multi", "skillnet", "hmnet:manual", "hmnet:planted"]
+    assert [c.tag("role") for c in plan[:7]] == ["single"] * 3 + ["multi", "skillnet", "hmnet", "hmnet"]
+    assert [c.tag("grouping") for c in plan[5:7]] == ["manual", "planted"] and plan[5].variant == "HMNet_md"
     assert [c.tasks for c in plan[:3]] == [("RTE",), ("MRPC",), ("CB",)]
     assert plan[6].clusters == {"alpha": ("RTE",), "beta": ("CB",), "gamma": ("MRPC",)}
     assert {c.seed for c in plan} == {0, 1} and len({c.key() for c in plan}) == len(plan)
@@ -169,7 +174,8 @@ def test_shared_layers_layer_grid_and_pairwise_plans():
     assert [c.split for c in shared] == [(x, 4 - x, 0) for x in range(5)]
     assert all(c.clusters == {"MNLI": ("MNLI",), "BoolQ": ("BoolQ",)} for c in shared)
     grid = layer_grid_plan(get_profile("smoke", tasks=("RTE", "MRPC")), ["manual"], [(2, 1, 1), (1, 2, 1)], [0, 1])
-    assert len(grid) == 4 and grid[1].split == (1, 2, 1) and grid[1].name == "hmnet:manual:1-2-1"
+    assert len(grid) == 4 and grid[1].split == (1, 2, 1) and grid[1].tags == {"section": "layer_grid", "role": "hmnet",
+                                                                               "grouping": "manual"}
     pairs = pairwise_plan(prof, tasks=("RTE", "MRPC", "CB", "WNLI"), seeds=[0])
     assert sum(c.method == "single" for c in pairs) == 4 and sum(c.method == "multi" for c in pairs) == 6
     assert {c.tasks for c in pairs if c.method == "multi"} == {

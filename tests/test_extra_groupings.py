@@ -9,7 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hmnet import campaign, campaign_plan, report
+from hmnet import report
+from hmnet.campaign import runner as campaign
+from hmnet.campaign.plan import campaign_plan
 from hmnet.analysis.relevance import save_matrix
 
 TASKS = ["RTE", "SST-2", "MRPC", "CB"]
@@ -22,10 +24,11 @@ def test_only_groupings_that_place_every_task_become_rows(tmp_path):
     assert extra == {} and "'lookahead' (not grouped by notebook 02 yet)" in note
     report.save_groupings({"lookahead": [["RTE", "CB"], ["SST-2", "MRPC"]], "model": [["RTE", "SST-2"]]}, P)
     extra, note = report.extra_groupings(P, ["lookahead", "model"])
-    assert extra == {"ours-lookahead": [["RTE", "CB"], ["SST-2", "MRPC"]]}
+    assert extra == {"lookahead": [["RTE", "CB"], ["SST-2", "MRPC"]]}
     assert "our 'lookahead' grouping" in note and "'model' (it leaves out ['CB', 'MRPC'])" in note
-    groupings, note = report.table1_groupings(P, "paper", ["lookahead"])  # notebook 03's HMNet rows
-    assert list(groupings) == ["data", "model", "manual", "ours-lookahead"]
+    groupings, ours, note = report.table1_groupings(P, "paper", ["lookahead"])  # notebook 03's HMNet rows
+    assert list(groupings) == ["data", "model", "manual"] and list(ours) == ["lookahead"]
+    assert list(report.groupings_table(groupings, ours)["grouping"]) == ["data", "model", "manual", "ours: lookahead"]
     assert note.startswith("Groupings: the paper's") and "Extra rows: HMNet with our 'lookahead'" in note
     with pytest.raises(report.ParameterError, match="extra_groupings"):
         report.extra_groupings(P, "lookahead")
@@ -53,17 +56,18 @@ def test_only_a_fully_measured_matrix_is_clustered(tmp_path, monkeypatch):
 
 def test_the_campaign_plans_the_extra_rows_once_the_store_holds_the_grouping(tmp_path):
     over = {"tasks": TASKS, "seeds": [0, 1], "extra_groupings": ["lookahead"]}
-    assert campaign.campaign_plan("smoke", None, tmp_path, ["table1_ours"], over) == []
-    assert "not grouped by notebook 02 yet" in campaign_plan.WAITING["table1_ours"]
+    waiting = campaign_plan("smoke", None, tmp_path, ["table1_ours"], over)
+    assert not waiting.runs and "not grouped by notebook 02 yet" in waiting.waiting["table1_ours"]
     (tmp_path / "tables").mkdir(exist_ok=True)
     # Not one of the paper's groupings on these tasks (a grouping equal to one would share its runs' keys).
     (tmp_path / "tables" / "groupings_ours.json").write_text(json.dumps({"lookahead": [["RTE", "SST-2"],
                                                                                         ["MRPC", "CB"]]}))
-    plan = campaign.campaign_plan("smoke", None, tmp_path, ["table1", "table1_ours"], over)
+    plan = campaign_plan("smoke", None, tmp_path, ["table1", "table1_ours"], over)
     ours = [p.config for p in plan if p.section == "table1_ours"]
-    assert sorted(c.seed for c in ours) == [0, 1] and {c.variant for c in ours} == {"hmnet:ours-lookahead"}
+    assert sorted(c.seed for c in ours) == [0, 1] and {c.variant for c in ours} == {"HMNet, our lookahead grouping"}
+    assert {(c.tag("grouping"), c.tag("origin")) for c in ours} == {("lookahead", "ours")}
     assert ours[0].clusters == {"g1": ("RTE", "SST-2"), "g2": ("MRPC", "CB")}
-    assert not campaign_plan.WAITING
+    assert not plan.waiting
     assert not {c.key() for c in ours} & {p.config.key() for p in plan if p.section == "table1"}
 
 
@@ -80,7 +84,7 @@ def test_extra_rows_join_table1_in_the_terminal_view_and_the_ledger(tmp_path, ca
     assert rep.stopped_by == "done" and not rep.failed
     assert main(["results", "table1", "--store", str(store)]) == 0
     out = capsys.readouterr().out
-    assert "extra rows (table1_ours): 1 of 1" in out and "hmnet:ours-lookahead" in out
+    assert "extra rows (table1_ours): 1 of 1" in out and "HMNet, our lookahead grouping" in out
     ledger = ledger_for(store)
-    ours = ledger[ledger["claim"].str.contains("HMNet_ours-lookahead")]
+    ours = ledger[ledger["claim"].str.contains("HMNet, our lookahead grouping", regex=False)]
     assert len(ours) == 1 and ours.iloc[0]["verdict"] == "not resolved"  # one seed: no interval

@@ -539,7 +539,7 @@ def test_imdb_archives(tmp_path):
 
 
 def test_relevance_matrices(tmp_path, caplog):
-    from hmnet.analysis.paper import table2
+    from hmnet.paper import table2
     from hmnet.analysis.relevance import load_matrix, save_matrix
 
     caplog.set_level(logging.WARNING, logger="hmnet")

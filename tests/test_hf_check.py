@@ -1,4 +1,4 @@
-"""The Hugging Face Trainer cross-check (hmnet.hf_check) on the tiny backbone: both precisions on CPU, a
+"""The Hugging Face Trainer cross-check (hmnet.train.hf_check) on the tiny backbone: both precisions on CPU, a
 regression task, the stored record and its reuse."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from hmnet.profiles import get_profile
-from hmnet.hf_check import read_record, record_path, run_and_store, train_with_hf
+from hmnet.train.hf_check import read_record, record_path, run_and_store, train_with_hf
 
 
 @pytest.mark.parametrize("task, bf16", [("RTE", True), ("STS-B", False)])
@@ -24,7 +24,7 @@ def test_records_are_stored_once_and_refuse_other_configs(tmp_path, monkeypatch)
     config = prof.run_config("single", tasks=("RTE",))
     first = run_and_store(config, tmp_path)
     assert read_record(record_path(tmp_path, config), config)["score"] == first["score"]
-    monkeypatch.setattr("hmnet.hf_check.train_with_hf", lambda *a, **k: pytest.fail("trained twice"))
+    monkeypatch.setattr("hmnet.train.hf_check.train_with_hf", lambda *a, **k: pytest.fail("trained twice"))
     assert run_and_store(config, tmp_path)["score"] == first["score"]
     other = prof.run_config("single", tasks=("RTE",), seed=1)
     assert read_record(record_path(tmp_path, config), other) is None

@@ -4,7 +4,7 @@ import pytest
 from hmnet.metrics import (average_bounds, check_published_averages, compute_metrics, mean_ci, paper_average,
                            table1_score)
 
-# Table 1 of the paper, transcribed here only for the average check (hmnet.analysis.paper holds the full tables).
+# Table 1 of the paper, transcribed here only for the average check (hmnet.paper holds the full tables).
 TABLE1 = {
     "Single-task": [(85.0, 84.6), 91.6, 66.1, 56.3, 67.8, 91.0, 93.9, 92.3, 90.9, 85.8, 83.3, 71.4, 65.2],
     "Multi-task": [(84.5, 84.8), 90.9, 79.7, 56.3, 80.3, 91.3, 93.9, 93.1, 90.7, 85.5, 81.4, 77.9, 68.4],

@@ -8,7 +8,7 @@ import nbformat
 import pytest
 
 from _companion import smoke_run
-from hmnet.reproduce import SECTIONS
+from hmnet.book.reproduce import PAGES
 
 
 def _output_text(path) -> str:
@@ -21,8 +21,8 @@ def _output_text(path) -> str:
     return "\n".join(parts)
 
 
-@pytest.mark.parametrize("section", list(SECTIONS))
+@pytest.mark.parametrize("section", list(PAGES))
 def test_no_part_is_missing_from_an_executed_notebook(section):
-    text = _output_text(smoke_run() / "notebooks" / f"{SECTIONS[section]}.ipynb")
+    text = _output_text(smoke_run() / "notebooks" / f"{PAGES[section]}.ipynb")
     assert "not available in this build" not in text, f"{section}: a part is missing"
     assert "Traceback" not in text

@@ -22,7 +22,7 @@ import nbformat
 import pytest
 
 from hmnet import report
-from hmnet.reproduce import SECTIONS
+from hmnet.book.reproduce import PAGES
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -84,7 +84,7 @@ def setup_calls(source: str) -> int:
     return sum(1 for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Call) and _report_call(n) == "setup")
 
 
-@pytest.mark.parametrize("stem", list(SECTIONS.values()))
+@pytest.mark.parametrize("stem", list(PAGES.values()))
 def test_notebook_cells_hold_no_logic(stem):
     cells = _code_cells(stem)
     params = [c for c in cells if "parameters" in c.metadata.get("tags", [])]
@@ -99,7 +99,7 @@ def test_notebook_cells_hold_no_logic(stem):
     assert not problems, f"{stem}: " + "; ".join(f"code cell {i}: {', '.join(p)}" for i, p in problems.items())
 
 
-@pytest.mark.parametrize("stem", list(SECTIONS.values()))
+@pytest.mark.parametrize("stem", list(PAGES.values()))
 def test_one_setup_call_right_after_the_colab_cell(stem):
     cells = _code_cells(stem)
     assert sum(setup_calls(c.source) for c in cells) == 1, f"{stem}: report.setup must be called exactly once"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hmnet.analysis import paper
+from hmnet import paper
 from hmnet.tasks import TASK_NAMES, TASKS
 
 

@@ -10,7 +10,8 @@ from transformers import BertConfig, BertModel
 
 from hmnet.models import build_model
 from hmnet.models.counting import activated_parameters, count_parameters, overall_parameters, traced_path_parameters
-from hmnet.params import APPENDIX_A_GROUPS, PAPER_PARAMS, TABLE1_METHODS, components, grouping_clusters, parameter_table
+from hmnet.analysis.parameters import (APPENDIX_A_GROUPS, PAPER_PARAMS, TABLE1_METHODS, components, grouping_clusters,
+                                       parameter_table)
 from hmnet.tasks import TASK_NAMES, get_task
 
 # bert-base-uncased sizes from its configuration (not from modules): an independent check of the counts.
@@ -89,7 +90,7 @@ def test_groupings():
 
 
 def test_constants_agree_with_hmnet_paper():
-    paper = pytest.importorskip("hmnet.analysis.paper", reason="hmnet.analysis.paper is not part of this checkout")
+    paper = pytest.importorskip("hmnet.paper", reason="hmnet.paper is not part of this checkout")
     ours = {k: sorted(sorted(g) for g in v.values()) for k, v in APPENDIX_A_GROUPS.items()}
     assert ours == {k: sorted(sorted(g) for g in paper.PAPER_GROUPINGS[k]) for k in ("data", "model")}
     summary = paper.table1_summary()

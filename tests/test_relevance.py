@@ -15,7 +15,7 @@ from torch import nn
 
 from hmnet.analysis import relevance as rel
 from hmnet.analysis.clustering import agreement, canonical_groups, format_groups, kmeans_groups
-from hmnet.analysis.paper import table2
+from hmnet.paper import table2
 from hmnet.synthetic import PLANTED_GROUPS
 
 COMPLETE_TRAIN = ["RTE", "WNLI", "CB", "SST-2", "STS-B", "MRPC", "MultiRC"]  # PROVENANCE.md
@@ -154,19 +154,19 @@ def test_model_relevance_from_results_averages_seeds():
 
 
 def test_pairwise_plan_is_the_relevance_plan():
-    """Eq. 3-4's runs come from plans.pairwise_plan (hmnet.relevance.relevance_plan was a copy)."""
+    """Eq. 3-4's runs come from the pairwise section's plan (hmnet.relevance.relevance_plan was a copy)."""
     profiles = pytest.importorskip("hmnet.profiles")
-    plans = pytest.importorskip("hmnet.plans")
-    plan = plans.pairwise_plan(profiles.get_profile("smoke", seeds=0))
+    from hmnet.sections import pairwise as plans
+    plan = plans.plan_runs(profiles.get_profile("smoke", seeds=0))
     assert len(plan) == 13 + 78
     assert sum(c.method == "single" for c in plan) == 13
     assert {len(c.tasks) for c in plan if c.method == "multi"} == {2}
     profile = profiles.get_profile("smoke", scale=0.5)
-    plan = plans.pairwise_plan(profile, ["RTE", "CB", "MRPC"], seeds=[0, 1])
+    plan = plans.plan_runs(profile, ["RTE", "CB", "MRPC"], seeds=[0, 1])
     assert len(plan) == 2 * (3 + 3) and {c.seed for c in plan} == {0, 1}
     assert all(c.clusters is None and c.backbone == profile.backbone and c.scale == 0.5 for c in plan)
     with pytest.raises(ValueError, match="at least two tasks"):
-        plans.pairwise_plan(profile, ["RTE"])
+        plans.plan_runs(profile, ["RTE"])
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -352,10 +352,10 @@ def test_model_relevance_end_to_end_on_the_synthetic_suite(tmp_path):
     are not expected to show; the ARI is printed, not asserted.
     """
     profiles = pytest.importorskip("hmnet.profiles")
-    plans = pytest.importorskip("hmnet.plans")
+    from hmnet.sections import pairwise as plans
     train = pytest.importorskip("hmnet.train")
     tasks = ["RTE", "WNLI", "MRPC"]  # RTE and WNLI share a planted group, MRPC does not
-    plan = plans.pairwise_plan(profiles.get_profile("smoke", scale=0.25, epochs=1), tasks)
+    plan = plans.plan_runs(profiles.get_profile("smoke", scale=0.25, epochs=1), tasks)
     results = train.run_plan(plan, tmp_path, progress=False)
     m = rel.model_relevance_from_results(results)
     assert list(m.index) == tasks and list(m.columns) == tasks

@@ -20,7 +20,7 @@ import pytest
 
 from hmnet.analysis.clustering import agreement, canonical_groups, format_groups, kmeans_groups, restrict
 from hmnet.profiles import get_profile
-from hmnet.plans import pairwise_plan
+from hmnet.sections.pairwise import plan_runs as pairwise_plan
 from hmnet.analysis.relevance import model_relevance_from_results
 from hmnet.synthetic import GROUP_OF, PLANTED_GROUPS
 from hmnet.tasks import get_task

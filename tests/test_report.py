@@ -69,25 +69,25 @@ def test_peak_contrast_is_paired_by_seed():
 
 def _summary(seeds: int = 3) -> pd.DataFrame:
     """A summarize()-shaped frame: every Table 1 entry and method, the paper's number minus 10 ± 2."""
-    from hmnet.analysis import paper
+    from hmnet import paper
 
     t1 = paper.table1()
     entries = {f"{t}-{m.split('_')[-1]}" if t == "MNLI" else t: row for (t, m), row in t1.iterrows()}
     entries["Average"] = paper.table1_averages()
-    variants = {"Single-task": "single", "Multi-task": "multi", "SkillNet": "skillnet", "HMNet_d": "hmnet:data",
-                "HMNet_md": "hmnet:manual", "HMNet_m": "hmnet:model"}
+    methods = {"Single-task": "single", "Multi-task": "multi", "SkillNet": "skillnet", "HMNet_d": "hmnet",
+               "HMNet_md": "hmnet", "HMNet_m": "hmnet"}
     rows = []
     for entry, row in entries.items():
-        for method, variant in variants.items():
-            mean = float(row[method]) - 10
-            rows.append({"variant": variant, "method": variant.split(":")[0], "task": entry, "n": seeds,
+        for column, method in methods.items():
+            mean = float(row[column]) - 10
+            rows.append({"variant": column, "column": column, "method": method, "task": entry, "n": seeds,
                          "mean": mean, "std": 1.0, "ci_low": mean - 2, "ci_high": mean + 2})
     return pd.DataFrame(rows)
 
 
 def test_table1_in_the_papers_shape():
     bs4 = pytest.importorskip("bs4")
-    from hmnet.analysis import paper
+    from hmnet import paper
 
     comparison = report.table1_comparison(_summary())
     soup = bs4.BeautifulSoup(report.table1_html(comparison)._repr_html_(), "html.parser")
@@ -144,7 +144,7 @@ def test_parameter_rows_keep_their_notes_out_of_the_table():
 
 
 def test_matrix_comparison_turns_headers_for_many_tasks():
-    from hmnet.analysis import paper
+    from hmnet import paper
 
     t2 = paper.table2()
     wide = report.matrix_comparison_html(t2 - 1, t2)._repr_html_()

@@ -19,6 +19,7 @@ import pandas as pd
 import pytest
 
 from hmnet import report
+from hmnet.sections import affinity, layer_grid
 
 matplotlib.use("Agg")
 
@@ -126,10 +127,17 @@ def test_agreement_finding_records_and_shows(params, shown):
     assert _texts(shown)[0].startswith("Table 2 on the smoke profile: over 12")
 
 
-def test_banner_text_names_profile_data_backbone_and_seeds(params):
+def test_banner_text_names_profile_data_backbone_and_seeds(params, tmp_path):
+    import re
+
     text = report.banner_text(params)
     assert text.startswith("SMOKE profile") and "backbone: tiny" in text and f"seeds: {list(params.seeds)}" in text
-    assert "hmnet-profile-smoke" in report.banner_html(params) and "#fff3cd" in report.banner_html(params)
+    assert "not comparable with the paper" in text
+    paper = report.check_parameters(profile="paper", out_dir=str(tmp_path / "paper"))
+    banners = {p.profile: report.banner_html(p) for p in (params, paper)}
+    assert all(f'class="hmnet-banner hmnet-profile-{name}"' in html for name, html in banners.items())
+    colours = {re.search(r"background:\s*(#[0-9a-fA-F]{6})", html).group(1) for html in banners.values()}
+    assert len(colours) == 2, "a reader tells a smoke page from a paper page at a glance"
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -242,15 +250,15 @@ def test_affinity_scatter_and_comparison(params):
 
 
 def test_lookahead_configs_default_to_one_run_on_the_first_seed(params):
-    configs = report.lookahead_configs(params, ["RTE", "MRPC", "CB"])
+    configs = affinity.configs(params, ["RTE", "MRPC", "CB"])
     assert [c.seed for c in configs] == [params.seeds[0]] and configs[0].affinity
     assert configs[0].affinity_every == params.run_profile.affinity_every
-    configs = report.lookahead_configs(params, ["RTE", "MRPC"], seeds=[0, 1], every=50)
+    configs = affinity.configs(params, ["RTE", "MRPC"], seeds=[0, 1], every=50)
     assert [c.seed for c in configs] == [0, 1] and {c.affinity_every for c in configs} == {50}
     with pytest.raises(report.ParameterError, match="'affinity_every' must be >= 1"):
-        report.lookahead_configs(params, ["RTE", "MRPC"], every=0)
+        affinity.configs(params, ["RTE", "MRPC"], every=0)
     with pytest.raises(report.ParameterError, match="'affinity_seeds'"):
-        report.lookahead_configs(params, ["RTE", "MRPC"], seeds="0")
+        affinity.configs(params, ["RTE", "MRPC"], seeds="0")
 
 
 def test_save_and_load_relevance(params):
@@ -374,7 +382,7 @@ def _run(variant, seed, scores, split=None):
 
 
 def test_published_averages_recompute_the_paper_from_its_own_cells():
-    from hmnet.analysis import paper
+    from hmnet import paper
 
     table = report.published_averages().set_index("method")
     assert list(table.index) == list(paper.TABLE1_METHODS)
@@ -384,8 +392,8 @@ def test_published_averages_recompute_the_paper_from_its_own_cells():
 
 
 def test_ranking_sentence_and_finding(params, shown):
-    rows = [{"variant": v, "task": "Average", "n": 3, "mean": m, "ci_low": m - 1, "ci_high": m + 1}
-            for v, m in [("multi", 60.0), ("hmnet:model", 61.5), ("single", 50.0)]]
+    rows = [{"variant": v, "column": v, "task": "Average", "n": 3, "mean": m, "ci_low": m - 1, "ci_high": m + 1}
+            for v, m in [("Multi-task", 60.0), ("HMNet_m", 61.5), ("Single-task", 50.0)]]
     summary = pd.DataFrame(rows)
     sentence = report.ranking_sentence(summary)
     assert sentence == ("Measured averages, best first: HMNet_m 61.5, Multi-task 60.0, Single-task 50.0. The best "
@@ -396,10 +404,10 @@ def test_ranking_sentence_and_finding(params, shown):
 
 
 def test_table1_figure_bars_ours_beside_the_paper(params):
-    from hmnet.analysis import paper
+    from hmnet import paper
 
-    summary = pd.DataFrame([{"variant": v, "task": "Average", "n": 2, "mean": 50.0, "std": 1.0, "ci_low": 49.0,
-                             "ci_high": 51.0} for v in ("single", "hmnet:model")])
+    summary = pd.DataFrame([{"variant": v, "column": v, "task": "Average", "n": 2, "mean": 50.0, "std": 1.0,
+                             "ci_low": 49.0, "ci_high": 51.0} for v in ("Single-task", "HMNet_m")])
     fig = report.table1_figure(summary, params)
     data = pd.read_csv(params.figures_dir / "table1_averages.csv")
     assert list(data["method"]) == ["Single-task", "HMNet_m"]
@@ -623,11 +631,11 @@ def test_layer_grid_subset_groupings_and_ci_splits(params):
     with pytest.raises(report.ParameterError, match="the paper's split \\[2, 1, 1\\] is not in the grid"):
         report.check_ci_splits("paper", [(3, 1, 0)], 4)
     chosen = report.select_groupings(groupings, ["model"])
-    runs, baseline = report.layer_grid_configs(params, ["RTE", "MRPC", "CB"], chosen, [(2, 1, 1), (3, 1, 0)],
+    runs, baseline = layer_grid.configs(params, ["RTE", "MRPC", "CB"], chosen, [(2, 1, 1), (3, 1, 0)],
                                                [0, 1], ci_splits=[(2, 1, 1)])
     assert sorted((c.split, c.seed) for c in runs) == [((2, 1, 1), 0), ((2, 1, 1), 1), ((3, 1, 0), 0)]
     assert [c.seed for c in baseline] == [0, 1] and all(c.method == "multi" for c in baseline)
-    every, _ = report.layer_grid_configs(params, ["RTE", "MRPC", "CB"], chosen, [(2, 1, 1), (3, 1, 0)], [0, 1])
+    every, _ = layer_grid.configs(params, ["RTE", "MRPC", "CB"], chosen, [(2, 1, 1), (3, 1, 0)], [0, 1])
     assert len(every) == 4
     text = report.plan_text(params, ["RTE"], depth=4, splits=[(2, 1, 1), (3, 1, 0)], ci_splits=[(2, 1, 1)],
                             groupings=["model"])

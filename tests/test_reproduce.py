@@ -10,7 +10,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
 from hmnet import report
-from hmnet.reproduce import SECTIONS, ReproduceError, reproduce, resolve_sections
+from hmnet.book.reproduce import PAGES, ReproduceError, reproduce, resolve_pages
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -101,17 +101,17 @@ def test_side_by_side_and_files(tmp_path):
 # the runner
 
 
-def test_sections_resolve():
-    assert resolve_sections(None) == list(SECTIONS)
-    assert resolve_sections(["3", "01"]) == ["01", "03"]
-    assert resolve_sections("04_shared_layers,6") == ["04", "06"]
-    with pytest.raises(report.ParameterError, match="section '9' is unknown; known: 01"):
-        resolve_sections(["9"])
+def test_pages_resolve():
+    assert resolve_pages(None) == list(PAGES)
+    assert resolve_pages(["3", "01"]) == ["01", "03"]
+    assert resolve_pages("04_shared_layers,6") == ["04", "06"]
+    with pytest.raises(report.ParameterError, match="page '9' is unknown; known: 01"):
+        resolve_pages(["9"])
 
 
 def _write_notebooks(folder: Path, failing: str | None = None) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    for section, stem in SECTIONS.items():
+    for section, stem in PAGES.items():
         params = new_code_cell('profile = "smoke"\nout_dir = None')
         params.metadata["tags"] = ["parameters"]
         body = ("import pathlib\n"
@@ -129,18 +129,18 @@ def test_runner_resumes_and_reports_the_failing_cell(tmp_path):
     nbs, out = tmp_path / "nbs", tmp_path / "out"
     _write_notebooks(nbs, failing="02")
     with pytest.raises(ReproduceError) as info:
-        reproduce("smoke", sections=["01", "02"], out=out, notebooks_dir=nbs, progress=False)
+        reproduce("smoke", pages=["01", "02"], out=out, notebooks_dir=nbs, progress=False)
     msg = str(info.value)
-    assert "section 02 (02_task_clustering) failed in cell" in msg and "boom in the middle" in msg
+    assert "page 02 (02_task_clustering) failed in cell" in msg and "boom in the middle" in msg
     assert str(out / "notebooks" / "02_task_clustering.ipynb") in msg and "raise RuntimeError" in msg
     assert info.value.notebook.exists() and info.value.cell is not None
     # fixed notebook: 01 is not run again (done-marker), 02 is
     _write_notebooks(nbs)
-    results = reproduce("smoke", sections=["01", "02"], out=out, notebooks_dir=nbs, progress=False)
+    results = reproduce("smoke", pages=["01", "02"], out=out, notebooks_dir=nbs, progress=False)
     assert [r.status for r in results] == ["cached", "ran"]
     assert (out / "count_01.txt").read_text() == "x" and (out / "count_02.txt").read_text() == "xx"
     # other parameters: the section runs again
-    results = reproduce("smoke", sections=["01"], out=out, notebooks_dir=nbs, progress=False,
+    results = reproduce("smoke", pages=["01"], out=out, notebooks_dir=nbs, progress=False,
                         extra={"seeds": [5]})
     assert [r.status for r in results] == ["ran"]
 
@@ -154,27 +154,28 @@ def test_runner_rejects_bad_input(tmp_path):
         reproduce("local", data_dir=tmp_path / "missing", out=tmp_path)
 
 
-def test_code_fingerprint_covers_every_report_module(tmp_path, monkeypatch):
+def test_code_fingerprint_covers_every_report_and_sections_module(tmp_path, monkeypatch):
     import shutil
     import sys
 
-    from hmnet import reproduce
+    from hmnet.book import reproduce
 
     loaded = {Path(m.__file__).resolve() for name, m in list(sys.modules.items())
-              if name.split(".")[:2] == ["hmnet", "report"] and getattr(m, "__file__", None)}
-    assert len(loaded) > 1 and loaded <= set(reproduce.report_sources())
+              if name.split(".")[:2] in (["hmnet", "report"], ["hmnet", "sections"]) and getattr(m, "__file__", None)}
+    assert len(loaded) > 1 and loaded <= set(reproduce.code_sources())
     before = reproduce.code_fingerprint()
-    copy = tmp_path / "report"  # a copy: the real modules are never modified
-    shutil.copytree(reproduce.REPORT_DIR, copy, ignore=shutil.ignore_patterns("__pycache__"))
-    monkeypatch.setattr(reproduce, "REPORT_DIR", copy)
+    copies = tuple(tmp_path / d.name for d in reproduce.CODE_DIRS)  # copies: the real modules are never modified
+    for d, copy in zip(reproduce.CODE_DIRS, copies):
+        shutil.copytree(d, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(reproduce, "CODE_DIRS", copies)
     assert reproduce.code_fingerprint() == before
-    for path in sorted(copy.glob("*.py")):
+    for path in sorted(p for c in copies for p in c.glob("*.py")):
         source = path.read_bytes()
         path.write_bytes(source + b"\n# changed\n")
-        assert reproduce.code_fingerprint() != before, f"a change in report/{path.name} keeps the fingerprint"
+        assert reproduce.code_fingerprint() != before, f"a change in {path.parent.name}/{path.name} keeps it"
         path.write_bytes(source)
     assert reproduce.code_fingerprint() == before
-    (copy / "new_helpers.py").write_text("X = 1\n")
+    (copies[1] / "new_section.py").write_text("X = 1\n")
     assert reproduce.code_fingerprint() != before
 
 
@@ -186,7 +187,7 @@ def test_cli_reports_failure(tmp_path, capsys):
 
 
 def test_stored_notebooks_have_no_outputs_and_a_parameters_cell():
-    for stem in SECTIONS.values():
+    for stem in PAGES.values():
         nb = nbformat.read(REPO / "notebooks" / f"{stem}.ipynb", as_version=4)
         assert "parameters" in nb.cells[0].metadata.get("tags", []), stem
         for cell in nb.cells:
@@ -216,24 +217,25 @@ def test_attention_pairs_from_the_anchors_gains_or_the_papers(tmp_path, monkeypa
     import pandas as pd
 
     from hmnet.analysis import relevance
-    from hmnet.report import attention
+    from hmnet.sections import attention
 
     tasks = ["RTE", "SST-2", "MRPC"]
-    monkeypatch.setattr(attention, "run_plan", lambda configs, params, desc: list(configs))
+    monkeypatch.setattr(attention, "run", lambda configs, params, desc: list(configs))
     monkeypatch.setattr(relevance, "model_relevance_from_results",
                         lambda results: pd.DataFrame(0.0, index=tasks, columns=tasks))
     p = report.check_parameters(out_dir=tmp_path)
-    pairs, note = report.choose_attention_pairs(p, "RTE", tasks, stored=False)
+    pairs, note = report.choose_attention_pairs(p, "RTE", tasks, stored_runs=False)
     assert pairs == report.PAPER_ATTENTION_PAIRS and "do not separate" in note
     p = report.check_parameters(out_dir=tmp_path, tasks=tasks)
     with pytest.raises(report.ParameterError, match=r"\['QQP'\], which this profile lacks"):
-        report.choose_attention_pairs(p, "RTE", tasks, stored=False)
+        report.choose_attention_pairs(p, "RTE", tasks, stored_runs=False)
     four = ["RTE", "SST-2", "MRPC", "CB"]  # mutual gains with RTE (both ways): SST-2 +2.5, MRPC -1.0, CB 0.0
     gains = pd.DataFrame(0.0, index=four, columns=four)
     gains.loc["SST-2", "RTE"], gains.loc["RTE", "SST-2"], gains.loc["MRPC", "RTE"], gains.loc["RTE", "MRPC"] = (
         3.0, -0.5, 1.0, -2.0)
     gains.loc["SST-2", "MRPC"] = -9.0  # a gain without RTE plays no part
     monkeypatch.setattr(relevance, "model_relevance_from_results", lambda results: gains)
-    pairs, note = report.choose_attention_pairs(report.check_parameters(out_dir=tmp_path), "RTE", four, stored=False)
+    params = report.check_parameters(out_dir=tmp_path)
+    pairs, note = report.choose_attention_pairs(params, "RTE", four, stored_runs=False)
     assert pairs == {"positive": ("SST-2", "RTE"), "negative": ("MRPC", "RTE")}
     assert "largest mutual gain (2.50)" in note and "the smallest (-1.00)" in note

@@ -102,7 +102,7 @@ def test_a_tampered_record_is_a_mismatch_and_a_damaged_one_is_reported(capsys, s
 
 def test_choosing_records(tmp_path):
     from hmnet.errors import UsageError
-    from hmnet.rerun import choose_records
+    from hmnet.campaign.rerun import choose_records
 
     for name in ("single-aaaa1111.json", "multi-bbbb2222.json", "hmnet-cccc3333.json"):
         (tmp_path / name).write_text("{}")
@@ -228,7 +228,7 @@ def test_a_fault_mid_run_keeps_the_last_checkpoint_and_the_store(capsys, tmp_pat
 def test_reference_records_rebuild_their_keys_from_the_shared_data(shared_data_dir, tmp_path):
     """The committed records' configs, with the data folder given, are the same runs here (same keys); a stand-in
     for the trainer returns each stored record, so every one matches without training."""
-    from hmnet.rerun import rerun_store
+    from hmnet.campaign.rerun import rerun_store
     from hmnet.results import read_result_file
 
     store = Path(__file__).resolve().parents[1] / "reference" / "local" / "results"

@@ -14,7 +14,9 @@ from hmnet.cli import build_parser, main as cli_main
 from hmnet.cli.train import config_from_args
 from hmnet.experiments import ConfigError, RunConfig
 from hmnet.profiles import SETTINGS, check_profile_field, get_profile
-from hmnet.plans import named_groupings, table1_plan
+from hmnet.sections.groupings import named_groupings
+from hmnet.sections import table1
+from hmnet.sections.table1 import plan_runs as table1_plan
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -72,7 +74,7 @@ def test_notebook_parameters_make_the_profile_the_command_line_uses(tmp_path, ca
     assert params.run_profile == get_profile("smoke", tasks=("RTE", "CB"))
     assert params.max_train_examples == get_profile("smoke").max_examples and params.seeds == get_profile("smoke").seeds
     groupings = named_groupings(["manual"], ("RTE", "CB"))
-    notebook = report.table1_configs(params, {k: list(g.values()) for k, g in groupings.items()}, params.seeds)
+    notebook = table1.configs(params, {k: list(g.values()) for k, g in groupings.items()}, params.seeds)
     assert cli_main(["plan", "export", "table1", "--format", "json", "--set", 'tasks=["RTE","CB"]']) == 0
     cli = [RunConfig.from_json(x) for x in capsys.readouterr().out.strip().splitlines()]
     assert [c.key() for c in table1_plan(get_profile("smoke", tasks=("RTE", "CB")), groupings)] == \

@@ -23,7 +23,7 @@ import hmnet.train.loop as htrain
 from hmnet.backbone import load_backbone
 from hmnet.data import TextEncoder, MultiTaskBatches, load_task
 from hmnet.profiles import get_profile
-from hmnet.plans import table1_plan
+from hmnet.sections.table1 import plan_runs as table1_plan
 from hmnet.models import build_model
 from hmnet.train import (BatchOutOfMemoryError, Result, latest_checkpoint, load_result, predict,
                          resolve_precision, run_plan, summarize, train)
@@ -340,19 +340,20 @@ def test_sdpa_and_eager_attention_give_the_same_logits_and_predict_keeps_order()
 def test_smoke_table1_plan_end_to_end_and_cache(tmp_path, monkeypatch):
     prof = get_profile("smoke", tasks=("RTE", "MRPC", "SST-2", "CB"), scale=0.3, seeds=0)
     plan = table1_plan(prof, groupings=["manual", "planted"])
-    assert [c.variant for c in plan].count("single") == 4 and len(plan) == 8
+    assert [c.tag("role") for c in plan].count("single") == 4 and len(plan) == 8
     t0 = time.perf_counter()
     results = run_plan(plan, tmp_path, progress=False)
     elapsed = time.perf_counter() - t0
     files = sorted(tmp_path.glob("*.json"))
     assert len(files) == 8 and all(isinstance(r, Result) for r in results)
-    assert {r.config.variant for r in results} == {"single", "multi", "skillnet", "hmnet:manual", "hmnet:planted"}
+    labels = {"Single-task", "Multi-task", "SkillNet", "HMNet_md", "HMNet (planted)"}  # the paper's names
+    assert {r.config.variant for r in results} == labels
     for r in results:
         assert json.loads(r.path.read_text())["complete"] is True
         assert np.isfinite(r.average) and r.params["activated_mean"] > 0
     table = summarize(results)
-    assert set(table.variant) == {"single", "multi", "skillnet", "hmnet:manual", "hmnet:planted"}
-    single = table[table.variant == "single"].set_index("task")
+    assert set(table.variant) == labels
+    single = table[table.variant == "Single-task"].set_index("task")
     assert list(single.index) == ["RTE", "CB", "SST-2", "MRPC", "Average"]  # Table 1 order, average last
     assert single.loc["Average", "mean"] == pytest.approx(np.mean(single.loc[["RTE", "CB", "SST-2", "MRPC"], "mean"]))
     monkeypatch.setattr(htrain, "_train", _no_training)

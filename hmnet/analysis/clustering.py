@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -25,35 +25,12 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score, silhouette_score
 from threadpoolctl import threadpool_limits
 
+from hmnet.tasks import canonical_groups, canonical_name
+
 log = logging.getLogger(__name__)
 
 Grouping = list[list[str]]
 FEATURES = ("rows", "columns", "both")
-
-
-def _canonical_name(name: str) -> str:
-    from hmnet.tasks import UnknownTaskError, get_task
-
-    try:
-        return get_task(name).name
-    except UnknownTaskError:
-        return str(name)
-
-
-def canonical_groups(groups: Mapping[str, Iterable[str]] | Iterable[Iterable[str]]) -> Grouping:
-    """Groups as sorted lists of canonical task names, the groups sorted; empty groups dropped.
-
-    Raises ValueError when a task appears in two groups.
-    """
-    if isinstance(groups, Mapping):
-        groups = groups.values()
-    out = [sorted(_canonical_name(t) for t in g) for g in groups]
-    out = sorted(g for g in out if g)
-    seen = Counter(t for g in out for t in g)
-    twice = sorted(t for t, n in seen.items() if n > 1)
-    if twice:
-        raise ValueError(f"task(s) {twice} appear in more than one group: {out}")
-    return out
 
 
 def format_groups(groups: Grouping) -> str:
@@ -74,10 +51,10 @@ def labels_to_groups(tasks: Sequence[str], labels: Sequence[int]) -> Grouping:
 def group_labels(groups: Grouping, tasks: Sequence[str]) -> np.ndarray:
     """The index of each task's group (in canonical order), for `tasks` in the given order."""
     where = {t: i for i, g in enumerate(canonical_groups(groups)) for t in g}
-    missing = [t for t in tasks if _canonical_name(t) not in where]
+    missing = [t for t in tasks if canonical_name(t) not in where]
     if missing:
         raise ValueError(f"task(s) {missing} are in no group of {canonical_groups(groups)}")
-    return np.array([where[_canonical_name(t)] for t in tasks])
+    return np.array([where[canonical_name(t)] for t in tasks])
 
 
 def agreement(a: Grouping, b: Grouping, tasks: Sequence[str] | None = None) -> float:
@@ -97,7 +74,7 @@ def agreement(a: Grouping, b: Grouping, tasks: Sequence[str] | None = None) -> f
 
 def restrict(groups: Grouping, tasks: Iterable[str]) -> Grouping:
     """The grouping restricted to `tasks` (groups left empty disappear)."""
-    keep = {_canonical_name(t) for t in tasks}
+    keep = {canonical_name(t) for t in tasks}
     return canonical_groups([[t for t in g if t in keep] for g in canonical_groups(groups)])
 
 

@@ -200,5 +200,59 @@ def most_of(members: Sequence[Comparison]) -> str:
     return SMALLER if count[SMALLER] + count[CONTRADICTED] > len(ran) / 2 else UNRESOLVED
 
 
+# ---------------------------------------------------------------------------------------------------------
+# a claim of the ledger: a family of comparisons and its verdict
+
+# Where the paper prints no number, a protocol may register the effect a comparison is held against
+# ("reference_effects" in its analysis); without one those comparisons have no paper's effect and cannot be
+# "smaller than the paper's".
+NO_REFERENCE = float("nan")
+
+
+@dataclass(frozen=True)
+class ClaimResult:
+    """One row of the ledger: the claim, what the paper says, its comparisons (Holm-adjusted together), the
+    verdict, a short note beside the numbers, and the unit its effects are measured in."""
+
+    claim: str
+    paper: str
+    section: str  # the page that shows it ("03")
+    members: tuple[Comparison, ...]
+    verdict: str
+    note: str = ""
+    unit: str = "points"
+
+    @property
+    def evidence(self) -> str:
+        parts = [m.short() for m in self.members] or ["no seed holds the runs"]
+        return "; ".join(parts) + (f" | {self.note}" if self.note else "")
+
+
+def decide(claim: str, paper: str, section: str, members: Sequence[Comparison], how=all_of, note: str = "",
+           unit: str = "points") -> ClaimResult:
+    """A claim from its comparisons: Holm-adjusted as one family, decided by `how` (:func:`all_of`,
+    :func:`most_of`); not run without comparisons."""
+    adjusted = tuple(family(members))
+    return ClaimResult(claim, paper, section, adjusted, how(adjusted) if adjusted else NOT_RUN, note, unit)
+
+
+def claim_row(c: ClaimResult) -> dict:
+    return {"claim": c.claim, "paper": c.paper, "verdict": c.verdict, "evidence": c.evidence, "section": c.section,
+            "unit": c.unit, "note": c.note, "members": [m.__dict__ for m in c.members]}
+
+
+def held_against(reference: float) -> str:
+    """What a comparison without a printed number is held against, in words."""
+    if reference != reference:  # NaN
+        return "no number printed, and this protocol registered no reference effect"
+    return f"no number printed: held against the registered {reference:g}"
+
+
+def verdict_counts(frame) -> dict[str, int]:
+    """How many claims of a ledger frame have each verdict."""
+    return {v: int((frame["verdict"] == v).sum()) for v in VERDICTS}
+
+
 __all__ = ["Comparison", "compare", "family", "holm", "all_of", "most_of", "minimum_detectable_effect",
-           "seeds_needed", "VERDICTS", "SUPPORTED", "CONTRADICTED", "SMALLER", "UNRESOLVED", "NOT_RUN"]
+           "seeds_needed", "VERDICTS", "SUPPORTED", "CONTRADICTED", "SMALLER", "UNRESOLVED", "NOT_RUN",
+           "ClaimResult", "decide", "claim_row", "held_against", "verdict_counts", "NO_REFERENCE"]

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from hmnet.cli.args import add_profile_option
-from hmnet.reproduce import SECTIONS, default_out
+from hmnet.book.reproduce import PAGES, default_out
 
 # The reference build's profile: its notebooks render the committed results store (reference/local) and
 # never train; `hmnet campaign run` fills the store.
@@ -31,18 +31,18 @@ def parse_params(items: list[str] | None) -> dict:
 
 
 def add_parsers(sub) -> None:
-    sections = ", ".join(f"{k}={v}" for k, v in SECTIONS.items())
+    pages = ", ".join(f"{k}={v}" for k, v in PAGES.items())
     p = sub.add_parser("reproduce", help="run the notebooks with papermill into an output folder (resumable)")
     add_profile_option(p, "smoke")
-    p.add_argument("--sections", nargs="+", default=None, help=f"which notebooks (default all): {sections}")
+    p.add_argument("--sections", nargs="+", default=None, help=f"which pages (notebooks; default all): {pages}")
     p.add_argument("--data-dir", default=None, help="GLUE/SuperGLUE files (required by the local profile)")
     p.add_argument("--out", default=None, help="output folder (default _build/runs/<profile>)")
-    p.add_argument("--force", action="store_true", help="re-run sections even if done with these parameters")
+    p.add_argument("--force", action="store_true", help="re-run pages even if done with these parameters")
     p.add_argument("--train", action="store_true",
                    help="local profile: train missing runs in the notebooks instead of rendering the store "
                         "(default out then _build/runs/local)")
     p.add_argument("-p", "--param", nargs=2, action="append", metavar=("NAME", "VALUE"),
-                   help="extra notebook parameter for every section, e.g. -p seeds '[0,1,2]'")
+                   help="extra notebook parameter for every page, e.g. -p seeds '[0,1,2]'")
     p.add_argument("--protocol", default=None,
                    help="the profile's registered protocol (local: v1, v2; default the newest); a store is rendered "
                         "from the protocol's own store")
@@ -59,30 +59,29 @@ def add_parsers(sub) -> None:
 
 
 def cmd_reproduce(args) -> int:
-    from hmnet.report import ParameterError
-    from hmnet.reproduce import ReproduceError, reproduce
-
+    from hmnet.book.reproduce import ReproduceError, reproduce
     from hmnet.protocol import ProtocolError
+    from hmnet.sections import ParameterError
 
     start = time.perf_counter()
     try:
         out = Path(args.out) if args.out else default_out(args.profile, _store_only(args), args.protocol)
-        results = reproduce(args.profile, sections=args.sections, data_dir=args.data_dir, out=out,
+        results = reproduce(args.profile, pages=args.sections, data_dir=args.data_dir, out=out,
                             force=args.force, extra=parse_params(args.param), store_only=_store_only(args),
                             protocol=args.protocol)
     except (ReproduceError, ParameterError, FileNotFoundError, ProtocolError) as err:
         print(f"hmnet reproduce: {err}", file=sys.stderr)
         return 1
     for r in results:
-        print(f"{r.section} {r.notebook.name}: {r.status}" + (f" in {r.seconds:.0f} s" if r.status == "ran" else ""))
+        print(f"{r.page} {r.notebook.name}: {r.status}" + (f" in {r.seconds:.0f} s" if r.status == "ran" else ""))
     print(f"executed notebooks in {out / 'notebooks'} ({time.perf_counter() - start:.0f} s)")
     return 0
 
 
 def cmd_book(args) -> int:
-    from hmnet.book import BookError, build_book
-    from hmnet.report import ParameterError
-    from hmnet.reproduce import ReproduceError
+    from hmnet.book.build import BookError, build_book
+    from hmnet.book.reproduce import ReproduceError
+    from hmnet.sections import ParameterError
 
     store_only = _store_only(args)
     out = Path(args.out) if args.out else default_out(args.profile, store_only)

@@ -12,7 +12,9 @@ from hmnet.cli.book import parse_params
 
 
 def add_parsers(sub) -> None:
-    from hmnet.campaign_plan import SECTION_ORDER
+    from hmnet.sections import registry
+
+    known = registry().names
 
     c = sub.add_parser("campaign", help="run every pending run of a profile's results store (resumable)")
     csub = c.add_subparsers(dest="campaign_command", required=True)
@@ -27,9 +29,8 @@ def add_parsers(sub) -> None:
         p.add_argument("--protocol", default=None,
                        help="the profile's registered protocol (hmnet/protocols; local: v1, v2; default the newest)")
         p.add_argument("--store", default=None, help="the results store (default the protocol's, reference/<store>)")
-        p.add_argument("--sections", nargs="+", default=None, choices=SECTION_ORDER,
-                       help=f"which sections, in this priority order: {' '.join(SECTION_ORDER)} (default the "
-                            "protocol's)")
+        p.add_argument("--sections", nargs="+", default=None, choices=known,
+                       help=f"which sections, in this priority order: {' '.join(known)} (default the protocol's)")
         p.add_argument("--workers", type=int, default=2, help="runs side by side (default 2)")
         p.add_argument("-p", "--param", nargs=2, action="append", metavar=("NAME", "VALUE"),
                        help="notebook parameter for every section, as in hmnet reproduce, e.g. -p seeds '[0]'")
@@ -60,8 +61,7 @@ def add_parsers(sub) -> None:
     k.set_defaults(func=cmd_pack)
 
     r = sub.add_parser("results", help="print a section's results from a store (mean, 95%% CI, seeds)")
-    r.add_argument("section", choices=("table1", "shared_layers", "pairwise", "layer_grid", "status"),
-                   help="what to print")
+    r.add_argument("section", choices=(*known, "status"), help="what to print: a section, or the store's status")
     r.add_argument("--profile", default="local", help="which profile's store (default local)")
     r.add_argument("--protocol", default=None, help="which protocol's store (default the newest)")
     r.add_argument("--store", default=None, help="another store folder")
@@ -69,7 +69,7 @@ def add_parsers(sub) -> None:
 
 
 def _store(args, must_exist: bool = False) -> Path:
-    from hmnet.campaign_plan import store_dir
+    from hmnet.campaign.plan import store_dir
     from hmnet.errors import UsageError
 
     path = Path(args.store) if args.store else store_dir(args.profile, _protocol(args))
@@ -112,11 +112,13 @@ def _positive(name: str, value, integer: bool = True):
 
 def _projection(args, store: Path, plan) -> str:
     """Pending runs per section and their projected hours, from the throughput measured in the store."""
-    from hmnet.campaign_plan import is_stored
-    from hmnet.campaign_projection import measured_rates, projection_table
+    from hmnet.campaign.plan import is_stored
+    from hmnet.campaign.projection import measured_rates, projection_table
     from hmnet.results import load_results
+    from hmnet.sections import registry
 
-    pending = [p for p in plan if not is_stored(p, store)]
+    known = registry()
+    pending = [p for p in plan if not is_stored(p, store, known)]
     if not pending:
         return "nothing pending: every planned run is stored"
     rates = measured_rates(load_results(store / "results"), args.data_dir)
@@ -124,9 +126,10 @@ def _projection(args, store: Path, plan) -> str:
 
 
 def cmd_campaign(args) -> int:
-    from hmnet.campaign import export_pending, parse_budget, run_campaign
-    from hmnet.campaign_manifest import write_manifest
-    from hmnet.campaign_plan import campaign_plan
+    from hmnet.campaign.export import export_pending
+    from hmnet.campaign.plan import campaign_plan
+    from hmnet.campaign.runner import parse_budget, run_campaign
+    from hmnet.store import write_manifest
 
     data_dir = _data_dir(args) if args.profile != "smoke" else None
     _positive("--workers", args.workers)
@@ -162,7 +165,7 @@ def cmd_campaign(args) -> int:
 
 
 def cmd_pack(args) -> int:
-    from hmnet import device_pack
+    from hmnet.campaign import device_pack
 
     if args.campaign_command == "pack":
         sizes = device_pack.pack_inputs(args.dest, _data_dir(args))

@@ -49,7 +49,7 @@ def _check(backbone: str, split: tuple[int, int, int]) -> None:
 def run(args) -> int:
     import pandas as pd
 
-    from hmnet.params import activated_by_task, parameter_table
+    from hmnet.analysis.parameters import activated_by_task, parameter_table
 
     _check(args.backbone, args.split)
     table = parameter_table(args.backbone, args.split)

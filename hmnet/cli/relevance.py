@@ -171,7 +171,7 @@ def _print_groups(matrix: pd.DataFrame, k: int) -> None:
 
 def _vocab(args) -> pd.DataFrame:
     from hmnet.analysis import relevance as rel
-    from hmnet.analysis.paper import table2
+    from hmnet.paper import table2
 
     source = args.source or ("directory" if args.data_dir else "synthetic")
     config = rel.VocabConfig(args.word or rel.DEFAULT_VOCAB.word, args.splits or rel.DEFAULT_VOCAB.splits,
@@ -206,7 +206,7 @@ def _model(args) -> pd.DataFrame:
     from hmnet.analysis import relevance as rel
 
     from hmnet.profiles import get_profile
-    from hmnet.plans import pairwise_plan
+    from hmnet.sections.pairwise import plan_runs as pairwise_plan
 
     try:
         from hmnet.train import run_plan
@@ -277,7 +277,7 @@ def _write_clusters(args, groups) -> None:
 
 def run_cluster(args) -> int:
     from hmnet.analysis import clustering as cl
-    from hmnet.analysis.paper import PAPER_GROUPINGS, table2, table3
+    from hmnet.paper import PAPER_GROUPINGS, table2, table3
     from hmnet.analysis.relevance import load_matrix
 
     if args.from_paper:

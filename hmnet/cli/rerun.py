@@ -6,7 +6,7 @@ from hmnet.errors import input_folder, output_folder, writing
 
 
 def add_parsers(sub) -> None:
-    from hmnet.rerun import DEFAULT_TOLERANCE
+    from hmnet.campaign.rerun import DEFAULT_TOLERANCE
 
     p = sub.add_parser("rerun", help="re-run stored records from their own configs; report whether the scores match",
                        description="Train records of a results store again, each from its own config, into a "
@@ -27,7 +27,7 @@ def add_parsers(sub) -> None:
 
 
 def cmd_rerun(args) -> int:
-    from hmnet.rerun import REPORT_NAME, outcome_table, rerun_store
+    from hmnet.campaign.rerun import REPORT_NAME, outcome_table, rerun_store
 
     store = input_folder(args.results, "--results")
     scratch = output_folder(args.scratch, "--scratch")

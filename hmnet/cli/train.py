@@ -18,9 +18,11 @@ from hmnet.choices import METHODS
 from hmnet.cli.args import add_profile_option, add_setting_options, parse_split, setting_overrides
 from hmnet.errors import HmnetError, UsageError, int_in_range, output_folder, read_text, writing
 from hmnet.experiments import ConfigError, RunConfig
-from hmnet.plans import PLANS, named_groupings
 from hmnet.profiles import get_profile, runs_dir
 from hmnet.results import expand_data_dir, is_record
+from hmnet.sections.groupings import named_groupings
+
+PLANS = ("table1", "layer_grid", "shared_layers", "pairwise")  # the sections `hmnet plan` builds from options
 
 SEED_MAX = 2**32 - 1  # NumPy's legacy seeding (seed_everything) takes 0 .. 2**32 - 1
 
@@ -191,20 +193,22 @@ def cmd_train(args) -> int:
 
 
 def build_plan(args) -> list[RunConfig]:
+    from hmnet.sections import layer_grid, pairwise, shared_layers, table1
+
     profile = _profile(args)
     seeds = args.seeds
     groupings = _json_arg(args.groupings_json, "--groupings-json")
     if groupings is None:
         groupings = named_groupings([g for g in args.groupings.split(",") if g], profile.tasks, profile.registry)
     if args.plan == "table1":
-        return PLANS["table1"](profile, groupings, seeds)
+        return table1.plan_runs(profile, groupings, seeds)
     if args.plan == "layer_grid":
         if not args.splits:
             raise ConfigError("plan layer_grid needs --splits, e.g. --splits 8,2,2 6,3,3")
-        return PLANS["layer_grid"](profile, groupings, [parse_split(s, "--splits") for s in args.splits], seeds)
+        return layer_grid.plan_runs(profile, groupings, [parse_split(s, "--splits") for s in args.splits], seeds)
     if args.plan == "shared_layers":
-        return PLANS["shared_layers"](profile, _tasks(args.tasks) or ("MNLI", "BoolQ"), seeds)
-    return PLANS["pairwise"](profile, _tasks(args.tasks), seeds)
+        return shared_layers.plan_runs(profile, _tasks(args.tasks) or ("MNLI", "BoolQ"), seeds)
+    return pairwise.plan_runs(profile, _tasks(args.tasks), seeds)
 
 
 def export_commands(configs, results_dir: str, extra: list[str] | None = None) -> list[str]:

@@ -21,7 +21,7 @@ from hmnet.data.examples import SCORE_RANGES, Example, TaskData
 from hmnet.data.hub import dataset_cached, hub_examples, load_hub_split, verify_hub_data
 from hmnet.data.sampling import MultiTaskBatches, collate, padding_efficiency
 from hmnet.data.sources import (carve, carve_notes, check_directory, load_run_task, load_task, load_tasks,
-                                official_files, subsample)
+                                official_files, subsample, train_row_counts)
 from hmnet.errors import DataError
 
 __all__ = [
@@ -29,4 +29,5 @@ __all__ = [
     "TextEncoder", "available_tasks", "carve", "carve_notes", "check_directory", "collate", "find_file",
     "dataset_cached", "hub_examples", "load_hub_split", "verify_hub_data",
     "load_run_task", "load_task", "load_tasks", "official_files", "padding_efficiency", "read_split", "subsample",
+    "train_row_counts",
 ]

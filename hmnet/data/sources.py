@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -263,3 +264,27 @@ def load_run_task(config, task: str, **overrides) -> TaskData:
                   registry=getattr(config, "registry", None))
     kwargs.update(overrides)
     return load_task(task, config.source, **kwargs)
+
+
+def train_row_counts(config) -> dict[str, int]:
+    """Training rows per task in one epoch of a run (read from the files, after the caps), cached per task and
+    data settings (a campaign counts them for every planned run)."""
+    return {t: _train_rows(t, _SameData(config)) for t in config.tasks}
+
+
+class _SameData:
+    """A run config as a cache key that two runs reading the same rows share (their ``data_args``)."""
+
+    def __init__(self, config):
+        self.config, self.args = config, config.data_args()
+
+    def __hash__(self) -> int:
+        return hash(repr(self.args))
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, _SameData) and self.args == other.args
+
+
+@functools.lru_cache(maxsize=1024)
+def _train_rows(task: str, data: _SameData) -> int:
+    return len(load_run_task(data.config, task, splits=["train"])["train"])

@@ -41,9 +41,9 @@ cross-entropy for classification, MSE on a single output for regression
 (STS-B). A head's initial weights depend only on (seed, task), so every method starts a task from the
 same head.
 
-Checkpoints: :func:`save_model` writes ``model.safetensors`` and ``model_config.json`` (method, the
-model's configuration and the encoder's configuration); :func:`load_model` rebuilds the model and loads
-the weights, and refuses a checkpoint whose tasks, clusters or split differ from the ones asked for.
+Saving and loading a trained model is :mod:`hmnet.models.io`'s (``model.safetensors`` and
+``model_config.json``; a checkpoint whose tasks, clusters or split differ from the ones asked for is refused),
+and the Hugging Face format :mod:`hmnet.models.pretrained`'s.
 """
 
 

@@ -1,4 +1,4 @@
-"""Notebook 03's cross-check of the single-task column against the Hugging Face Trainer (``hmnet.hf_check``).
+"""Notebook 03's cross-check of the single-task column against the Hugging Face Trainer (``hmnet.train.hf_check``).
 
 The HF runs are made by the campaign (``hmnet campaign run --sections hf_check``), never by the notebook: the
 page shows what the store holds.
@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from hmnet.report.parameters import RunParameters
+from hmnet.sections.parameters import RunParameters
 
 
 def hf_crosscheck(params: RunParameters, results: Sequence) -> tuple[pd.DataFrame | None, str]:
     """(per task: our single-task score, the HF Trainer's, the paired difference with its 95% CI and whether
     they agree within noise; or None) and a sentence saying what was compared."""
-    from hmnet.hf_check import HF_TASKS, comparison, read_record, record_path
+    from hmnet.train.hf_check import HF_TASKS, comparison, read_record, record_path
 
     singles = [r for r in results if r.config.method == "single" and r.config.tasks[0] in HF_TASKS]
     records = [rec for r in singles if (rec := read_record(record_path(params.out_dir, r.config), r.config))]
@@ -79,7 +79,7 @@ def single_vs_majority(results: Sequence, baseline: dict[str, float], exempt: Se
 def single_task_checks(params: RunParameters, results: Sequence):
     """Both checks of Table 1's single-task column for notebook 03: (the floors table, HF Trainer table or
     None, a sentence on the HF comparison). The floors are computed on the rows the runs use."""
-    from hmnet.report.results import constant_baselines
+    from hmnet.analysis.floors import constant_baselines
 
     singles = [r for r in results if r.config.method == "single"]
     majority, best = constant_baselines(singles[0].config, params.tasks) if singles else ({}, {})

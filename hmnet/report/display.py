@@ -14,7 +14,7 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from hmnet.report.parameters import RunParameters
+from hmnet.sections.parameters import RunParameters
 
 log = logging.getLogger(__name__)
 

@@ -52,7 +52,7 @@ def _runnable_config(result: Result, data_dir: str | None):
 
 def floors_of(result: Result, data_dir: str | None) -> tuple[dict[str, Any] | None, str]:
     """The run's constant-prediction floors (majority class, best constant) per task, and a note."""
-    from hmnet.report.results import constant_baselines
+    from hmnet.analysis.floors import constant_baselines
 
     config = _runnable_config(result, data_dir)
     if config is None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from hmnet.files import atomic_write as _atomic_write
-from hmnet.report.parameters import RunParameters
+from hmnet.sections.parameters import RunParameters
 
 
 def save_table(df: pd.DataFrame, out_dir: str | Path, name: str) -> Path:

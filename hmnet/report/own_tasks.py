@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from hmnet.report.figures import heatmap, save_figure
-from hmnet.report.parameters import ParameterError, RunParameters
+from hmnet.sections.parameters import ParameterError, RunParameters
 from hmnet.report.tables import show_table
 
 # Under the output folder: the toy example and this page's runs. The runs stay out of <out>/results, which the
@@ -101,10 +101,10 @@ def own_model_relevance(params: RunParameters):
     """Eq. 4 from one single-task run per task and one multi-task run per pair (the first seed);
     (matrix, figure, results)."""
     from hmnet.analysis.relevance import model_relevance_from_results
-    from hmnet.plans import pairwise_plan
+    from hmnet.sections.pairwise import plan_runs
 
     tasks = _own(params)
-    plan = pairwise_plan(params.experiment_profile(), tasks, params.seeds[:1])
+    plan = plan_runs(params.experiment_profile(), tasks, params.seeds[:1])
     results = _run(plan, params)
     matrix = model_relevance_from_results(results)
     return matrix, _matrix_figure(matrix, "Gain from joint training (%), Eq. 4", params, "own_model_based", 0), results
@@ -127,11 +127,11 @@ def own_results(params: RunParameters, groupings: Mapping[str, Sequence[Sequence
     holds each task's mean over seeds with the 95% interval's half-width, and the average."""
     import matplotlib.pyplot as plt
 
-    from hmnet.report.results import table1_configs
-    from hmnet.train import summarize
+    from hmnet.results import summarize
+    from hmnet.sections.table1 import configs
 
     _own(params)
-    results = _run(table1_configs(params, groupings, params.seeds), params)
+    results = _run(configs(params, groupings, params.seeds), params)
     summary = summarize(results)
     summary["cell"] = [f"{m:.1f}" + (f" ± {(h - lo) / 2:.1f}" if np.isfinite(lo) else "")
                        for m, lo, h in zip(summary["mean"], summary["ci_low"], summary["ci_high"])]
@@ -146,22 +146,22 @@ def own_results(params: RunParameters, groupings: Mapping[str, Sequence[Sequence
     return results, table, fig
 
 
-def export_own_model(params: RunParameters, results: Sequence, variant: str | None = None) -> Path:
-    """The first seed's run of `variant` (default: HMNet of the model-based grouping, else the first HMNet)
-    trained again with its model kept (if it was not), then exported as a Hugging Face folder
-    (``<out>/own_tasks/exported/<variant>``); returns the folder."""
+def export_own_model(params: RunParameters, results: Sequence, grouping: str | None = None) -> Path:
+    """The first seed's HMNet run with `grouping` (default: the model-based one, else the first) trained again
+    with its model kept (if it was not), then exported as a Hugging Face folder
+    (``<out>/own_tasks/exported/hmnet-<grouping>``); returns the folder."""
     from hmnet.report.export import export_run
     from hmnet.train import train
 
-    variants = [r.config.variant for r in results if r.config.method == "hmnet"]
-    variant = variant or ("hmnet:model" if "hmnet:model" in variants else (variants or ["hmnet:manual"])[0])
-    runs = [r for r in results if r.config.variant == variant]
+    groupings = [r.config.tag("grouping") for r in results if r.config.tag("role") == "hmnet"]
+    grouping = grouping or ("model" if "model" in groupings else (groupings or ["manual"])[0])
+    runs = [r for r in results if r.config.tag("role") == "hmnet" and r.config.tag("grouping") == grouping]
     if not runs:
-        known = sorted({r.config.variant for r in results})
-        raise ParameterError(f"no {variant!r} run to export; the runs are {known}")
+        raise ParameterError(f"no HMNet run with the {grouping!r} grouping to export; the HMNet runs have "
+                             f"{sorted(set(groupings))}")
     config = min(runs, key=lambda r: r.config.seed).config
     train(config, own_results_dir(params), keep_model=True, progress=False)
-    folder = Path(params.out_dir) / OWN_FOLDER / "exported" / variant.replace(":", "-")
+    folder = Path(params.out_dir) / OWN_FOLDER / "exported" / f"hmnet-{grouping}"
     export_run(config.key(), folder, own_results_dir(params))
     return folder
 

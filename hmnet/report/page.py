@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from hmnet.report.display import banner
 from hmnet.report.figures import reset_findings, setup_plots, setup_runtime
-from hmnet.report.parameters import ParameterError, RunParameters, check_int, check_parameters
+from hmnet.sections.parameters import ParameterError, RunParameters, check_int, check_parameters
 
 # Section parameters beyond the common ones: the least value of each (all are integers).
 SECTION_MINIMUMS = {"k": 2, "stability_seeds": 2, "probe_examples": 1}
@@ -29,8 +29,7 @@ def check_section_parameters(**values) -> dict:
 
 def setup(section: str, profile: str = "smoke", tasks=None, seeds=None, backbone=None, data_dir=None,
           out_dir=None, max_train_examples=None, max_eval_examples=None, max_length=None, protocol=None,
-          task_file=None,
-          **section_parameters) -> RunParameters:
+          task_file=None, store_only=False, **section_parameters) -> RunParameters:
     """A notebook's one setup call: :func:`check_parameters` (and the section's own parameters, see
     :data:`SECTION_MINIMUMS`), plot and runtime set-up, the section's findings reset, and the banner displayed.
 
@@ -42,8 +41,7 @@ def setup(section: str, profile: str = "smoke", tasks=None, seeds=None, backbone
     params = check_parameters(profile=profile, tasks=tasks, seeds=seeds, backbone=backbone, data_dir=data_dir,
                               out_dir=out_dir, max_train_examples=max_train_examples,
                               max_eval_examples=max_eval_examples, max_length=max_length, protocol=protocol,
-                              task_file=task_file,
-                              **extra)
+                              task_file=task_file, store_only=store_only, **extra)
     setup_plots()
     setup_runtime(params)
     reset_findings(params.out_dir, section)

@@ -11,8 +11,8 @@ import pandas as pd
 
 from hmnet.report.display import long_comparison, side_by_side
 from hmnet.report.figures import heatmap, record_finding, save_figure
-from hmnet.report.parameters import RunParameters, check_int, check_seed_list
-from hmnet.report.runs import run_plan, run_seconds, store_only
+from hmnet.sections import affinity, pairwise, run
+from hmnet.sections.parameters import RunParameters
 
 log = logging.getLogger(__name__)
 
@@ -102,37 +102,20 @@ def influence_figure(frame: pd.DataFrame, params: RunParameters, task: str = "Bo
 
 
 def pairwise_relevance(params: RunParameters, tasks: Sequence[str]) -> tuple[pd.DataFrame, list]:
-    """Eq. (4) from single-task and pairwise multi-task runs (hmnet.plans.pairwise_plan)."""
+    """Eq. (4) from single-task and pairwise multi-task runs (:mod:`hmnet.sections.pairwise`)."""
     from hmnet.analysis.relevance import model_relevance_from_results
 
-    results = run_plan(pairwise_configs(params, tasks), params, "pairwise relevance")
+    results = run(pairwise.configs(params, tasks), params, "pairwise relevance")
     return model_relevance_from_results(results), results
-
-
-def pairwise_configs(params: RunParameters, tasks: Sequence[str]) -> list:
-    from hmnet.plans import pairwise_plan
-
-    return pairwise_plan(params.experiment_profile(), tasks, params.seeds)
-
-
-def lookahead_configs(params: RunParameters, tasks: Sequence[str], seeds: Sequence[int] | None = None,
-                      every: int | None = None) -> list:
-    """The cheap estimate's runs: one multi-task run of `tasks` with the lookahead measurement per seed (None:
-    the first of the profile's seeds, as the estimate is one run), measuring every `every` optimizer steps
-    (None: the profile's ``affinity_every``)."""
-    seeds = params.seeds[:1] if seeds is None else check_seed_list(seeds, "affinity_seeds")
-    extra = {} if every is None else {"affinity_every": check_int("affinity_every", every, 1)}
-    prof = params.experiment_profile()
-    return [prof.run_config("multi", tasks=tasks, seed=s, affinity=True, name="affinity", **extra) for s in seeds]
 
 
 def lookahead_affinity(params: RunParameters, tasks: Sequence[str], seeds: Sequence[int] | None = None,
                        every: int | None = None):
     """The cheap estimate: lookahead affinity measured inside one multi-task run of `tasks` (see
-    :func:`lookahead_configs`); the mean matrix over its runs, and the runs."""
-    results = run_plan(lookahead_configs(params, tasks, seeds, every), params, "lookahead affinity")
+    :func:`hmnet.sections.affinity.configs`); the mean matrix over its runs, and the runs."""
+    results = run(affinity.configs(params, tasks, seeds, every), params, "lookahead affinity")
     mats = [r.affinity for r in results if getattr(r, "affinity", None) is not None]
-    if not mats and store_only():  # not run yet: an empty matrix, and the page says so
+    if not mats and params.store_only:  # not run yet: an empty matrix, and the page says so
         empty = pd.DataFrame(np.nan, index=list(tasks), columns=list(tasks))
         empty.index.name, empty.columns.name = "source", "target"
         return empty, results
@@ -142,6 +125,17 @@ def lookahead_affinity(params: RunParameters, tasks: Sequence[str], seeds: Seque
     mean = sum(m.loc[list(tasks), list(tasks)] for m in mats) / len(mats)
     mean.index.name, mean.columns.name = "source", "target"
     return mean, results
+
+
+def run_seconds(results) -> float:
+    """Total training seconds recorded in a list of results (a result's ``wall_time``, or an HF record's
+    ``seconds``; 0 for those without either)."""
+    total = 0.0
+    for r in results:
+        value = next((v for v in (getattr(r, "wall_time", None), getattr(r, "seconds", None))
+                      if isinstance(v, (int, float))), 0.0)
+        total += float(value)
+    return total
 
 
 def affinity_scatter(cheap: pd.DataFrame, pairwise: pd.DataFrame, params: RunParameters,
@@ -221,7 +215,7 @@ def save_relevance(params: RunParameters, name: str, matrix: pd.DataFrame, **met
 
 def data_relevance_comparison(params: RunParameters) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Table 2 (Eq. 2) on this profile's data, saved and shown beside the paper's. Returns (ours, paper)."""
-    from hmnet.analysis import paper
+    from hmnet import paper
 
     from hmnet.report.tables import show_matrix_comparison
 
@@ -234,7 +228,7 @@ def data_relevance_comparison(params: RunParameters) -> tuple[pd.DataFrame, pd.D
 def model_relevance_comparison(params: RunParameters, tasks: Sequence[str]) -> tuple[pd.DataFrame, list, pd.DataFrame]:
     """Table 3 (Eq. 4) from the pairwise runs of `tasks`, saved and shown beside the paper's.
     Returns (ours, the runs, paper)."""
-    from hmnet.analysis import paper
+    from hmnet import paper
 
     from hmnet.report.page import show_text
     from hmnet.report.tables import show_matrix_comparison
@@ -276,7 +270,8 @@ def show_manual_design(params: RunParameters) -> None:
     """Section 4.1's categories from the task registry beside the paper's, and whether they match; shown."""
     from hmnet.analysis.relevance import manual_grouping
 
-    from hmnet.report.groupings import groupings_table, paper_groupings
+    from hmnet.report.groupings import groupings_table
+    from hmnet.sections.groupings import paper_groupings
     from hmnet.report.page import show_text
     from hmnet.report.tables import show_table
 

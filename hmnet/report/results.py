@@ -1,47 +1,45 @@
-"""Sections 03 to 05, the trained comparisons: Table 1, shared layers (Figure 3) and the layer grid (Figure 4)."""
+"""Pages 03 and 04 as a reader sees them: Table 1 beside the paper's (its runs are
+:mod:`hmnet.sections.table1`'s) and Figure 3 (:mod:`hmnet.sections.shared_layers`), with the helpers Figure 4's
+page shares (confidence intervals over seeds, a band figure)."""
 
 from __future__ import annotations
 
-from typing import Any
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from hmnet.report.claims import table1_column
 from hmnet.report.figures import save_figure
-from hmnet.report.groupings import grouping_dict
-from hmnet.config_checks import ConfigError
-from hmnet.report.parameters import ParameterError, RunParameters
-from hmnet.report.runs import run_plan
+from hmnet.results import scores_frame, summarize
+from hmnet.sections import run, shared_layers, table1, table1_ours
+from hmnet.sections.layer_grid import depth_of
+from hmnet.sections.parameters import ParameterError, RunParameters
 
 
 # ---------------------------------------------------------------------------------------------------------
 # 03: Table 1
 
 
-def table1_configs(params: RunParameters, groupings: Mapping[str, Sequence[Sequence[str]]],
-                   seeds: Sequence[int], skillnet_seeds: Sequence[int] | None = None) -> list:
-    """Table 1's runs as the notebook asks for them (the campaign plans the same configs)."""
-    from hmnet.plans import table1_plan
-
-    prof = params.experiment_profile()
-    clusters = {name: grouping_dict(g) for name, g in groupings.items()}
-    try:
-        return table1_plan(prof, clusters, seeds, skillnet_seeds)
-    except ConfigError as err:
-        raise ParameterError(f"parameter 'skillnet_seeds': {err}") from None
+def table1_runs(params: RunParameters, groupings: Mapping[str, Sequence[Sequence[str]]], seeds: Sequence[int],
+                skillnet_seeds: Sequence[int] | None = None,
+                ours: Mapping[str, Sequence[Sequence[str]]] | None = None) -> list:
+    """Table 1's runs (:mod:`hmnet.sections.table1`) and its extra rows with our groupings
+    (:mod:`hmnet.sections.table1_ours`), trained or read from the store."""
+    plan = table1.configs(params, groupings, seeds, skillnet_seeds) + table1_ours.configs(params, ours or {}, seeds)
+    return run(plan, params, "Table 1")
 
 
-def table1_runs(params: RunParameters, groupings: Mapping[str, Sequence[Sequence[str]]],
-                seeds: Sequence[int], skillnet_seeds: Sequence[int] | None = None) -> list:
-    return run_plan(table1_configs(params, groupings, seeds, skillnet_seeds), params, "Table 1")
+def table1_summary(results: Sequence) -> pd.DataFrame:
+    """:func:`hmnet.results.summarize` of Table 1's runs, with each row's Table 1 column (from the runs' tags:
+    :func:`hmnet.sections.table1.column`)."""
+    summary = summarize(results)
+    columns = {r.config.variant: table1.column(r.config) for r in results}
+    return summary.assign(column=summary["variant"].map(columns))
 
 
 def _with_columns(frame: pd.DataFrame) -> pd.DataFrame:
-    """The rows of Table 1's methods (the paper's six and HMNet with our groupings), with their column."""
-    column = frame["variant"].map(table1_column)
-    return frame.assign(column=column)[column.notna()]
+    """The rows of Table 1's methods (the paper's six and HMNet with our groupings)."""
+    return frame[frame["column"].notna()]
 
 
 def table1_comparison(summary: pd.DataFrame) -> pd.DataFrame:
@@ -49,7 +47,7 @@ def table1_comparison(summary: pd.DataFrame) -> pd.DataFrame:
 
     Rows: Table 1 entries (MNLI-m, MNLI-mm, ..., Average); columns: (method, ours / ± / paper / diff).
     """
-    from hmnet.analysis import paper
+    from hmnet import paper
 
     t1 = paper.table1()
     entries = [f"{t}-{m.split('_')[-1]}" if t == "MNLI" else t for t, m in t1.index]
@@ -97,7 +95,7 @@ def ranking_sentence(summary: pd.DataFrame) -> str:
 def table1_figure(summary: pd.DataFrame, params: RunParameters, name: str = "table1_averages"):
     import matplotlib.pyplot as plt
 
-    from hmnet.analysis import paper
+    from hmnet import paper
 
     avg = _with_columns(summary[summary["task"] == "Average"])
     avg = avg.assign(method=avg["column"])
@@ -117,26 +115,14 @@ def table1_figure(summary: pd.DataFrame, params: RunParameters, name: str = "tab
 
 
 def parameter_rows(params: RunParameters) -> tuple[pd.DataFrame | None, str]:
-    """Table 1's parameter rows: hmnet.params counts for bert-base beside the paper's (and for this backbone)."""
-    from hmnet.params import parameter_table
+    """Table 1's parameter rows: :mod:`hmnet.analysis.parameters`' counts for bert-base beside the paper's."""
+    from hmnet.analysis.parameters import parameter_table
 
     return parameter_table("random:bert-base"), "Counts for bert-base (random weights of the same shape)."
 
 
 # ---------------------------------------------------------------------------------------------------------
 # 04: shared layers (Figure 3); 05: layer grid (Figure 4)
-
-
-def scores_frame(results: Iterable, by: Mapping[str, Any] | None = None) -> pd.DataFrame:
-    """One row per (run, task): variant, seed, split, task, score (MNLI: mean of m/mm), plus `by` columns."""
-    rows = []
-    for r in results:
-        c = r.config
-        for t in r.scores:
-            rows.append({"variant": c.variant, "seed": c.seed, "split": "-".join(map(str, c.split or ())),
-                         "shared layers": c.split[0] if c.split else np.nan, "task": t, "score": r.score(t),
-                         "average": r.average})
-    return pd.DataFrame(rows)
 
 
 def ci_frame(frame: pd.DataFrame, keys: Sequence[str], value: str = "score") -> pd.DataFrame:
@@ -150,58 +136,9 @@ def ci_frame(frame: pd.DataFrame, keys: Sequence[str], value: str = "score") -> 
     return pd.DataFrame(rows)
 
 
-def shared_layers_configs(params: RunParameters, tasks: Sequence[str], seeds: Sequence[int],
-                          points: Sequence[int] | None = None) -> list:
-    from hmnet.plans import shared_layers_plan
-
-    try:
-        return shared_layers_plan(params.experiment_profile(tasks=tasks), tasks, seeds, points)
-    except ConfigError as err:
-        raise ParameterError(f"parameter 'shared_points': {err}") from None
-
-
 def shared_layers_runs(params: RunParameters, tasks: Sequence[str], seeds: Sequence[int],
                        points: Sequence[int] | None = None) -> list:
-    return run_plan(shared_layers_configs(params, tasks, seeds, points), params, "shared layers")
-
-
-def majority_baseline(config, tasks: Sequence[str] | None = None) -> dict[str, float]:
-    """Each classification task's Table-1 score when every eval row gets the most frequent training label:
-    the level of a model that learned nothing, on exactly the rows `config`'s runs train and evaluate on
-    (same source, caps, carving and data seed). Regression tasks (STS-B) are left out."""
-    return constant_baselines(config, tasks)[0]
-
-
-def constant_baselines(config, tasks: Sequence[str] | None = None) -> tuple[dict[str, float], dict[str, float]]:
-    """Two floors per classification task, on the rows `config`'s runs use: (the majority class: every eval row
-    gets the most frequent *training* label; the best constant: the best score any one label given to every
-    eval row reaches). They differ where the training majority is not the eval majority (RTE) or where the
-    metric rewards the minority label (MultiRC's F1a is 0 for "false" everywhere, about 61 for "true"): a
-    task has learned only once it beats every constant. Regression tasks (STS-B) are left out."""
-    from collections import Counter
-
-    from hmnet.data import load_run_task
-    from hmnet.metrics import compute_metrics, table1_score, task_score
-    from hmnet.tasks import get_task
-
-    majority_out, best_out = {}, {}
-    registry = getattr(config, "registry", None)
-    for task in tasks if tasks is not None else config.tasks:
-        spec = get_task(task, registry)
-        if spec.regression:
-            continue
-        data = load_run_task(config, task)
-        majority = Counter(ex.label for ex in data["train"]).most_common(1)[0][0]
-        evals = {s: rows for s, rows in data.splits.items() if s != "train" and rows}
-        by_label = {}
-        for label in range(spec.num_labels):
-            metrics = {s: compute_metrics(task, np.full(len(rows), label), np.array([ex.label for ex in rows]),
-                                          [ex.group for ex in rows] if rows[0].group is not None else None,
-                                          registry=registry)
-                       for s, rows in evals.items()}
-            by_label[label] = task_score(table1_score(task, metrics, registry))
-        majority_out[spec.name], best_out[spec.name] = by_label[majority], max(by_label.values())
-    return majority_out, best_out
+    return run(shared_layers.configs(params, tasks, seeds, points), params, "shared layers")
 
 
 def peak_contrast(per_seed: pd.DataFrame, task: str, peak: int, x: str = "shared layers",
@@ -263,13 +200,7 @@ def band_figure(summary: pd.DataFrame, x: str, hue: str, params: RunParameters, 
 
 
 def backbone_depth(params: RunParameters) -> int:
-    from hmnet.experiments import backbone_depth as _depth
-
-    d = _depth(params.backbone)
-    if d is None:
-        raise ParameterError(f"parameter 'backbone': the depth of {params.backbone!r} is unknown offline")
-    return d
-
+    return depth_of(params)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -279,7 +210,7 @@ def backbone_depth(params: RunParameters) -> int:
 def published_averages() -> pd.DataFrame:
     """Table 1's published averages recomputed from its own cells, each cell allowed its rounding
     (hmnet.metrics.check_published_averages); one row per method. Notebook 03 and the findings page show it."""
-    from hmnet.analysis import paper
+    from hmnet import paper
     from hmnet.metrics import check_published_averages
 
     scores = {m: paper.paper_scores(m) for m in paper.TABLE1_METHODS}
@@ -287,16 +218,16 @@ def published_averages() -> pd.DataFrame:
     return pd.DataFrame(check_published_averages(scores, published))
 
 
-def table1_results(params: RunParameters, groupings: Mapping,
-                   skillnet_seeds: Sequence[int] | None = None) -> tuple[list, pd.DataFrame]:
-    """Table 1's runs (or the cached ones) and their summary over seeds, saved as table1_summary.csv;
-    `skillnet_seeds` runs SkillNet at fewer seeds (see :func:`hmnet.plans.table1_plan`)."""
+def table1_results(params: RunParameters, groupings: Mapping, skillnet_seeds: Sequence[int] | None = None,
+                   ours: Mapping | None = None) -> tuple[list, pd.DataFrame]:
+    """Table 1's runs (or the stored ones), with the extra rows of `ours` (our groupings), and their summary over
+    seeds, saved as table1_summary.csv; `skillnet_seeds` runs SkillNet at fewer seeds
+    (:func:`hmnet.sections.table1.plan_runs`)."""
     from hmnet.report.figures import save_table
     from hmnet.report.page import show_text
-    from hmnet.train import summarize
 
-    results = table1_runs(params, groupings, params.seeds, skillnet_seeds)
-    summary = summarize(results)
+    results = table1_runs(params, groupings, params.seeds, skillnet_seeds, ours)
+    summary = table1_summary(results)
     save_table(summary, params.out_dir, "table1_summary")
     show_text(f"{len(results)} runs (cached ones are read from the result cache, results/ under out_dir).")
     return results, summary
@@ -320,7 +251,7 @@ def shared_layers_results(params: RunParameters, tasks: Sequence[str], points: S
     from hmnet.report.page import show_text
     from hmnet.report.tables import show_table
 
-    planned = shared_layers_configs(params, tasks, params.seeds, points)
+    planned = shared_layers.configs(params, tasks, params.seeds, points)
     results = shared_layers_runs(params, tasks, params.seeds, points)
     per_seed = scores_frame(results)
     summary = ci_frame(per_seed, ["task", "shared layers"])
@@ -343,7 +274,7 @@ def figure3(params: RunParameters, summary: pd.DataFrame, per_seed: pd.DataFrame
 
 def paper_peak(depth: int) -> int:
     """The paper's BoolQ peak, about two-thirds of the layers shared (8 of 12), at this depth."""
-    return round(2 * depth / 3)
+    return shared_layers.peak(depth)
 
 
 def shared_layers_lines(summary: pd.DataFrame, contrasts: pd.DataFrame, baseline: Mapping[str, float]) -> list[str]:

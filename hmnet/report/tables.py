@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from hmnet.report.figures import save_figure, save_table
-from hmnet.report.parameters import RunParameters
+from hmnet.sections.parameters import RunParameters
 
 # Where an executed notebook (<out>/notebooks/<name>.ipynb) finds the CSVs of save_table (<out>/tables).
 TABLES_LINK = "../tables"
@@ -212,7 +212,7 @@ PARAMETER_COLUMNS = ("grouping", "clusters", "activated (paper)", "activated (ou
 
 
 def parameter_display(table: pd.DataFrame) -> tuple[pd.DataFrame, str]:
-    """hmnet.params.parameter_table without its long columns: the compact table and its notes as Markdown
+    """hmnet.analysis.parameters.parameter_table without its long columns: the compact table and its notes as Markdown
     (one bullet per method), to show under the table."""
     shown = table[[c for c in PARAMETER_COLUMNS if c in table.columns]].reset_index()
     notes = table["note"] if "note" in table.columns else pd.Series(dtype=str)

@@ -68,7 +68,7 @@ def model_relevance(single_scores: Mapping[str, float],
 
 
 def model_relevance_from_results(results: Iterable[Any]) -> pd.DataFrame:
-    """Eq. (4) from finished runs of :func:`hmnet.plans.pairwise_plan` (scores averaged over seeds).
+    """Eq. (4) from finished runs of :func:`hmnet.sections.pairwise.plan_runs` (scores averaged over seeds).
 
     Each result needs ``.config`` (with ``method`` and ``tasks``) and ``.score(task)``.
     """

@@ -251,7 +251,7 @@ def paper_errors(ours: pd.DataFrame, published: pd.DataFrame | None = None) -> d
     """Mean and max absolute difference (percentage points) from a published matrix (default Table 2),
     over the off-diagonal cells of the tasks both matrices hold."""
     if published is None:
-        from hmnet.analysis.paper import table2
+        from hmnet.paper import table2
 
         published = table2()
     tasks = [t for t in ours.index if t in published.index]

@@ -1,4 +1,5 @@
-"""Notebook parameters: every notebook calls :func:`check_parameters` right after its ``parameters`` cell.
+"""Notebook parameters: every notebook calls :func:`check_parameters` (through ``hmnet.report.setup``) right
+after its ``parameters`` cell, and the campaign plans a section from the same checked parameters.
 
 The parameters are overrides of a profile (:class:`hmnet.profiles.Profile`), checked by the profile's own
 checks: a papermill parameter of the wrong type or value fails in the first code cell with a
@@ -39,6 +40,8 @@ class RunParameters:
     run_profile: Profile
     out_dir: str
     extra: dict = field(default_factory=dict)
+    # Rendering a results store: nothing trains, a section reads what the store holds (hmnet.sections.run).
+    store_only: bool = False
 
     @property
     def profile(self) -> str:
@@ -164,7 +167,7 @@ def check_task_file(task_file, name: str = "task_file") -> tuple[str, TaskRegist
 
 def check_parameters(profile: str = "smoke", tasks=None, seeds=None, backbone=None, data_dir=None,
                      out_dir=None, max_train_examples=None, max_eval_examples=None, max_length=None,
-                     min_tasks: int = 1, protocol=None, task_file=None, **extra) -> RunParameters:
+                     min_tasks: int = 1, protocol=None, task_file=None, store_only=False, **extra) -> RunParameters:
     """Validate a notebook's parameters as overrides of a profile (:func:`hmnet.profiles.get_profile`:
     every setting goes through the checks a run config applies); a parameter left at None is the profile's.
 
@@ -175,7 +178,7 @@ def check_parameters(profile: str = "smoke", tasks=None, seeds=None, backbone=No
     ``_build/runs/<profile>`` (relative to the working directory). `protocol` names a registered protocol
     of the profile (:mod:`hmnet.protocol`; None: its newest), whose settings the profile takes. `task_file` adds
     the tasks of a task file (:mod:`hmnet.data.taskfile`): `tasks` may name them, and None then means the file's
-    tasks.
+    tasks. `store_only` renders a results store: no section trains (:func:`hmnet.sections.run`).
     """
     if not isinstance(profile, str) or profile not in PROFILES:
         raise ParameterError(f"parameter 'profile' must be one of {', '.join(PROFILES)}; got {profile!r}")
@@ -200,7 +203,10 @@ def check_parameters(profile: str = "smoke", tasks=None, seeds=None, backbone=No
     except ConfigError as err:
         raise ParameterError(f"the parameters do not make a valid {profile} profile: {err}") from None
     check_tasks(prof.tasks, minimum=min_tasks, registry=prof.registry)
-    return RunParameters(run_profile=prof, out_dir=str(_output_folder(out_dir, profile)), extra=dict(extra))
+    if not isinstance(store_only, bool):
+        raise ParameterError(f"parameter 'store_only' must be True or False, got {store_only!r}")
+    return RunParameters(run_profile=prof, out_dir=str(_output_folder(out_dir, profile)), extra=dict(extra),
+                         store_only=store_only)
 
 
 def _check_parameter(name: str, value, min_tasks: int, registry: TaskRegistry | None = None):

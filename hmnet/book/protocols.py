@@ -13,24 +13,18 @@ import json
 from collections.abc import Mapping
 from pathlib import Path
 
-from hmnet.campaign_manifest import read_manifest
-from hmnet.campaign_plan import STORE_ROOT
+from hmnet.book.banners import coverage
+from hmnet.book.reproduce import PAGES, executed_path
+from hmnet.campaign.plan import STORE_ROOT
 from hmnet.protocol import PROTOCOL_DIR, Protocol, protocols
-from hmnet.reproduce import SECTIONS, executed_path
-
-
-def _sections_of(notebook: str) -> tuple[str, ...]:
-    from hmnet.store import NOTEBOOK_SECTIONS
-
-    return NOTEBOOK_SECTIONS.get(notebook, ())
+from hmnet.sections import registry
+from hmnet.store import read_manifest
 
 
 def progress(manifest: Mapping | None, notebook: str) -> tuple[int, int]:
-    """(complete, planned) runs of a notebook's sections in a store's manifest."""
-    if not manifest:
-        return 0, 0
-    entries = [manifest["sections"][s] for s in _sections_of(notebook) if s in manifest.get("sections", {})]
-    return sum(e["complete"] for e in entries), sum(e["planned"] for e in entries)
+    """(complete, planned) runs of a page's sections in a store's manifest."""
+    entries = coverage(manifest, notebook)
+    return sum(c for _, c, _ in entries), sum(p for _, _, p in entries)
 
 
 def complete_in(store: Path, notebook: str) -> bool:
@@ -46,9 +40,9 @@ def page_stores(profile: str, out: Path, root: Path = STORE_ROOT, directory: Pat
     known = list(protocols(profile, directory).values())
     own = next((p.name for p in known if (root / p.store).resolve() == Path(out).resolve()), None)
     if own is None:
-        return {s: (Path(out), None) for s in SECTIONS}
+        return {s: (Path(out), None) for s in PAGES}
     out_map = {}
-    for s in SECTIONS:
+    for s in PAGES:
         chosen = (Path(out), own)
         for p in reversed(known):
             if p.name != own and p.version > _version(own) and complete_in(root / p.store, s):
@@ -72,7 +66,7 @@ def protocol_line(profile: str, notebook: str, shown: str | None, root: Path = S
     for p in known.values():
         if p.version <= _version(shown):
             continue
-        sections = [x for x in _sections_of(notebook) if x in p.sections]
+        sections = [s.name for s in registry().on_page(notebook) if s.name in p.sections]
         if not sections:
             parts.append(f"Protocol {p.name} does not run this page's sections (see the protocols page).")
             continue

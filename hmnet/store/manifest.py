@@ -1,48 +1,57 @@
-"""The manifest of a results store: for the book's banners, how many of each section's planned runs are
-complete, with the date, the commit and the data files (relative paths and sizes only)."""
+"""The manifest of a results store: each section's planned runs (by record name, with their tags and label) and
+how many are complete, with the date, the commit, the settings and the data files (relative paths and sizes
+only), the constant floors and the disclosure computed from the data. The book and ``hmnet results`` read a
+store through it, without the data."""
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from hmnet.campaign_plan import SECTION_NOTEBOOK, WAITING, PlannedRun, is_stored, plan_sections, reference_parameters
 from hmnet.experiments import TRAINING_SEMANTICS, RunConfig, data_fingerprint
+from hmnet.files import atomic_write
 from hmnet.profiles import get_profile
+from hmnet.protocol import get_protocol
 from hmnet.provenance import code_commit
-from hmnet.results import atomic_write_bytes
+from hmnet.sections import Registry, registry
+from hmnet.sections.base import SectionsPlan
 
 MANIFEST = "manifest.json"
 
 
-def write_manifest(profile: str, data_dir: str | None, store: Path, plan: Sequence[PlannedRun],
-                   overrides: Mapping[str, Any] | None = None, protocol: str | None = None) -> dict:
+def write_manifest(profile: str, data_dir: str | None, store: Path, plan: SectionsPlan,
+                   overrides: Mapping[str, Any] | None = None, protocol: str | None = None,
+                   known: Registry | None = None) -> dict:
     """Planned and complete runs per section, with the date, commit and data files, into the store.
 
-    A section that plans nothing yet (``campaign_plan.WAITING``) is listed with no runs and the reason.
-    Sections the plan does not cover (a runner given some sections) keep their entries from the manifest
-    before, as that last counted them. Nothing in it names a path of this machine: data files appear
-    relative to the data directory. A manifest that would differ from the one before only in its date and
-    commit is left as it was (a status call restamps nothing).
+    A section that plans nothing yet (``plan.waiting``) is listed with no runs and the reason. Sections the plan
+    does not cover (a runner given some sections) keep their entries from the manifest before, as that last
+    counted them. Nothing in it names a path of this machine: data files appear relative to the data directory.
+    A manifest that would differ from the one before only in its date and commit is left as it was (a status
+    call restamps nothing).
     """
     from hmnet.data import find_file
 
+    known = known or registry()
     sections: dict[str, dict[str, Any]] = {}
     for p in plan:
-        s = sections.setdefault(p.section, {"notebook": SECTION_NOTEBOOK[p.section], "planned": 0, "complete": 0,
-                                            "runs": []})
+        section = known.get(p.section)
+        s = sections.setdefault(p.section, {"notebook": section.page, "planned": 0, "complete": 0, "runs": []})
         s["planned"] += 1
-        done = is_stored(p, store)
+        done = section.is_stored(p.config, Path(store))
         s["complete"] += int(done)
-        s["runs"].append({"name": p.config.result_name(), "variant": p.config.variant,
+        s["runs"].append({"name": p.config.result_name(), "label": p.config.variant, "tags": p.config.tags,
                           "tasks": list(p.config.tasks), "seed": p.config.seed, "complete": done})
-    for section, why in WAITING.items():
-        sections.setdefault(section, {"notebook": SECTION_NOTEBOOK[section], "planned": 0, "complete": 0,
-                                      "runs": [], "waiting": why})
-    sections = _with_earlier_sections(sections, store, profile, overrides, plan_sections(profile, protocol))
+    for name, why in plan.waiting.items():
+        sections.setdefault(name, {"notebook": known.get(name).page, "planned": 0, "complete": 0, "runs": [],
+                                   "waiting": why})
+    registered = get_protocol(profile, protocol)
+    order = registered.sections if registered is not None else known.names
+    sections = _with_earlier_sections(sections, store, profile, overrides, order)
     prof = get_profile(profile, protocol=protocol, **({"data_dir": data_dir} if data_dir else {}))
     cfg = prof.run_config("multi")
     majority, best = constant_floors(cfg)
@@ -50,13 +59,12 @@ def write_manifest(profile: str, data_dir: str | None, store: Path, plan: Sequen
     carved = [t for t in prof.tasks if prof.source == "directory" and prof.carve_train
               and find_file(t, "train", prof.data_dir) is None]
     settings = {k: v for k, v in cfg.to_dict().items()
-                if k not in ("method", "tasks", "clusters", "split", "seed", "name", "data_dir", "affinity")}
+                if k not in ("method", "tasks", "clusters", "split", "seed", "name", "tags", "data_dir", "affinity")}
     manifest = {"profile": profile, "protocol": prof.protocol, "tasks": list(prof.tasks), "seeds": list(prof.seeds),
                 "settings": settings,
                 "data": data_fingerprint(cfg), "carved_tasks": carved, "majority_class": majority,
                 "best_constant": best, "disclosure": disclosure,
-                "notebook_parameters": {nb: reference_parameters(profile, nb, protocol)
-                                        for nb in dict.fromkeys(SECTION_NOTEBOOK.values())},
+                "notebook_parameters": {s.page: s.reference_parameters(profile, protocol) for s in known},
                 "overrides": dict(overrides or {}),
                 "training_semantics": TRAINING_SEMANTICS,
                 "commit": code_commit(), "updated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
@@ -66,7 +74,7 @@ def write_manifest(profile: str, data_dir: str | None, store: Path, plan: Sequen
     if before is not None and {k: v for k, v in before.items() if k not in stamp} == \
             {k: v for k, v in json.loads(json.dumps(manifest)).items() if k not in stamp}:
         return before
-    atomic_write_bytes(Path(store) / MANIFEST, (json.dumps(manifest, indent=1) + "\n").encode())
+    atomic_write(Path(store) / MANIFEST, json.dumps(manifest, indent=1) + "\n")
     return manifest
 
 
@@ -89,35 +97,32 @@ def _with_earlier_sections(sections: dict[str, dict], store: Path, profile: str,
     return {k: sections[k] for k in order if k in sections}
 
 
-_FLOORS: dict[str, tuple[dict[str, float], dict[str, float]]] = {}
-
-
 def constant_floors(config: RunConfig) -> tuple[dict[str, float], dict[str, float]]:
     """Each classification task's score when every evaluation row gets the most frequent training label, and
     the best score any one label for every row reaches, on the rows the profile's runs use
-    (``hmnet.report.constant_baselines``); kept in the manifest so that the store shows them without the data.
-    Cached per process."""
-    from hmnet.report import constant_baselines
-
-    key = config.to_json()
-    if key not in _FLOORS:
-        majority, best = constant_baselines(config)
-        _FLOORS[key] = ({t: round(v, 3) for t, v in majority.items()}, {t: round(v, 3) for t, v in best.items()})
-    return _FLOORS[key]
+    (:func:`hmnet.analysis.floors.constant_baselines`); kept in the manifest so that the store shows them
+    without the data. Cached per process (a runner rewrites the manifest after every run)."""
+    return _floors(config.to_json())
 
 
-_DISCLOSED: dict[str, dict] = {}
+@functools.lru_cache(maxsize=8)
+def _floors(config_json: str) -> tuple[dict[str, float], dict[str, float]]:
+    from hmnet.analysis.floors import constant_baselines
+
+    majority, best = constant_baselines(RunConfig.from_json(config_json))
+    return {t: round(v, 3) for t, v in majority.items()}, {t: round(v, 3) for t, v in best.items()}
 
 
 def disclosed(config: RunConfig, tasks) -> dict:
-    """:func:`hmnet.disclosure.disclose` for the profile's runs, cached per process (a runner rewrites the
-    manifest after every run)."""
-    from hmnet.disclosure import disclose
+    """:func:`hmnet.analysis.disclosure.disclose` for the profile's runs, cached per process."""
+    return _disclosed(config.to_json(), tuple(tasks))
 
-    key = config.to_json() + "|" + ",".join(tasks)
-    if key not in _DISCLOSED:
-        _DISCLOSED[key] = json.loads(json.dumps(disclose(config, tasks), default=list))
-    return _DISCLOSED[key]
+
+@functools.lru_cache(maxsize=8)
+def _disclosed(config_json: str, tasks: tuple[str, ...]) -> dict:
+    from hmnet.analysis.disclosure import disclose
+
+    return json.loads(json.dumps(disclose(RunConfig.from_json(config_json), tasks), default=list))
 
 
 def read_manifest(store: Path) -> dict | None:
@@ -136,3 +141,6 @@ def read_manifest(store: Path) -> dict | None:
             from None
     return manifest
 
+
+
+__all__ = ["MANIFEST", "write_manifest", "read_manifest", "constant_floors", "disclosed"]

@@ -12,8 +12,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hmnet.book_markdown import csv_line, md_table
-from hmnet.reproduce import REPO, SECTIONS, marker_path
+from hmnet.book.markdown import csv_line, md_table
+from hmnet.book.reproduce import PAGES, marker_path
+from hmnet.provenance import REPO
 
 log = logging.getLogger(__name__)
 
@@ -321,9 +322,9 @@ def profile_costs(profile: str, out: Path, root: Path = REPO, files: dict[str, b
     """What each profile costs: projected where a benchmark projects it, measured where this build ran it."""
     measured = {}
     seconds = []
-    for section in SECTIONS:
+    for page in PAGES:
         try:
-            seconds.append(float(json.loads(marker_path(out, section).read_text())["seconds"]))
+            seconds.append(float(json.loads(marker_path(out, page).read_text())["seconds"]))
         except (OSError, KeyError, ValueError, TypeError):
             pass
     if seconds:

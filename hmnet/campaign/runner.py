@@ -12,9 +12,8 @@ killed runner (even ``kill -9``) loses at most the runs in flight: records are w
 per-run lock keeps two runners off the same run, and a run that was interrupted resumes from its last
 checkpoint. Projections come from the measured seconds per training example of the runs already stored.
 
-The plan is built in :mod:`hmnet.campaign_plan`, projected in :mod:`hmnet.campaign_projection`, and
-recorded for the book's banners by :func:`write_manifest` (:mod:`hmnet.campaign_manifest`); this module
-re-exports their public names.
+The plan is built in :mod:`hmnet.campaign.plan`, projected in :mod:`hmnet.campaign.projection`, and recorded
+for the book's banners in the store's manifest (:func:`hmnet.store.write_manifest`).
 """
 
 from __future__ import annotations
@@ -23,24 +22,17 @@ import logging
 import math
 import signal
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hmnet.campaign_manifest import read_manifest, write_manifest
-from hmnet.campaign_plan import (
-    SECTION_ORDER,
-    WAITING,
-    PlannedRun,
-    campaign_plan,
-    is_stored,
-    kind,
-    section_plan,
-    store_dir,
-)
-from hmnet.campaign_projection import PRIOR_SECONDS_PER_EXAMPLE, measured_rates, projected_seconds, projection_table
+from hmnet.campaign.plan import campaign_plan, is_stored
+from hmnet.campaign.projection import PRIOR_SECONDS_PER_EXAMPLE, measured_rates, projected_seconds, projection_table
 from hmnet.experiments import ConfigError, RunConfig
+from hmnet.sections import Registry, registry
+from hmnet.sections.base import PlannedRun, SectionsPlan
+from hmnet.store.manifest import write_manifest
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +89,7 @@ def _run_one(config_json: str, store: str, checkpoint_minutes: float, how: str) 
     config = RunConfig.from_json(config_json)
     t0 = time.perf_counter()
     if how == "hf":
-        from hmnet.hf_check import run_and_store
+        from hmnet.train.hf_check import run_and_store
 
         run_and_store(config, store)
     else:
@@ -132,6 +124,7 @@ class _Runner:
     another runner holds them."""
 
     store: Path
+    known: Registry
     pending: list[PlannedRun]
     rates: dict[str, float]
     report: CampaignReport
@@ -154,7 +147,7 @@ class _Runner:
             if chosen is None:
                 break
             p, est = chosen
-            args = (p.config.to_json(), str(self.store), self.checkpoint_minutes, kind(p.section))
+            args = (p.config.to_json(), str(self.store), self.checkpoint_minutes, self.known.get(p.section).trainer)
             self.running[pool.apply_async(_run_one, args)] = (p, est)
 
     def _next_fitting(self) -> tuple[PlannedRun, float] | None:
@@ -177,7 +170,7 @@ class _Runner:
             return False
         deferred, self.deferred = self.deferred, []
         time.sleep(self.poll)
-        self.pending = [p for p in deferred if not is_stored(p, self.store)]
+        self.pending = [p for p in deferred if not is_stored(p, self.store, self.known)]
         return True
 
     def collect(self, bar) -> None:
@@ -225,19 +218,42 @@ class _Runner:
                                 f"~{left / 3600:.1f} h left", refresh=False)
 
 
-def _replan(profile: str, data_dir: str | None, store: Path, sections: Iterable[str] | None,
-            overrides: Mapping[str, Any] | None, plan: list[PlannedRun], protocol: str | None = None
-            ) -> list[PlannedRun]:
-    """Pending runs of the sections that waited for others (``campaign_plan.WAITING``: Appendix C for Eq. 4's
-    runs) and plan now, once those are stored; none when no section waits. They are added to `plan` (the
-    manifest counts them too)."""
-    if not WAITING:
-        return []
-    known = {(kind(p.section), p.config.key()) for p in plan}
-    more = [p for p in campaign_plan(profile, data_dir, store, sections, overrides, protocol)
-            if (kind(p.section), p.config.key()) not in known and not is_stored(p, store)]
-    plan.extend(more)
-    return more
+@dataclass
+class _Campaign:
+    """What one campaign plans over (a profile's sections into a store) and its plan as it grows: a section
+    that waited for another's runs (Appendix C for Eq. 4's) plans once they are stored (:meth:`replan`)."""
+
+    profile: str
+    data_dir: str | None
+    store: Path
+    sections: Iterable[str] | None
+    overrides: Mapping[str, Any] | None
+    protocol: str | None
+    known: Registry
+    plan: SectionsPlan = field(default_factory=SectionsPlan)
+
+    def __post_init__(self):
+        self.plan = self._plan()
+
+    def _plan(self) -> SectionsPlan:
+        return campaign_plan(self.profile, self.data_dir, self.store, self.sections, self.overrides, self.protocol,
+                             self.known)
+
+    def pending(self) -> list[PlannedRun]:
+        return [p for p in self.plan if not is_stored(p, self.store, self.known)]
+
+    def write_manifest(self) -> None:
+        write_manifest(self.profile, self.data_dir, self.store, self.plan, self.overrides, self.protocol, self.known)
+
+    def replan(self) -> list[PlannedRun]:
+        """The new pending runs of the sections that waited (none when no section waits)."""
+        if not self.plan.waiting:
+            return []
+        trainer = {s.name: s.trainer for s in self.known}
+        before = {(trainer[p.section], p.config.key()) for p in self.plan}
+        self.plan = self._plan()
+        return [p for p in self.plan if (trainer[p.section], p.config.key()) not in before
+                and not is_stored(p, self.store, self.known)]
 
 
 def _progress_bar(total: int, profile: str, progress: bool):
@@ -269,33 +285,33 @@ def run_campaign(profile: str, data_dir: str | None, store: str | Path, sections
     if workers < 1:
         raise ConfigError(f"workers must be >= 1, got {workers}")
     store = Path(store)
-    results_dir = store / "results"
-    results_dir.mkdir(parents=True, exist_ok=True)
+    (store / "results").mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
-    plan = campaign_plan(profile, data_dir, store, sections, overrides, protocol)
-    pending = [p for p in plan if not is_stored(p, store)]
-    report = CampaignReport(skipped_stored=len(plan) - len(pending))
-    rates = measured_rates(load_results(results_dir), data_dir)
+    campaign = _Campaign(profile, data_dir, store, sections, overrides, protocol, registry())
+    pending = campaign.pending()
+    report = CampaignReport(skipped_stored=len(campaign.plan) - len(pending))
+    rates = measured_rates(load_results(store / "results"), data_dir)
     table = projection_table(pending, rates, workers).to_string(index=False, float_format="%.2f")
     basis = "measured" if rates != PRIOR_SECONDS_PER_EXAMPLE else "prior"
-    echo(f"{len(plan)} planned runs, {report.skipped_stored} already stored, {len(pending)} pending; {workers} "
-         f"worker(s) x {threads or 'default'} thread(s); projection from {basis} seconds per example:\n{table}")
-    write_manifest(profile, data_dir, store, plan, overrides, protocol)
+    echo(f"{len(campaign.plan)} planned runs, {report.skipped_stored} already stored, {len(pending)} pending; "
+         f"{workers} worker(s) x {threads or 'default'} thread(s); projection from {basis} seconds per example:\n"
+         f"{table}")
+    campaign.write_manifest()
     if not pending:
         return report
 
     def refresh() -> dict[str, float]:
-        write_manifest(profile, data_dir, store, plan, overrides, protocol)
-        return measured_rates(load_results(results_dir), data_dir)
+        campaign.write_manifest()
+        return measured_rates(load_results(store / "results"), data_dir)
 
-    runner = _Runner(store, pending, rates, report, workers, budget, None if budget is None else start + budget,
-                     poll, checkpoint_minutes, echo, refresh)
+    runner = _Runner(store, campaign.known, pending, rates, report, workers, budget,
+                     None if budget is None else start + budget, poll, checkpoint_minutes, echo, refresh)
     # Workers live across runs (a spawned process pays seconds of imports), and runs of the same data reuse
     # its encoding (hmnet.train.runtime.load_encoded).
     pool = mp.get_context("spawn").Pool(workers, initializer=_worker_init, initargs=(threads,))
     bar = _progress_bar(len(pending), profile, progress)
     try:
-        runner.run_all(pool, bar, lambda: _replan(profile, data_dir, store, sections, overrides, plan, protocol))
+        runner.run_all(pool, bar, campaign.replan)
     except KeyboardInterrupt:
         report.stopped_by = "interrupted"
     finally:
@@ -304,40 +320,8 @@ def run_campaign(profile: str, data_dir: str | None, store: str | Path, sections
         bar.close()
     report.pending_left = len(runner.pending) + len(runner.running) + len(runner.deferred)
     report.seconds = time.monotonic() - start
-    write_manifest(profile, data_dir, store, plan, overrides, protocol)
+    campaign.write_manifest()
     return report
 
 
-__all__ = ["SECTION_ORDER", "store_dir", "campaign_plan", "section_plan", "run_campaign", "write_manifest",
-           "read_manifest", "parse_budget", "measured_rates", "projection_table", "CampaignReport", "PlannedRun"]
-
-
-def export_pending(profile: str, data_dir: str | None, store: str | Path, sections: Iterable[str] | None = None,
-                   overrides: Mapping[str, Any] | None = None, fmt: str = "cmd",
-                   slurm_options: Sequence[str] = (), protocol: str | None = None) -> str:
-    """The pending runs as `hmnet train` commands (one a line, for ``xargs -P``) or as a SLURM array script
-    (one array task a run). Either trains into ``<store>/results``: the same store the runner fills. The
-    Hugging Face cross-check runs and Appendix C's (which keep their models) are left to ``hmnet campaign
-    run --sections hf_check attention``."""
-    import shlex
-
-    store = Path(store)
-    results_dir = store / "results"
-    pending = [p.config for p in campaign_plan(profile, data_dir, store, sections, overrides, protocol)
-               if kind(p.section) == "train" and not is_stored(p, store)]
-    train = ["hmnet", "train", "--results", str(results_dir), "--no-progress"]
-    if fmt == "cmd":
-        return "\n".join(shlex.join([*train[:2], "--config-json", c.to_json(), *train[2:]]) for c in pending)
-    if fmt != "slurm":
-        raise ConfigError(f"export format {fmt!r} is unknown; known: cmd, slurm")
-    if not pending:
-        return "# nothing pending: every planned run is in the store"
-    lines = ["#!/bin/bash", f"#SBATCH --job-name=hmnet-{profile}", f"#SBATCH --array=0-{len(pending) - 1}",
-             *(f"#SBATCH {o}" for o in slurm_options),
-             f"# {len(pending)} pending runs of the {profile} campaign, in priority order; each array task trains",
-             "# one into the store (a run another task or the runner already stored is skipped). Resubmit after",
-             "# a time-out: an interrupted run resumes from its checkpoint.",
-             "set -euo pipefail", "CONFIGS=(", *(shlex.quote(c.to_json()) for c in pending), ")",
-             'hmnet train --config-json "${CONFIGS[$SLURM_ARRAY_TASK_ID]}" '
-             + " ".join(shlex.quote(x) for x in train[2:])]
-    return "\n".join(lines) + "\n"
+__all__ = ["run_campaign", "parse_budget", "CampaignReport"]

@@ -6,8 +6,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Sequence
 
-from hmnet.campaign_plan import PlannedRun
 from hmnet.experiments import RunConfig
+from hmnet.sections.base import PlannedRun
 
 # Seconds per training example (data loading and evaluation included) before any run is measured: MiniLM,
 # bf16, one thread, from the earlier RTE and MNLI+BoolQ runs; SkillNet runs three FFNs per layer.
@@ -20,20 +20,12 @@ PRIOR_SECONDS_PER_EXAMPLE = {"single": 0.07, "multi": 0.07, "hmnet": 0.07, "skil
 MEASUREMENT_STEPS = 85
 MEASUREMENT_TASKS = 12
 
-_ROWS: dict[tuple, int] = {}
-
 
 def task_rows(config: RunConfig) -> dict[str, int]:
-    """Training rows per task in one epoch of a run (read from the files, after the caps; cached per task)."""
-    from hmnet.data import load_run_task
+    """Training rows per task in one epoch of a run (read from the files, after the caps; cached)."""
+    from hmnet.data import train_row_counts
 
-    out = {}
-    for t in config.tasks:
-        k = (t, *config.data_args())
-        if k not in _ROWS:
-            _ROWS[k] = len(load_run_task(config, t, splits=["train"])["train"])
-        out[t] = _ROWS[k]
-    return out
+    return train_row_counts(config)
 
 
 def train_rows(config: RunConfig) -> int:

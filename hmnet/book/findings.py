@@ -1,5 +1,5 @@
 """The findings page's generated part (``book/generated/findings_tables.md``): what does not reproduce or is
-inconsistent inside the paper, each row computed here from the paper's own tables (``hmnet.analysis.paper``)
+inconsistent inside the paper, each row computed here from the paper's own tables (``hmnet.paper``)
 or from this build's runs (``<out>/findings``), and Table 4 against the data files."""
 
 from __future__ import annotations
@@ -12,14 +12,14 @@ from pathlib import Path
 import pandas as pd
 
 from hmnet import report
-from hmnet.book_markdown import csv_line, md_table
+from hmnet.book.markdown import csv_line, md_table
 
 log = logging.getLogger(__name__)
 
 
 def label_count_findings() -> pd.DataFrame:
     """Table 4's #Label against the label sets of the official files (hmnet.tasks)."""
-    from hmnet.analysis import paper
+    from hmnet import paper
     from hmnet.tasks import TASKS
 
     t4 = paper.table4(numeric=True)
@@ -36,7 +36,7 @@ def label_count_findings() -> pd.DataFrame:
 
 def printed_range(text: str) -> tuple[float, float]:
     """The counts a Table-4 entry can stand for: "5.7k" -> [5650, 5750], "276" -> [276, 276]."""
-    from hmnet.analysis import paper
+    from hmnet import paper
 
     value = paper.parse_count(text)
     m = re.fullmatch(r"\s*[0-9]*\.?([0-9]*)\s*([kK]?)\s*", str(text))
@@ -56,7 +56,7 @@ def table4_file_check(data_dir: str | Path) -> pd.DataFrame:
     questions (the unit of Table 4's 5.1k/953; the files hold one row per answer). A task without a split
     (IMDB has no dev set) counts 0; a split the bundle lacks (test splits, whose labels are not public, and
     several train splits) is said to be missing, not guessed."""
-    from hmnet.analysis import paper
+    from hmnet import paper
     from hmnet.data import find_file, read_split
     from hmnet.tasks import TASKS
 
@@ -167,7 +167,7 @@ def table4_section(data_dir: str | Path | None, files: dict[str, bytes]) -> str:
 
 def implied_gain_findings() -> pd.DataFrame:
     """Eq. (4) gains of Table 3 against Table 1: the score a target would need for its largest gain."""
-    from hmnet.analysis import paper
+    from hmnet import paper
 
     t1 = paper.table1_scores()
     t3 = paper.table3()
@@ -194,7 +194,7 @@ def measured_findings(out: Path) -> pd.DataFrame:
 
 
 def parameter_findings() -> tuple[pd.DataFrame | None, str]:
-    from hmnet.params import parameter_table
+    from hmnet.analysis.parameters import parameter_table
 
     try:
         return parameter_table("random:bert-base"), ""

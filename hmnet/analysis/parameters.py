@@ -9,7 +9,7 @@ single-task included) are counted exactly in a few seconds.
 
 :func:`parameter_table` sets our counts beside Table 1's "# Params Activated" and "# Overall Params" rows
 and explains every mismatch with arithmetic from the measured module sizes. The paper's figures and the
-Appendix A groupings come from :mod:`hmnet.analysis.paper`.
+Appendix A groupings come from :mod:`hmnet.paper`.
 """
 
 from __future__ import annotations
@@ -22,12 +22,12 @@ import pandas as pd
 
 from hmnet.models import SKILLS, HMNet, SkillNetModel, TaskModel, build_model
 from hmnet.models.counting import ParameterCount, count_model, meta_encoder, overall_parameters
-from hmnet.analysis.paper import APPENDIX_A_CLUSTERS, HMNET_COLUMN_GROUPING, TABLE1_METHODS, table1_summary
+from hmnet.paper import APPENDIX_A_CLUSTERS, HMNET_COLUMN_GROUPING, TABLE1_METHODS, table1_summary
 from hmnet.tasks import TASK_NAMES, manual_groups
 
 log = logging.getLogger(__name__)
 
-# Table 1's parameter rows as printed: (activated, overall); the paper's numbers live in hmnet.analysis.paper.
+# Table 1's parameter rows as printed: (activated, overall); the paper's numbers live in hmnet.paper.
 PAPER_PARAMS: dict[str, tuple[str, str]] = {
     m: (table1_summary().loc["# Params Activated", m], table1_summary().loc["# Overall Params", m])
     for m in TABLE1_METHODS

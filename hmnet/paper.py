@@ -25,7 +25,7 @@ import re
 
 import pandas as pd
 
-from hmnet.analysis.clustering import canonical_groups
+from hmnet.tasks import canonical_groups
 from hmnet.tasks import TASK_NAMES, manual_groups
 
 # ---------------------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Markdown helpers of the book's generated pages (:mod:`hmnet.book_pages`)."""
+"""Markdown helpers of the book's generated pages (:mod:`hmnet.book.pages`)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,96 @@
+"""The campaign's plan: every run a profile's book needs, section by section, in priority order.
+
+Each section plans its runs itself (:meth:`hmnet.sections.Section.plan`) from the notebook parameters its page
+runs with in a reference build (:meth:`~hmnet.sections.Section.reference_parameters`), so the runs' keys agree
+with the notebooks' by construction. The sections come from the registry (:func:`hmnet.sections.registry`) in
+its order, or in the order a registered protocol names them. A run is pending when the section that planned it
+does not find it in the store (:meth:`~hmnet.sections.Section.is_stored`); :mod:`hmnet.campaign.runner` runs
+the pending ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from hmnet.experiments import ConfigError
+from hmnet.protocol import get_protocol
+from hmnet.provenance import REPO
+from hmnet.sections import Registry, Section, registry
+from hmnet.sections.base import Plan, PlannedRun, SectionsPlan
+from hmnet.sections.parameters import NOTEBOOK_FIELDS, RunParameters, check_parameters
+
+STORE_ROOT = REPO / "reference"
+
+
+def plan_sections(profile: str, protocol: str | None = None, sections: Registry | None = None) -> tuple[str, ...]:
+    """The sections a reference build plans, in priority order: its protocol's, else every known section."""
+    registered = get_protocol(profile, protocol)
+    return registered.sections if registered is not None else (sections or registry()).names
+
+
+def store_dir(profile: str, protocol: str | None = None) -> Path:
+    """The results store of a profile under `protocol` (None: its newest): ``reference/<store>`` as the protocol
+    names it, ``reference/<profile>`` for a profile without protocols."""
+    registered = get_protocol(profile, protocol)
+    return STORE_ROOT / (registered.store if registered is not None else profile)
+
+
+def notebook_parameters(section: Section, profile: str, data_dir: str | None, out_dir: str | Path,
+                        overrides: Mapping[str, Any] | None = None, protocol: str | None = None
+                        ) -> tuple[RunParameters, dict[str, Any]]:
+    """The checked parameters a section's page runs with in the reference build (under `protocol`), and the
+    section's own notebook parameters. `overrides` (notebook parameters such as ``tasks`` or ``seeds``) apply to
+    every section, as ``hmnet reproduce -p NAME VALUE`` does."""
+    extra = {**section.reference_parameters(profile, protocol), **(overrides or {})}
+    common = {k: extra.pop(k) for k in list(extra) if k in (*NOTEBOOK_FIELDS, "protocol") and k != "data_dir"}
+    params = check_parameters(profile=profile, data_dir=data_dir, out_dir=str(out_dir), **common)
+    return params, extra
+
+
+def section_plan(section: str | Section, profile: str, data_dir: str | None, out_dir: str | Path,
+                 overrides: Mapping[str, Any] | None = None, protocol: str | None = None,
+                 sections: Registry | None = None) -> Plan:
+    """One section's plan in a reference build of `profile`."""
+    if isinstance(section, str):
+        section = (sections or registry()).get(section)
+    params, extra = notebook_parameters(section, profile, data_dir, out_dir, overrides, protocol)
+    return section.plan(params, extra)
+
+
+def campaign_plan(profile: str, data_dir: str | None, out_dir: str | Path, sections: Iterable[str] | None = None,
+                  overrides: Mapping[str, Any] | None = None, protocol: str | None = None,
+                  known: Registry | None = None) -> SectionsPlan:
+    """Every run of the sections (default: the protocol's, :func:`plan_sections`), in priority order, each key
+    once per trainer (a run two sections share, such as a single-task run of Table 1 that Eq. 4 also needs,
+    belongs to the first), with the sections that wait for others' runs."""
+    known = known or registry()
+    order = plan_sections(profile, protocol, known)
+    wanted = list(order) if sections is None else list(sections)
+    for s in wanted:
+        known.get(s)  # an unknown section is a ConfigError naming the known ones
+        if s not in order:
+            raise ConfigError(f"section {s!r} is not planned by protocol {protocol or 'the newest'} of profile "
+                              f"{profile!r}; it plans: {', '.join(order)}")
+    seen: set[tuple[str, str]] = set()
+    runs, waiting = [], {}
+    for name in [s for s in order if s in wanted]:
+        section = known.get(name)
+        plan = section_plan(section, profile, data_dir, out_dir, overrides, protocol)
+        if plan.waiting:
+            waiting[name] = plan.waiting
+        for c in plan.runs:
+            if (section.trainer, c.key()) not in seen:
+                seen.add((section.trainer, c.key()))
+                runs.append(PlannedRun(name, c))
+    return SectionsPlan(tuple(runs), waiting)
+
+
+def is_stored(p: PlannedRun, store: Path, known: Registry | None = None) -> bool:
+    """Whether a planned run is in the store, as the section that planned it keeps it."""
+    return (known or registry()).get(p.section).is_stored(p.config, Path(store))
+
+
+__all__ = ["STORE_ROOT", "plan_sections", "store_dir", "notebook_parameters", "section_plan", "campaign_plan",
+           "is_stored", "PlannedRun", "SectionsPlan"]

@@ -1,0 +1,94 @@
+"""The terminal view of a results store (``hmnet results SECTION``): a section's stored results as text, each
+cell 'mean ± 95% CI half-width (n seeds)', tasks as rows and the runs' labels as columns, with each task's
+constant floors beside them; read through the store's manifest, so it needs no data and no training."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from hmnet.errors import UsageError
+from hmnet.results import entry_task, summarize
+from hmnet.sections import Registry, registry
+from hmnet.store.manifest import MANIFEST, read_manifest
+from hmnet.store.records import section_records
+
+
+def _cell(row) -> str:
+    if row["n"] > 1 and row["ci_high"] == row["ci_high"]:
+        return f"{row['mean']:.1f} ± {row['ci_high'] - row['mean']:.1f} (n={row['n']})"
+    return f"{row['mean']:.1f} (n={row['n']})"
+
+
+def marked_partial(summary: pd.DataFrame) -> pd.Series:
+    """The average rows over fewer tasks than the other labels' (a section still being filled)."""
+    entries = summary[summary["task"] != "Average"].groupby("variant")["task"].nunique()
+    return summary["task"].eq("Average") & summary["variant"].map(entries).lt(entries.max())
+
+
+def cells_frame(summary: pd.DataFrame, majority: Mapping[str, float] | None = None, columns: Sequence[str] = (),
+                marked: pd.Series | None = None, best: Mapping[str, float] | None = None) -> pd.DataFrame:
+    """A summary (``hmnet.results.summarize``) as text cells 'mean ± 95% CI half-width (n=seeds)': tasks as rows
+    in the summary's order and the average last, variants as columns (`columns` first), the rows where
+    `marked` holds marked "partial", and each task's majority-class score and best constant prediction's
+    (``hmnet.report.constant_baselines``) as last columns when given (the manifest keeps them, computed on the
+    evaluation rows the store's runs use)."""
+    summary = summary.assign(cell=summary.apply(_cell, axis=1))
+    if marked is not None:
+        summary.loc[marked, "cell"] += " partial"
+    frame = summary.pivot(index="task", columns="variant", values="cell")
+    tasks = [t for t in dict.fromkeys(summary["task"]) if t != "Average"] + ["Average"]
+    first = [c for c in columns if c in frame.columns]
+    frame = frame.reindex(index=tasks, columns=first + [c for c in frame.columns if c not in first]).fillna("–")
+    for name, floor in (("majority class", majority), ("best constant", best)):
+        if floor:
+            scores = [floor.get(entry_task(t)) for t in frame.index]
+            frame[name] = ["–" if v is None else f"{v:.1f}" for v in scores]
+    return frame
+
+
+def status_table(store: Path) -> str:
+    """Each section of a store's plan: how many of its planned runs are stored, or what it waits for."""
+    manifest = read_manifest(store)
+    if manifest is None:
+        raise UsageError(f"no {MANIFEST} in {store}: nothing has been stored there yet")
+    lines = [f"  {s:14s} " + (f"waits: {v['waiting']}" if v.get("waiting")
+                                else f"{v['complete']:3d} of {v['planned']:3d} runs")
+             for s, v in manifest["sections"].items()]
+    return "\n".join([_head(store, manifest), *lines])
+
+
+def _head(store: Path, manifest: Mapping) -> str:
+    return (f"store {Path(store).name} (profile {manifest['profile']}, backbone {manifest['settings']['backbone']}, "
+            f"updated {manifest['updated']}, commit {(manifest.get('commit') or 'unknown')[:12]})")
+
+
+def section_results_table(store: Path, section: str, known: Registry | None = None) -> str:
+    """A section's stored results as text (with the runs of the sections that join it as extra rows), with the
+    store's coverage and provenance."""
+    known = known or registry()
+    if section == "status":
+        return status_table(store)
+    shown = known.get(section)
+    manifest = read_manifest(store)
+    if manifest is None:
+        raise UsageError(f"no {MANIFEST} in {store}: nothing has been stored there yet")
+    results = section_records(store, section, manifest)
+    cov = manifest["sections"][section]
+    head = f"{_head(store, manifest)}\n{section}: {cov['complete']} of {cov['planned']} planned runs stored"
+    for extra in (s for s in known if s.joins == section and s.name in manifest["sections"]):
+        more = manifest["sections"][extra.name]
+        results += section_records(store, extra.name, manifest)
+        head += (f"; extra rows ({extra.name}): {more['complete']} of {more['planned']}" if more["planned"]
+                 else f"; extra rows wait: {more.get('waiting', '')}")
+    if not results:
+        return head + "\nno results stored yet"
+    summary = summarize(results)
+    body = cells_frame(summary, manifest.get("majority_class"), shown.columns, marked_partial(summary),
+                       manifest.get("best_constant")).to_string()
+    return f"{head}\n(mean ± 95% CI half-width over seeds, n = seeds)\n{body}"
+
+
+__all__ = ["cells_frame", "marked_partial", "status_table", "section_results_table"]
