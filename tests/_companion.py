@@ -46,3 +46,23 @@ def built_book() -> Path:
             os.environ["HMNET_DATA_DIR"] = data_dir
     TIMINGS["book"] = time.perf_counter() - t0
     return index.parent
+
+
+@cache
+def reference_book() -> Path:
+    """The reference book as `make book` builds it on a fresh clone: from the committed results stores alone, no
+    data and no training (reference/local, its pages from the newest protocol that completes them); returns the
+    html folder."""
+    from hmnet.book.build import build_book
+    from hmnet.provenance import REPO
+
+    t0 = time.perf_counter()
+    data_dir = os.environ.pop("HMNET_DATA_DIR", None)
+    try:
+        index = build_book("local", out=REPO / "reference" / "local", run=False, build_root=workdir() / "reference",
+                           progress=False, store_only=True)
+    finally:
+        if data_dir is not None:
+            os.environ["HMNET_DATA_DIR"] = data_dir
+    TIMINGS["reference book"] = time.perf_counter() - t0
+    return index.parent

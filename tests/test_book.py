@@ -4,6 +4,7 @@ parsing its HTML (beautifulsoup4). tests/test_browser.py renders the same build 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -145,11 +146,13 @@ def test_the_performance_page_gives_the_notebook_time_this_build_measured(html_d
 
     from hmnet.book.reproduce import marker_path
 
+    from hmnet.book.reproduce import PAGES as NOTEBOOKS
+
     out = smoke_run()
-    seconds = [json.loads(marker_path(out, page).read_text())["seconds"] for page in PAGES]
+    seconds = [json.loads(marker_path(out, page).read_text())["seconds"] for page in NOTEBOOKS]
     text = _soup(html_dir / "book" / "performance.html").get_text(" ", strip=True)
     minutes = f"{sum(seconds) / 60:.1f} min" if sum(seconds) < 3600 else f"{sum(seconds) / 3600:.1f} h"
-    assert f"{minutes}: this book's {len(seconds)} notebooks" in text
+    assert f"{minutes}: this book’s {len(seconds)} notebooks" in text.replace("'", "’")  # Sphinx's smart quotes
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -160,19 +163,25 @@ def _cells(soup):
     return soup.select("div.cell")
 
 
-def test_plumbing_cells_are_folded_and_results_keep_their_output(html_dir):
+def test_the_plumbing_is_one_folded_cell_and_the_banner_shows_once(html_dir):
+    """Papermill's parameters and injected cells, the Colab install and the setup call are one cell whose code is
+    folded; its output, the page's one banner, is not; every other code cell shows its output only."""
     for page in PAGES:
         soup = _soup(html_dir / f"{page}.html")
         cells = _cells(soup)
-        hidden_whole = [c for c in cells if "tag_hide-cell" in c.get("class", [])]
-        # the parameters cell, papermill's injected one and the Colab install cell
-        assert len(hidden_whole) == 3, f"{page}: {len(hidden_whole)} cells folded whole"
-        assert "tag_injected-parameters" in hidden_whole[1]["class"]
-        rest = [c for c in cells if c not in hidden_whole]
-        assert rest and all("tag_hide-input" in c["class"] for c in rest), page
-        # the setup cell's code is folded, its banner is not
-        banner = soup.select_one("div.hmnet-banner")
-        assert banner.find_parent("details") is None, page
+        assert cells and not [c for c in cells if "tag_hide-cell" in c.get("class", [])], page
+        plumbing = cells[0].get_text()  # the highlighted code: tokens in spans, not spaced
+        assert "report.setup(" in plumbing and "google.colab" in plumbing and "profile" in plumbing, page
+        assert all("tag_hide-input" in c["class"] for c in cells), page
+        banners = soup.select("div.hmnet-banner")
+        assert len(banners) == 1 and banners[0].find_parent("details") is None, page
+
+
+def test_no_log_line_is_printed_into_a_page(html_dir):
+    log_line = re.compile(r"\b(WARNING|INFO|DEBUG|ERROR) hmnet\.|evaluating without them|IProgress not found")
+    for html in html_dir.rglob("*.html"):
+        text = _soup(html).get_text(" ")
+        assert not log_line.search(text), f"{html.relative_to(html_dir)}: {log_line.search(text).group(0)}"
 
 
 def test_no_absolute_path_in_the_book(html_dir):
@@ -275,6 +284,23 @@ def test_tag_cells_and_scrub_paths(tmp_path):
         'out_dir = "_build/runs/smoke"; read from _build/runs/smoke/results; code in ./hmnet; '
         'data {"$HMNET_DATA_DIR"}; ' + scrub_paths(f"{root}x", {k: v for k, v in swaps.items() if k != str(root)}))
     assert path_replacements(tmp_path / "elsewhere", None, root)[str((tmp_path / "elsewhere").resolve())] == "<out_dir>"
+
+
+def test_fold_plumbing_merges_the_plumbing_cells_and_strip_logs_drops_stderr():
+    import nbformat
+
+    cells = [nbformat.v4.new_markdown_cell("# Title"), nbformat.v4.new_code_cell("profile = 'smoke'"),
+             nbformat.v4.new_code_cell("profile = 'local'"), nbformat.v4.new_code_cell("if 'google.colab' in m: pass"),
+             nbformat.v4.new_code_cell("P = report.setup('01')"), nbformat.v4.new_code_cell("work()")]
+    cells[1].metadata["tags"], cells[2].metadata["tags"] = ["parameters"], ["injected-parameters"]
+    cells[4].outputs = [nbformat.v4.new_output("display_data", {"text/html": "<div class='hmnet-banner'/>"}),
+                        nbformat.v4.new_output("stream", name="stderr", text="WARNING hmnet.data: a log line")]
+    cells[5].outputs = [nbformat.v4.new_output("stream", name="stdout", text="a result")]
+    nb = stage_module.strip_logs(stage_module.fold_plumbing(nbformat.v4.new_notebook(cells=cells)))
+    assert [c.source.splitlines()[0] for c in nb.cells] == ["# Title", "profile = 'smoke'", "work()"]
+    assert nb.cells[1].source.count("\n\n") == 3 and nb.cells[1].metadata["tags"] == ["hide-input"]
+    assert [o.output_type for o in nb.cells[1].outputs] == ["display_data"]  # the banner; the log line is gone
+    assert nb.cells[2].outputs[0].text == "a result"
 
 
 def test_title_comes_before_the_folded_plumbing():

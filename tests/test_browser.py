@@ -1,10 +1,11 @@
-"""The built book as a reader sees it: Playwright drives Debian's chromium over every HTML page at a
-1400-pixel-wide window. The book is the one tests/test_book.py checks (tests/_companion.py builds it once per
-session). One browser pass collects what every test below asserts, and saves screenshots of the main pages
-under _build/screenshots/ (not committed).
+"""The built books as a reader sees them: Playwright drives Debian's chromium over every HTML page at a
+1400-pixel-wide window, for two builds: the smoke book tests/test_book.py checks, and the reference book `make
+book` gives on a fresh clone (the committed stores alone; tests/_companion.py builds each once per session). One
+browser pass per build collects what every test below asserts, and saves screenshots of the main pages under
+_build/screenshots/<build>_<page>.png (not committed).
 
 Set $HMNET_BOOK_HTML to an html folder (e.g. _build/html after `hmnet book --profile smoke`) to check that
-build instead of building one.
+build instead of the smoke build.
 
 The test machine is offline: requests to other hosts (the Colab badge, MathJax from its CDN) are answered
 with an empty stub and listed, so a page is judged on its own files.
@@ -20,7 +21,7 @@ from urllib.parse import unquote, urlparse
 
 import pytest
 
-from _companion import built_book
+from _companion import built_book, reference_book
 from hmnet.book.stage import toc_pages
 
 REPO = Path(__file__).resolve().parents[1]
@@ -28,7 +29,10 @@ WIDTH, HEIGHT = 1400, 1000
 SCREENSHOTS = REPO / "_build" / "screenshots"
 # Pages photographed for a human look (file stem under _build/screenshots -> page).
 SHOTS = {"intro": "book/intro", "table1": "notebooks/03_main_results", "figure3": "notebooks/04_shared_layers",
-         "findings": "book/findings", "performance": "book/performance"}
+         "claims": "book/claims", "findings": "book/findings", "performance": "book/performance"}
+BUILDS = ("smoke", "reference")
+# A log line printed into a page (a warning of the package, a progress bar's complaint).
+LOG_LINE = r"\b(WARNING|INFO|DEBUG|ERROR) hmnet\.|evaluating without them|IProgress not found"
 # Hosts a page may ask for; the test answers them with a stub (no network here).
 EXTERNAL_OK = ("colab.research.google.com", "cdn.jsdelivr.net")
 
@@ -53,6 +57,11 @@ OVERFLOW_JS = """() => {
           page: [document.documentElement.scrollWidth, window.innerWidth], wide: wide};
 }"""
 IMAGES_JS = """() => Array.from(document.images).map(i => [i.getAttribute('src'), i.complete, i.naturalWidth])"""
+# Images inside the section with this id (the Table 1 page's pattern figures).
+SECTION_IMAGES_JS = """(id) => {
+  const s = document.getElementById(id);
+  return s ? s.querySelectorAll('img').length : -1;
+}"""
 
 
 def _launch(p):
@@ -70,14 +79,17 @@ def _html_pages(html_dir: Path) -> list[str]:
                   and p.relative_to(html_dir).with_suffix("").as_posix() not in skip)
 
 
-@pytest.fixture(scope="module")
-def seen() -> dict:
-    """One browser pass over the book: per page its overflow, images, console errors and banners; the
+@pytest.fixture(scope="module", params=BUILDS)
+def seen(request) -> dict:
+    """One browser pass over a build: per page its overflow, images, console errors, banners and log lines; the
     sidebar's links; the search page's results for "BoolQ"; screenshots of SHOTS."""
     sync_api = pytest.importorskip("playwright.sync_api",
                                    reason="playwright is not installed (pip install playwright; the test extra)")
-    html_dir = Path(os.environ["HMNET_BOOK_HTML"]).resolve() if os.environ.get("HMNET_BOOK_HTML") else built_book()
-    out: dict = {"pages": {}, "external": set(), "html_dir": html_dir}
+    if request.param == "reference":
+        html_dir = reference_book()
+    else:
+        html_dir = Path(os.environ["HMNET_BOOK_HTML"]).resolve() if os.environ.get("HMNET_BOOK_HTML") else built_book()
+    out: dict = {"build": request.param, "pages": {}, "external": set(), "html_dir": html_dir}
     t0 = time.perf_counter()
     with sync_api.sync_playwright() as p:
         browser = _launch(p)
@@ -99,19 +111,11 @@ def seen() -> dict:
         for name in _html_pages(html_dir):
             errors.clear()
             page.goto((html_dir / f"{name}.html").as_uri(), wait_until="load")
-            out["pages"][name] = {
-                "overflow": page.evaluate(OVERFLOW_JS),
-                "images": page.evaluate(IMAGES_JS),
-                "errors": [e for e in errors if not any(k in e for k in KNOWN_CONSOLE_ERRORS)],
-                "banner": page.locator("div.hmnet-banner").first.is_visible()
-                if page.locator("div.hmnet-banner").count() else False,
-                "profile_banner": page.locator("div.hmnet-banner.hmnet-profile-smoke").count(),
-                "sidebar": page.eval_on_selector_all("nav.bd-docs-nav a", "els => els.map(a => a.href)"),
-            }
+            out["pages"][name] = _visit(page, errors)
             for stem, target in SHOTS.items():
                 if target == name:
                     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-                    page.screenshot(path=str(SCREENSHOTS / f"{stem}.png"), full_page=True)
+                    page.screenshot(path=str(SCREENSHOTS / f"{request.param}_{stem}.png"), full_page=True)
         page.goto((html_dir / "search.html").as_uri() + "?q=BoolQ", wait_until="load")
         try:
             page.wait_for_selector("#search-results ul.search li", timeout=15_000)
@@ -128,6 +132,28 @@ def seen() -> dict:
         browser.close()
     out["seconds"] = time.perf_counter() - t0
     return out
+
+
+def _visit(page, errors: list[str]) -> dict:
+    """What one loaded page shows: overflow, images, console errors, its banners, log lines, its sidebar links,
+    and the images of its pattern section."""
+    import re
+
+    text = page.inner_text("main") if page.locator("main").count() else page.inner_text("body")
+    return {
+        "overflow": page.evaluate(OVERFLOW_JS),
+        "images": page.evaluate(IMAGES_JS),
+        "errors": [e for e in errors if not any(k in e for k in KNOWN_CONSOLE_ERRORS)],
+        "banner": page.locator("div.hmnet-banner").first.is_visible() if page.locator("div.hmnet-banner").count()
+        else False,
+        "banners": page.locator("div.hmnet-banner").count(),
+        "profile_banner": page.locator("div.hmnet-banner.hmnet-profile-smoke, div.hmnet-banner.hmnet-profile-local"
+                                       ).count(),
+        "log_lines": re.findall(LOG_LINE, text),
+        "pattern_images": page.evaluate(SECTION_IMAGES_JS, "the-pattern-what-each-method-gains"),
+        "forest": page.locator("img[src*='forest_']").count(),
+        "sidebar": page.eval_on_selector_all("nav.bd-docs-nav a", "els => els.map(a => a.href)"),
+    }
 
 
 def test_pages_were_visited(seen):
@@ -158,9 +184,21 @@ def test_no_console_errors(seen, page):
 
 
 @pytest.mark.parametrize("page", [p for p in toc_pages(REPO) if p.startswith("notebooks/")])
-def test_result_pages_show_the_profile_banner(seen, page):
+def test_result_pages_show_one_profile_banner(seen, page):
     info = seen["pages"][page]
-    assert info["profile_banner"] >= 1 and info["banner"], f"{page}: no visible profile banner"
+    assert info["profile_banner"] == info["banners"] == 1 and info["banner"], f"{page}: {info['banners']} banners"
+
+
+@pytest.mark.parametrize("page", toc_pages(REPO))
+def test_no_log_line_in_a_page(seen, page):
+    assert not seen["pages"][page]["log_lines"], f"{page}: {seen['pages'][page]['log_lines']}"
+
+
+def test_the_pattern_figures_and_the_forest_plot_are_shown(seen):
+    assert seen["pages"]["notebooks/03_main_results"]["pattern_images"] >= 2, "Table 1's two pattern figures"
+    stores = len(list((REPO / "reference").glob("*/manifest.json")))  # the reference build is one of them
+    ledgers = stores if seen["build"] == "reference" else stores + 1  # the build's own, then each store's
+    assert seen["pages"]["book/claims"]["forest"] == ledgers, "a forest plot per ledger"
 
 
 def test_sidebar_links_resolve(seen):
@@ -185,5 +223,5 @@ def test_index_redirects_to_the_intro(seen):
 
 def test_screenshots_saved(seen):
     for stem in SHOTS:
-        shot = SCREENSHOTS / f"{stem}.png"
+        shot = SCREENSHOTS / f"{seen['build']}_{stem}.png"
         assert shot.read_bytes()[:4] == b"\x89PNG" and shot.stat().st_size > 10_000, shot

@@ -143,7 +143,7 @@ def test_a_section_prints_beside_each_task_its_majority_class_and_the_average_la
     assert main(["results", "shared_layers", "--profile", "local", "--protocol", "v1"]) == 0
     lines = capsys.readouterr().out.splitlines()
     floors = ["majority class"] + (["best constant"] if manifest.get("best_constant") else [])
-    assert lines[3].split()[0] == "variant" and lines[3].endswith(floors[-1]) and all(f in lines[3] for f in floors)
+    assert lines[3].split()[0] == "method" and lines[3].endswith(floors[-1]) and all(f in lines[3] for f in floors)
     assert lines[-1].startswith("Average") and lines[-1].endswith("–")
     boolq = next(x for x in lines if x.startswith("BoolQ")).split()
     assert boolq[-len(floors)] == f"{manifest['majority_class']['BoolQ']:.1f}"

@@ -81,39 +81,35 @@ def _plugin(tmp_path: Path) -> Path:
     return site
 
 
-def _hmnet(site: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), str(REPO)]), "HMNET_TORCH_THREADS": "1"}
-    return subprocess.run([sys.executable, "-m", "hmnet.cli", *args], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=600)
+def test_a_section_from_outside_the_package_is_planned_exported_stored_printed_and_tested(tmp_path, monkeypatch,
+                                                                                            capsys):
+    from hmnet.cli import main
+    from hmnet.store import ledger_for
 
-
-def test_a_section_from_outside_the_package_is_planned_exported_stored_printed_and_tested(tmp_path, monkeypatch):
     site = _plugin(tmp_path)
+    monkeypatch.syspath_prepend(str(site))  # what `pip install` of the plug-in's project gives
+    monkeypatch.setenv("HMNET_TORCH_THREADS", "1")
+    assert "toy" in registry().names and registry().names[-1] == "toy"  # after the built-in sections
     store = tmp_path / "store"
     params = ["-p", "tasks", '["RTE", "MRPC"]', "-p", "seeds", "[0, 1]"]
-    exported = _hmnet(site, "campaign", "export", "--profile", "smoke", "--store", str(store), "--sections", "toy",
-                      *params)
-    assert exported.returncode == 0, exported.stderr[-2000:]
-    assert len(exported.stdout.splitlines()) == 2 and all('"tasks":["RTE","MRPC"]' in line
-                                                          for line in exported.stdout.splitlines())
-    ran = _hmnet(site, "campaign", "run", "--profile", "smoke", "--store", str(store), "--sections", "toy",
-                 "--workers", "1", *params)
-    assert ran.returncode == 0 and "campaign done: 2 runs stored" in ran.stdout, ran.stdout[-2000:] + ran.stderr[-2000:]
+    assert main(["campaign", "export", "--profile", "smoke", "--store", str(store), "--sections", "toy", *params]) == 0
+    exported = capsys.readouterr().out.splitlines()
+    assert len(exported) == 2 and all('"tasks":["RTE","MRPC"]' in line for line in exported)
+    assert main(["campaign", "run", "--profile", "smoke", "--store", str(store), "--sections", "toy",
+                 "--workers", "1", *params]) == 0
+    assert "campaign done: 2 runs stored" in capsys.readouterr().out
     manifest = json.loads((store / "manifest.json").read_text())
     toy = manifest["sections"]["toy"]
     assert toy["notebook"] == "08" and toy["complete"] == toy["planned"] == 2
     assert {r["tags"]["section"] for r in toy["runs"]} == {"toy"}
-    printed = _hmnet(site, "results", "toy", "--store", str(store))
-    assert printed.returncode == 0 and "toy: 2 of 2 planned runs stored" in printed.stdout and "(n=2)" in printed.stdout
-    page = _hmnet(site, "reproduce", "--profile", "smoke", "--out", str(store), "--sections", "08", *params)
-    assert page.returncode == 0, page.stderr[-2000:]
+    assert main(["results", "toy", "--store", str(store)]) == 0
+    printed = capsys.readouterr().out
+    assert "toy: 2 of 2 planned runs stored" in printed and "(n=2)" in printed
+    # its page: the section's own notebook, rendered from the stored runs (its kernel sees the plug-in too)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(site), str(REPO)]))
+    assert main(["reproduce", "--profile", "smoke", "--out", str(store), "--sections", "08", *params]) == 0
     executed = nbformat.read(store / "notebooks" / "08_toy.ipynb", as_version=4)
     assert "2 toy runs" in json.dumps(executed.cells[-1]["outputs"])  # the page read the stored runs
-
-    from hmnet.store import ledger_for
-
-    monkeypatch.syspath_prepend(str(site))  # the entry point, seen from this process too
-    assert "toy" in registry().names and registry().names[-1] == "toy"  # after the built-in sections
     ledger = ledger_for(store).set_index("claim")
     claim = ledger.loc["RTE scores above MRPC when trained together (toy)"]
     assert claim["section"] == "08" and len(claim["members"]) == 1 and claim["members"][0]["n"] == 2

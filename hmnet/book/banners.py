@@ -30,18 +30,18 @@ def store_banner(manifest: Mapping | None, notebook: str, protocol_note: str = "
     runs = "; ".join(f"{s}: waits for another section's runs" if manifest["sections"][s].get("waiting") else
                      f"{s}: **{c} of {p}** planned runs complete" for s, c, p in coverage(manifest, notebook))
     carved = ", ".join(manifest.get("carved_tasks", [])) or "none"
-    absent = [t for t in TASK_NAMES if t not in manifest["tasks"]]
     page = manifest.get("notebook_parameters", {}).get(notebook) or {}
     lines = [
+        KINDS.get(manifest["profile"], ""),
         f"**Reference build, profile `{manifest['profile']}`**: backbone `{st['backbone']}`, "
         f"{st['source']} data, at most {st['max_examples']} training and {st['max_eval_examples']} evaluation rows "
         f"per task, max length {st['max_length']}, {st['epochs']} epochs, lr {st['lr']:g}, batch {st['batch_size']}, "
         f"precision {st['mixed_precision']}, seeds {', '.join(map(str, manifest['seeds']))}.",
         ("This page's notebook parameters (over the settings above): "
          + ", ".join(f"`{k}={json.dumps(v)}`" for k, v in page.items()) + ".") if page else "",
-        f"Tasks: {', '.join(manifest['tasks'])}"
-        + (f" (no file in the data for {', '.join(absent)}: left out of every table)" if absent else "")
-        + f". Training rows carved from the labelled split (`carve_train={st['carve_train']}`) for: {carved}.",
+        f"Tasks: {', '.join(manifest['tasks'])}. Training rows carved from the labelled split "
+        f"(`carve_train={st['carve_train']}`) for: {carved}.",
+        gaps_line(manifest),
         f"Data files: {data}." if data else "",
         disclosure_line(manifest),
         (runs + "." if runs else "This page runs no training of its own."),
@@ -50,7 +50,28 @@ def store_banner(manifest: Mapping | None, notebook: str, protocol_note: str = "
         protocol_note,
     ]
     body = "\n".join(f"- {x}" for x in lines if x)
-    return f"```{{admonition}} Where these numbers come from\n:class: note store-banner\n{body}\n```\n"
+    classes = f"note store-banner hmnet-banner hmnet-profile-{manifest['profile']}"
+    return f"```{{admonition}} Where these numbers come from\n:class: {classes}\n{body}\n```\n"
+
+
+# What a profile's numbers are, in one phrase (the banner's first line).
+KINDS = {"smoke": "**Smoke numbers**: a tiny random model on synthetic data; they show that the pipeline runs and are "
+                  "not comparable with the paper.",
+         "local": "**Indicative numbers**: real data, a small backbone and capped rows; the paper's bert-base on "
+                  "full data scores higher, so compare the pattern, not the level.",
+         "paper": "**The full reproduction setting**: bert-base-uncased on the full data."}
+
+
+def gaps_line(manifest: Mapping) -> str:
+    """The data the build lacks, from its manifest: tasks with no file (left out of every table) and evaluation
+    splits with no file (a task scored on the others, MNLI on matched only)."""
+    absent = [t for t in TASK_NAMES if t not in manifest["tasks"]]
+    files = manifest.get("data", {}).get("files", {})
+    splits = sorted(k for k, v in files.items() if v is None and not k.endswith("/train")
+                    and k.split("/")[0] in manifest["tasks"])
+    parts = [f"no file for {', '.join(absent)} (left out of every table)"] if absent else []
+    parts += [f"no {k.split('/')[1]} file for {k.split('/')[0]} (scored on its other splits)" for k in splits]
+    return ("**Known data gaps**: " + "; ".join(parts) + ".") if parts else ""
 
 
 def disclosure_line(manifest: Mapping) -> str:

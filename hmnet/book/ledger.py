@@ -1,6 +1,6 @@
-"""The claims page's generated part: for each build (this book's, and every committed results store), every
-claim of the ledger (:func:`hmnet.store.ledger_for`) with its verdict and evidence, a link to the page that
-shows it."""
+"""The claims page's generated part: for each build (this book's, and every committed results store), the ledger
+(:func:`hmnet.store.ledger_for`) as a forest plot (:mod:`hmnet.report.forest`), then every claim with its verdict,
+its comparisons in numbers and a link to the page that shows it."""
 
 from __future__ import annotations
 
@@ -33,19 +33,70 @@ def page_link(page: str) -> str:
     return f"{{doc}}`{page} </notebooks/{stem}>`" if stem else page
 
 
-def claims_page(builds: Mapping[str, Path]) -> str:
-    """Markdown: for each build (a label and its folder), every claim with its verdict and evidence."""
-    parts = []
+def member_cell(m: dict) -> str:
+    """One comparison in numbers: ours with its interval and seeds, the paper's, the adjusted p-value, and for
+    an unresolved one the minimum detectable effect and the seeds that would resolve it."""
+    from hmnet.analysis.verdicts import UNRESOLVED, Comparison
+
+    c = Comparison(**m)
+    if c.n == 0:
+        return f"{c.name}: not run"
+    paper = f"paper {c.paper:+.2g}" if c.paper == c.paper else "no paper number"
+    if c.n == 1:
+        return f"{c.name}: {c.mean:+.2f} (1 seed) · {paper}"
+    text = f"{c.name}: {c.mean:+.2f} [{c.ci_low:+.2f}, {c.ci_high:+.2f}] n={c.n} · {paper} · p {c.p_zero_holm:.3f}"
+    if c.verdict == UNRESOLVED:
+        need = c.seeds_to_resolve
+        text += f" · MDE {c.mde:.2f}" + (f" · ≈{need} seeds" if need else "")
+    return text
+
+
+def _slug(label: str) -> str:
+    return "".join(ch if ch.isalnum() else "_" for ch in label).strip("_").lower()[:60]
+
+
+def claims_parts(builds: Mapping[str, Path]) -> tuple[str, dict[str, bytes]]:
+    """Markdown and files: for each build (a label and its folder), its forest plot, then every claim with its
+    verdict, its comparisons in numbers and the page that shows it; the notes numbered under the table."""
+    from hmnet.report.forest import forest_figure
+
+    parts, files = [], {}
     for label, out in builds.items():
         frame = ledger_for(out)
         counts = ", ".join(f"{n} {v}" for v, n in verdict_counts(frame).items())
-        parts.append(f"## {label}\n\n{counts}.\n")
-        lines = ["| claim | the paper | verdict | evidence | section |", "|---|---|---|---|---|"]
+        name = f"claims/forest_{_slug(label)}.png"
+        files[name] = _png(forest_figure(frame))
+        parts.append(f"## {label}\n\n{counts}.\n\n![The claims of {label}, as a forest plot](/book/generated/{name})\n")
+        lines = ["| claim | the paper | verdict | our comparisons (95% interval, seeds, Holm p) | page |",
+                 "|---|---|---|---|---|"]
+        notes = []
         for row in frame.itertuples(index=False):
-            cells = [row.claim, row.paper, f"**{row.verdict}**", row.evidence, page_link(row.section)]
+            if row.note:
+                notes.append(row.note)
+            mark = f" [{len(notes)}]" if row.note else ""
+            cells = [row.claim + mark, row.paper, f"**{row.verdict}**",
+                     "<br>".join(member_cell(m) for m in row.members) or "not run", page_link(row.section)]
             lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |")
         parts.append("\n".join(lines) + "\n")
-    return "\n".join(parts)
+        if notes:
+            parts.append("\n".join(f"{i}. {n}" for i, n in enumerate(notes, 1)) + "\n")
+    return "\n".join(parts), files
 
 
-__all__ = ["ledger_builds", "claims_page", "page_link"]
+def claims_page(builds: Mapping[str, Path]) -> str:
+    """The claims page's Markdown alone (:func:`claims_parts` without its files)."""
+    return claims_parts(builds)[0]
+
+
+def _png(fig) -> bytes:
+    import io
+
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+__all__ = ["ledger_builds", "claims_parts", "claims_page", "member_cell", "page_link"]

@@ -330,6 +330,10 @@ def profile_costs(profile: str, out: Path, root: Path = REPO, files: dict[str, b
     if seconds:
         measured[profile] = (f"{_hours(sum(seconds))}: this book's {len(seconds)} notebooks, executed by "
                              "`hmnet reproduce` (their done-markers); building the HTML comes on top")
+        if (Path(out) / "manifest.json").is_file():  # a results store: its runs are the cost, not the rendering
+            hours = _stored_hours(Path(out))
+            measured[profile] = (f"{hours:.1f} run-hours for the runs of its results store (about {hours / 2:.1f} "
+                                 "wall hours at 2 workers; the table below), then " + measured[profile])
     gpu = []
     for path in sorted((root / "benchmarks" / "results").glob("gpu_step*.json")):
         data = json.loads(path.read_text())
@@ -337,10 +341,16 @@ def profile_costs(profile: str, out: Path, root: Path = REPO, files: dict[str, b
         if _on_gpu(path) and isinstance(plan, dict) and plan.get("total_hours") is not None:
             gpu.append(f"{_num(plan['total_hours'])} h of training on {data.get('device', '?')} "
                        f"(`benchmarks/results/{path.name}`)")
+    proj = (json.loads((Path(out) / "manifest.json").read_text()).get("projection")
+            if (Path(out) / "manifest.json").is_file() else None)
+    projected = {profile: (f"{proj['run_hours']:.1f} run-hours, {proj['wall_hours']:.1f} wall hours at "
+                           f"{proj['workers']} workers from an empty store (the campaign runner's projection; the "
+                           "table below)")} if proj else {}
     rows = [
-        {"profile": "smoke (any CPU)", "projected": "– (no benchmark projects it)",
+        {"profile": "smoke (any CPU)", "projected": projected.get("smoke", "– (no benchmark projects it)"),
          "measured": measured.get("smoke", "not in this build")},
-        {"profile": "local (CPU, MiniLM, capped rows)", "projected": "– (no benchmark projects it)",
+        {"profile": "local (CPU, MiniLM, capped rows)", "projected": projected.get("local", "– (no benchmark "
+                                                                                            "projects it)"),
          "measured": measured.get("local", "not in this build")},
         {"profile": "paper (GPU, bert-base, full data)",
          "projected": "; ".join(gpu) or "not yet measured: run `python benchmarks/gpu_step.py` on a GPU",
@@ -354,12 +364,63 @@ def profile_costs(profile: str, out: Path, root: Path = REPO, files: dict[str, b
                                                 else "") + "\n")
 
 
+def _ran_on(env: dict) -> str:
+    """A record's machine and precision, as far as its environment says."""
+    machine = env.get("machine") or env.get("device") or "unrecorded"
+    precision = {"no": "fp32"}.get(env.get("mixed_precision"), env.get("mixed_precision"))
+    return f"{machine}, {precision}" if precision else str(machine)
+
+
+def _stored_hours(folder: Path) -> float:
+    """The wall time of a results store's stored runs, in hours."""
+    return sum(json.loads(p.read_text()).get("wall_time", 0.0) for p in (folder / "results").glob("*.json")) / 3600
+
+
+def store_costs(stores: Path, files: dict[str, bytes] | None = None, workers: int = 2) -> str:
+    """What regenerating each committed results store costs: its stored runs' measured wall time summed (run-hours,
+    and wall hours with the runner's default `workers` side by side), the count of runs and the machines that
+    ran them; beside it, the runner's projection of the whole plan from an empty store (its manifest keeps it)."""
+    from hmnet.store import read_manifest
+
+    rows = []
+    for folder in sorted(p.parent for p in Path(stores).glob("*/manifest.json")):
+        manifest = read_manifest(folder)
+        planned = {r["name"] for s in manifest["sections"].values() for r in s["runs"]}  # a shared run once
+        records = [json.loads((folder / "results" / n).read_text()) for n in sorted(planned)
+                   if (folder / "results" / n).is_file()]
+        hours = sum(r["wall_time"] for r in records) / 3600
+        machines = sorted({_ran_on(r.get("env") or {}) for r in records})
+        proj = manifest.get("projection") or {}
+        rows.append({"store": f"reference/{folder.name}", "profile, protocol":
+                     f"{manifest['profile']}, {manifest.get('protocol') or '–'}",
+                     "runs stored": f"{len(records)} of {len(planned)}",
+                     "measured run-hours": f"{hours:.1f}", f"wall hours at {workers} workers": f"{hours / workers:.1f}",
+                     "projected from an empty store": (f"{proj['runs']} planned runs, "
+                                                       f"{proj['run_hours']:.1f} run-hours, "
+                                                       f"{proj['wall_hours']:.1f} wall hours at {proj['workers']} "
+                                                       f"workers ({proj['basis']})") if proj else "not projected yet",
+                     "ran on": "; ".join(machines)})
+    if not rows:
+        return ""
+    frame = pd.DataFrame(rows)
+    if files is not None:
+        files[f"{PERF_DIR}/store_costs.csv"] = frame.to_csv(index=False).encode()
+    return ("## What the reference build costs to regenerate\n\nEach committed results store: the wall time its "
+            "stored runs took (data, training and evaluation, one thread each), summed from their records; the wall "
+            f"hours with the campaign runner's default {workers} one-thread workers side by side; and the runner's "
+            "projection of the whole plan from an empty store, from the seconds per example measured in the store (the "
+            "Hugging Face cross-check's few runs record no wall time and are not counted). "
+            "Rendering the notebooks from a complete store and building the book take minutes on top.\n\n"
+            + md_table(frame) + (csv_line(f"{PERF_DIR}/store_costs.csv") if files is not None else "") + "\n")
+
+
 def performance_parts(root: Path = REPO, profile: str | None = None, out: Path | None = None
                       ) -> tuple[str, dict[str, bytes]]:
     """The performance page's Markdown and the files it links (figures, raw results; names under PERF_DIR)."""
     results = root / "benchmarks" / "results"
     files: dict[str, bytes] = {}
     parts = [profile_costs(profile, Path(out), root, files)] if profile is not None and out is not None else []
+    parts.append(store_costs(root / "reference", files))
     parts += [benchmark_section(n, t, c, results, files) for n, (t, c) in BENCHMARKS.items()]
     known = tuple(BENCHMARKS)
     others = sorted(p.stem for p in results.glob("*.json") if not p.stem.startswith(known))

@@ -284,7 +284,7 @@ def placeholder_notebook(page: str, profile: str, out: Path, notebooks_dir: Path
             "smoke build (`make book PROFILE=smoke`) shows it end to end; on your tasks run the notebook itself: "
             f"`papermill notebooks/{src.name} out.ipynb -p task_file YOUR_TASKS.yaml -p profile local`.\n")
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_markdown_cell(text, metadata={"tags": ["store-banner"]})]
+    nb.cells = [nbformat.v4.new_markdown_cell(text)]  # the book adds the store's banner under the title
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     return nb
 

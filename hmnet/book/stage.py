@@ -48,7 +48,7 @@ def toc_pages(root: Path = REPO) -> list[str]:
 def stage(profile: str, out: Path, stage_dir: Path, root: Path = REPO) -> Path:
     """Assemble the book's sources with the executed notebooks; raise BookError if one is missing."""
     from hmnet.book import pages as generated
-    from hmnet.book.ledger import claims_page, ledger_builds
+    from hmnet.book.ledger import claims_parts, ledger_builds
     from hmnet.book.protocols import disclosure_page, page_stores, protocols_page
 
     sources = page_stores(profile, out)
@@ -84,7 +84,11 @@ def stage(profile: str, out: Path, stage_dir: Path, root: Path = REPO) -> Path:
     gen = stage_dir / "book" / "generated"
     gen.mkdir()
     generated.write_generated(gen, profile, out, root)  # Markdown parts, performance figures, raw results
-    (gen / "claims.md").write_text(claims_page(ledger_builds(profile, out)), encoding="utf-8")
+    claims, figures = claims_parts(ledger_builds(profile, out))
+    (gen / "claims.md").write_text(claims, encoding="utf-8")
+    for name, data in figures.items():
+        (gen / name).parent.mkdir(parents=True, exist_ok=True)
+        (gen / name).write_bytes(data)
     (gen / "protocols.md").write_text(protocols_page(profile), encoding="utf-8")
     (gen / "disclosure.md").write_text(disclosure_page(profile), encoding="utf-8")
     for page in toc_pages(stage_dir):
@@ -110,7 +114,18 @@ def add_store_banners(profile: str, sources: dict[str, tuple[Path, str | None]],
         nb = nbformat.read(path, as_version=4)
         if not any("store-banner" in c.get("metadata", {}).get("tags", []) for c in nb.cells):
             add_store_banner(nb, manifest, s, protocol_line(profile, s, protocol))
-            nbformat.write(nb, path)
+        drop_banner_outputs(nb)  # the store's banner says it all: one banner a page
+        nbformat.write(nb, path)
+
+
+def drop_banner_outputs(nb):
+    """The profile banner a notebook's setup displayed, taken out of its outputs (a store's page has the
+    store's banner instead)."""
+    for cell in nb.cells:
+        if cell.get("cell_type") == "code":
+            cell["outputs"] = [o for o in cell.get("outputs", [])
+                               if 'class="hmnet-banner' not in str(o.get("data", {}).get("text/html", ""))]
+    return nb
 
 
 # Jupyter Book cell tags that decide what a reader sees of a code cell.
@@ -154,6 +169,39 @@ def title_first(nb):
     return nb
 
 
+def is_plumbing(cell) -> bool:
+    """Papermill's parameters and injected cells, the Colab install and the notebook's setup call."""
+    tags = set(cell.get("metadata", {}).get("tags", []))
+    source = cell.get("source", "")
+    return cell.get("cell_type") == "code" and bool(
+        tags & {"parameters", "injected-parameters"} or "google.colab" in source or "report.setup(" in source)
+
+
+def fold_plumbing(nb):
+    """The plumbing cells (:func:`is_plumbing`) as one folded cell where the first of them stood: their sources
+    one after the other, their outputs (the setup's banner) shown, the code behind a toggle."""
+    import copy
+
+    at = [i for i, c in enumerate(nb.cells) if is_plumbing(c)]
+    if len(at) < 2:
+        return nb
+    merged = copy.deepcopy(nb.cells[at[-1]])
+    merged["source"] = "\n\n".join(nb.cells[i]["source"].strip() for i in at)
+    merged["outputs"] = [o for i in at for o in nb.cells[i].get("outputs", [])]
+    merged.setdefault("metadata", {})["tags"] = ["hide-input"]
+    nb.cells = [*nb.cells[:at[0]], merged, *[c for i, c in enumerate(nb.cells) if i > at[0] and i not in at]]
+    return nb
+
+
+def strip_logs(nb):
+    """No log line in a page: what a run wrote to stderr (warnings, progress) is not part of its results."""
+    for cell in nb.cells:
+        if cell.get("cell_type") == "code":
+            cell["outputs"] = [o for o in cell.get("outputs", [])
+                               if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
+    return nb
+
+
 def _scrub_cell(cell, replacements: dict[str, str]) -> None:
     cell["source"] = scrub_paths(cell.get("source", ""), replacements)
     for output in cell.get("outputs", []):
@@ -166,14 +214,17 @@ def _scrub_cell(cell, replacements: dict[str, str]) -> None:
 
 def stage_notebook(executed: Path, dest: Path, source: Path | None, out: Path, root: Path = REPO) -> Path:
     """Copy an executed notebook into the staged book: cell tags from the stored notebook (:func:`tag_cells`),
-    the title first (:func:`title_first`), Markdown outputs read as MyST, and no absolute path of this machine
-    in sources or text outputs (:func:`hmnet.store.path_replacements`)."""
+    the title first (:func:`title_first`), the plumbing folded into one cell (:func:`fold_plumbing`), no log
+    line (:func:`strip_logs`), Markdown outputs read as MyST, and no absolute path of this machine in sources or
+    text outputs (:func:`hmnet.store.path_replacements`)."""
     import nbformat
 
     nb = nbformat.read(executed, as_version=4)
     stored = nbformat.read(source, as_version=4) if source is not None and Path(source).exists() else None
     tag_cells(nb, stored)
     title_first(nb)
+    fold_plumbing(nb)
+    strip_logs(nb)
     # Markdown outputs as MyST (MyST-NB renders them as plain CommonMark by default), so that the link under
     # each table to its CSV becomes a download that Sphinx copies into the HTML build.
     nb.metadata.setdefault("mystnb", {})["render_markdown_format"] = "myst"
@@ -198,5 +249,6 @@ def stage_tables(out: Path, stage_dir: Path, root: Path = REPO) -> None:
         shutil.rmtree(stage_dir / "book" / "_static", ignore_errors=True)
 
 
-__all__ = ["BookError", "toc_pages", "stage", "add_store_banners", "tag_cells", "title_first", "stage_notebook",
+__all__ = ["BookError", "toc_pages", "stage", "add_store_banners", "tag_cells", "title_first", "fold_plumbing",
+           "strip_logs", "drop_banner_outputs", "stage_notebook",
            "stage_tables", "VISIBILITY_TAGS"]

@@ -76,6 +76,19 @@ def projected_seconds(config: RunConfig, rates: dict[str, float]) -> float:
     return rate * trained_examples(config)
 
 
+def empty_store(plan: Iterable[PlannedRun], rates: dict[str, float], workers: int) -> dict:
+    """What the whole plan would cost from an empty store, at the seconds per example measured so far (the
+    methods still at their prior are named): runs, run-hours, and wall hours with `workers` runs side by side
+    (the book's performance page shows it beside what the stored runs took)."""
+    seconds = [projected_seconds(p.config, rates) for p in plan]
+    hours = sum(seconds) / 3600
+    prior = sorted(k for k, v in PRIOR_SECONDS_PER_EXAMPLE.items() if rates.get(k) == v)
+    return {"runs": len(seconds), "run_hours": round(hours, 2), "workers": workers,
+            "wall_hours": round(max(hours / max(1, workers), max(seconds, default=0) / 3600), 2),
+            "basis": "seconds per example measured on the stored runs"
+                     + (f" (prior for {', '.join(prior)}: none stored yet)" if prior else "")}
+
+
 def projection_table(pending: Sequence[PlannedRun], rates: dict[str, float], workers: int):
     """Pending runs and projected hours per section. Wall hours have `workers` runs side by side, but a run is
     not split: a section takes at least its longest run (the affinity section's one run takes all its hours)."""

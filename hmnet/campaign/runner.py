@@ -28,7 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from hmnet.campaign.plan import campaign_plan, is_stored
-from hmnet.campaign.projection import PRIOR_SECONDS_PER_EXAMPLE, measured_rates, projected_seconds, projection_table
+from hmnet.campaign.projection import (PRIOR_SECONDS_PER_EXAMPLE, empty_store, measured_rates, projected_seconds,
+                                      projection_table)
 from hmnet.experiments import ConfigError, RunConfig
 from hmnet.sections import Registry, registry
 from hmnet.sections.base import PlannedRun, SectionsPlan
@@ -242,8 +243,11 @@ class _Campaign:
     def pending(self) -> list[PlannedRun]:
         return [p for p in self.plan if not is_stored(p, self.store, self.known)]
 
-    def write_manifest(self) -> None:
-        write_manifest(self.profile, self.data_dir, self.store, self.plan, self.overrides, self.protocol, self.known)
+    def write_manifest(self, rates: dict[str, float] | None = None, workers: int = 2) -> None:
+        """The store's manifest, with the projection of the whole plan at `rates` (None: the one it holds)."""
+        projection = None if rates is None else empty_store(self.plan, rates, workers)
+        write_manifest(self.profile, self.data_dir, self.store, self.plan, self.overrides, self.protocol, self.known,
+                       projection)
 
     def replan(self) -> list[PlannedRun]:
         """The new pending runs of the sections that waited (none when no section waits)."""
@@ -296,13 +300,14 @@ def run_campaign(profile: str, data_dir: str | None, store: str | Path, sections
     echo(f"{len(campaign.plan)} planned runs, {report.skipped_stored} already stored, {len(pending)} pending; "
          f"{workers} worker(s) x {threads or 'default'} thread(s); projection from {basis} seconds per example:\n"
          f"{table}")
-    campaign.write_manifest()
+    campaign.write_manifest(rates, workers)
     if not pending:
         return report
 
     def refresh() -> dict[str, float]:
-        campaign.write_manifest()
-        return measured_rates(load_results(store / "results"), data_dir)
+        fresh = measured_rates(load_results(store / "results"), data_dir)
+        campaign.write_manifest(fresh, workers)
+        return fresh
 
     runner = _Runner(store, campaign.known, pending, rates, report, workers, budget,
                      None if budget is None else start + budget, poll, checkpoint_minutes, echo, refresh)
@@ -320,7 +325,7 @@ def run_campaign(profile: str, data_dir: str | None, store: str | Path, sections
         bar.close()
     report.pending_left = len(runner.pending) + len(runner.running) + len(runner.deferred)
     report.seconds = time.monotonic() - start
-    campaign.write_manifest()
+    campaign.write_manifest(measured_rates(load_results(store / "results"), data_dir), workers)
     return report
 
 

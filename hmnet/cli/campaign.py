@@ -125,6 +125,14 @@ def _projection(args, store: Path, plan) -> str:
     return projection_table(pending, rates, args.workers).to_string(index=False, float_format="%.2f")
 
 
+def _empty_store(args, store: Path, plan) -> dict:
+    """The whole plan's projection from an empty store, at the throughput measured in the store."""
+    from hmnet.campaign.projection import empty_store, measured_rates
+    from hmnet.results import load_results
+
+    return empty_store(plan, measured_rates(load_results(store / "results"), args.data_dir), args.workers)
+
+
 def cmd_campaign(args) -> int:
     from hmnet.campaign.export import export_pending
     from hmnet.campaign.plan import campaign_plan
@@ -145,7 +153,8 @@ def cmd_campaign(args) -> int:
         return 0
     if args.campaign_command == "status":
         plan = campaign_plan(args.profile, data_dir, store, args.sections, overrides, protocol)
-        manifest = write_manifest(args.profile, data_dir, store, plan, overrides, protocol)
+        manifest = write_manifest(args.profile, data_dir, store, plan, overrides, protocol,
+                                  projection=_empty_store(args, store, plan))
         for name, s in manifest["sections"].items():
             print(f"{name:14s} " + (f"waits: {s['waiting']}" if s.get("waiting")
                                     else f"{s['complete']:3d} of {s['planned']:3d} runs stored"))

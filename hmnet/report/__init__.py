@@ -90,6 +90,7 @@ from hmnet.report.layer_grid import figure4, layer_grid_finding, layer_grid_resu
 from hmnet.report.own_tasks import (export_own_model, own_groupings, own_model_relevance, own_predictions, own_results,
                                    own_task_file, own_vocabulary_relevance, show_task_file)
 from hmnet.report.page import SECTION_MINIMUMS, check_section_parameters, plan_text, setup, show_text
+from hmnet.report.pattern import show_pattern
 from hmnet.report.relevance import (
     affinity_comparison,
     affinity_scatter,
@@ -186,7 +187,7 @@ __all__ = [
     "RunParameters", "save_figure", "save_groupings", "save_relevance", "save_table", "scale_probes", "scores_frame",
     "section_tasks", "select_groupings", "setup", "setup_plots", "setup_runtime", "shared_layers_findings",
     "shared_layers_lines", "shared_layers_results", "shared_layers_runs", "show_attention_models",
-    "show_manual_design", "show_matrix_comparison", "show_parameter_table", "show_table", "show_table1",
+    "show_manual_design", "show_matrix_comparison", "show_parameter_table", "show_pattern", "show_table", "show_table1",
     "show_task_file", "show_text", "show_word_definitions", "side_by_side", "single_task_checks",
     "single_vs_majority", "stability_summary", "style_comparison", "table1_comparison", "table1_difference_figure",
     "table1_figure", "table1_groupings", "table1_html", "table1_long", "table1_results", "table1_runs",

@@ -51,9 +51,36 @@ def banner_text(params: RunParameters) -> str:
     caps = ", ".join(f"{k}={v}" for k, v in (("max_train_examples", params.max_train_examples),
                                                ("max_eval_examples", params.max_eval_examples),
                                                ("max_length", params.max_length)) if v)
+    gaps = data_gaps(params)
     return (f"{kind}. Profile {params.profile}; data: {data}; backbone: {params.backbone}; "
             f"seeds: {list(params.seeds)}; tasks: {', '.join(params.tasks)}"
-            + (f"; caps: {caps}" if caps else "") + ".")
+            + (f"; caps: {caps}" if caps else "") + (f"; known data gaps: {'; '.join(gaps)}" if gaps else "")
+            + f"; runs trained or read in this build's results/, {provenance_text()}.")
+
+
+def data_gaps(params: RunParameters) -> list[str]:
+    """What a build on files lacks: the paper's tasks with no file (left out), and evaluation splits with no file
+    (a task scored on its other splits). Nothing for the synthetic suite or the hub."""
+    if params.data_source != "directory":
+        return []
+    from hmnet.data import find_file
+    from hmnet.tasks import TASK_NAMES, get_task
+
+    out = [f"no file for {t} (left out)" for t in TASK_NAMES if t not in params.tasks]
+    for t in (t for t in params.tasks if params.registry.get(t).builtin):
+        out += [f"no {split} file for {t}" for split in get_task(t).eval_splits
+                if find_file(t, split, params.data_dir) is None]
+    return out
+
+
+def provenance_text() -> str:
+    """When and from which commit a page was computed."""
+    import datetime
+
+    from hmnet.provenance import code_commit
+
+    when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return f"computed {when} at commit {(code_commit() or 'unknown')[:12]}"
 
 
 def banner_html(params: RunParameters) -> str:

@@ -87,7 +87,8 @@ def comparison_html(ours: pd.DataFrame, paper: pd.DataFrame, half: pd.DataFrame 
     td = f"padding:{pad};text-align:right;border-bottom:1px solid #ddd;line-height:1.15;white-space:nowrap"
     th = f"padding:{pad};border-bottom:1px solid #999;white-space:nowrap"
     turn = ";writing-mode:vertical-rl;transform:rotate(180deg);vertical-align:bottom" if vertical_headers else ""
-    head = "".join(f'<th style="{th};text-align:right{turn}">{html.escape(str(c))}</th>' for c in paper.columns)
+    wrap = "" if vertical_headers else ";white-space:normal;max-width:6.5em;vertical-align:bottom"  # a long name wraps
+    head = "".join(f'<th style="{th};text-align:right{turn}{wrap}">{html.escape(str(c))}</th>' for c in paper.columns)
     rows = []
     for idx in paper.index:
         cells = []
@@ -165,9 +166,19 @@ def table1_long(comparison: pd.DataFrame) -> pd.DataFrame:
 
 
 def table1_html(comparison: pd.DataFrame) -> HTMLTable:
-    """Table 1 in the paper's shape: entries as rows, methods as columns, ours ± CI over the paper's."""
+    """Table 1 in the paper's shape: entries as rows, methods as columns, ours ± CI over the paper's; a column of
+    ours the paper has not (HMNet with one of our groupings) is explained under the table."""
+    from hmnet.sections.table1 import COLUMNS
+
     parts = _table1_parts(comparison)
-    return HTMLTable(comparison_html(parts["ours"], parts["paper"], parts["±95%"], decimals=1, corner="task"))
+    table = comparison_html(parts["ours"], parts["paper"], parts["±95%"], decimals=1, corner="task")
+    ours = [c for c in parts["ours"].columns if c not in COLUMNS]
+    if ours:
+        table += ('<p style="font-size:0.8em;margin:0.3em 0 0 0">' + "; ".join(html.escape(c) for c in ours)
+                  + ": HMNet with a grouping of every task that we computed (page 02: k-means over our own relevance "
+                  "estimate of that name; <i>lookahead</i> is the one-run affinity estimate of page 01). The paper "
+                  "has no such column, so its cells hold no paper number.</p>")
+    return HTMLTable(table)
 
 
 def show_table1(comparison: pd.DataFrame, out_dir, name: str = "table1_comparison") -> None:

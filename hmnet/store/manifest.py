@@ -25,14 +25,15 @@ MANIFEST = "manifest.json"
 
 def write_manifest(profile: str, data_dir: str | None, store: Path, plan: SectionsPlan,
                    overrides: Mapping[str, Any] | None = None, protocol: str | None = None,
-                   known: Registry | None = None) -> dict:
+                   known: Registry | None = None, projection: Mapping[str, Any] | None = None) -> dict:
     """Planned and complete runs per section, with the date, commit and data files, into the store.
 
     A section that plans nothing yet (``plan.waiting``) is listed with no runs and the reason. Sections the plan
     does not cover (a runner given some sections) keep their entries from the manifest before, as that last
     counted them. Nothing in it names a path of this machine: data files appear relative to the data directory.
     A manifest that would differ from the one before only in its date and commit is left as it was (a status
-    call restamps nothing).
+    call restamps nothing). `projection` is the campaign's projection of the whole plan from an empty store (None
+    keeps the one the manifest holds).
     """
     from hmnet.data import find_file
 
@@ -70,6 +71,8 @@ def write_manifest(profile: str, data_dir: str | None, store: Path, plan: Sectio
                 "commit": code_commit(), "updated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                 "sections": sections}
     before = _read_quietly(store)
+    if projection is not None or (before or {}).get("projection"):
+        manifest["projection"] = dict(projection) if projection is not None else before["projection"]
     stamp = ("commit", "updated")
     if before is not None and {k: v for k, v in before.items() if k not in stamp} == \
             {k: v for k, v in json.loads(json.dumps(manifest)).items() if k not in stamp}:

@@ -38,7 +38,7 @@ def cells_frame(summary: pd.DataFrame, majority: Mapping[str, float] | None = No
     summary = summary.assign(cell=summary.apply(_cell, axis=1))
     if marked is not None:
         summary.loc[marked, "cell"] += " partial"
-    frame = summary.pivot(index="task", columns="variant", values="cell")
+    frame = summary.pivot(index="task", columns="variant", values="cell").rename_axis(columns="method")
     tasks = [t for t in dict.fromkeys(summary["task"]) if t != "Average"] + ["Average"]
     first = [c for c in columns if c in frame.columns]
     frame = frame.reindex(index=tasks, columns=first + [c for c in frame.columns if c not in first]).fillna("–")
