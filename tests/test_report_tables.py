@@ -517,25 +517,25 @@ def test_figure3_findings_on_a_store_still_being_filled(params, shown):
 
 
 def test_layer_grid_text_finding_figure4_and_splits(params, shown):
-    summary = pd.DataFrame([{"grouping": g, "split": s, "n": 2, "mean": m, "ci_low": m - 1, "ci_high": m + 1}
-                            for g, s, m in [("data", "2-1-1", 50.0), ("data", "3-1-0", 55.0),
-                                            ("model", "2-1-1", 48.0), ("model", "3-1-0", 52.5)]])
+    summary = pd.DataFrame([{"method": g, "split": s, "n": 2, "mean": m, "ci_low": m - 1, "ci_high": m + 1}
+                            for g, s, m in [("HMNet_d", "2-1-1", 50.0), ("HMNet_d", "3-1-0", 55.0),
+                                            ("HMNet_m", "2-1-1", 48.0), ("HMNet_m", "3-1-0", 52.5)]])
     text = report.layer_grid_text(summary, 51.0)
-    assert text == ("Best split: 3-1-0 with the data grouping (55.0, 95% CI [54.0, 56.0] over 2 seeds); 2 of 4 "
-                    "grouping-split combinations average above multi-task (51.0), by their means (the claims ledger "
+    assert text == ("Best split: 3-1-0 for HMNet_d (55.0, 95% CI [54.0, 56.0] over 2 seeds); 2 of 4 "
+                    "method-split combinations average above multi-task (51.0), by their means (the claims ledger "
                     "pairs them with it seed by seed).")
     report.layer_grid_finding(params, summary, 51.0)
     assert _findings(params, "05")["Figure 4 layer combinations"] == text == _texts(shown)[0]
     fig = report.figure4(params, summary, summary, 51.0)
     labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
-    assert labels == ["data", "model", "multi-task"] and fig.axes[0].get_ylabel() == "average score"
+    assert labels == ["HMNet_d", "HMNet_m", "multi-task"] and fig.axes[0].get_ylabel() == "average score"
     # a partly run store: the multi-task baseline is not stored yet, so nothing is compared with it
     one = summary.assign(n=1)
-    assert report.layer_grid_text(one, None) == ("Best split: 3-1-0 with the data grouping (55.0, one seed); the "
+    assert report.layer_grid_text(one, None) == ("Best split: 3-1-0 for HMNet_d (55.0, one seed); the "
                                                  "multi-task baseline is not stored yet, so no combination is "
                                                  "compared with it.")
     fig = report.figure4(params, summary, summary, None)
-    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["data", "model"]
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["HMNet_d", "HMNet_m"]
     assert report.grid_splits(params) == report.layer_grid(4)
     assert report.grid_splits(params, [[2, 1, 1]]) == [(2, 1, 1)]
     with pytest.raises(report.ParameterError, match="sums to 5, but the backbone has 4 layers"):

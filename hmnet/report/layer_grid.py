@@ -26,16 +26,18 @@ def layer_grid_runs(params: RunParameters, tasks: Sequence[str], groupings: Mapp
 def layer_grid_results(params: RunParameters, tasks: Sequence[str], groupings: Mapping[str, Sequence[Sequence[str]]],
                        splits: Sequence[Split], ci_splits: Sequence[Split] | None = None
                        ) -> tuple[pd.DataFrame, pd.DataFrame, float | None]:
-    """Figure 4's runs: per seed the average score of each (grouping, split), their mean and CI (shown, split x
-    grouping) and the multi-task baseline's mean average (None while none of its runs is stored, as in a
-    partly run store). Returns (per-seed frame, summary, baseline)."""
+    """Figure 4's runs: per seed the average score of each (method, split), the method being HMNet with a grouping
+    under the paper's name (HMNet_m for the model-based one), their mean and CI (shown, split x method) and the
+    multi-task baseline's mean average (None while none of its runs is stored, as in a partly run store).
+    Returns (per-seed frame, summary, baseline)."""
     from hmnet.report.tables import show_table
 
     grid_results, baseline = layer_grid_runs(params, tasks, groupings, splits, params.seeds, ci_splits)
     per_seed = grid_section.grid_frame(grid_results)
-    summary = ci_frame(per_seed, ["grouping", "split"], value="average")
+    per_seed.insert(0, "method", per_seed["grouping"].map(lambda g: grid_section.GROUPING_LABELS.get(g, g)))
+    summary = ci_frame(per_seed, ["method", "split"], value="average")
     show_table(summary, params.out_dir, "figure4_summary",
-               shown=summary.pivot(index="split", columns="grouping", values="mean").round(2))
+               shown=summary.pivot(index="split", columns="method", values="mean").round(2))
     if not baseline:
         return per_seed, summary, None
     base = ci_frame(grid_section.grid_frame(baseline).assign(method="multi"), ["method"], value="average")
@@ -43,8 +45,8 @@ def layer_grid_results(params: RunParameters, tasks: Sequence[str], groupings: M
 
 
 def figure4(params: RunParameters, summary: pd.DataFrame, per_seed: pd.DataFrame, baseline: float | None):
-    """Figure 4: the average score per split and grouping, with the multi-task baseline as a line (when run)."""
-    return band_figure(summary, "split", "grouping", params, "figure4_layer_combinations",
+    """Figure 4: the average score per split and method, with the multi-task baseline as a line (when run)."""
+    return band_figure(summary, "split", "method", params, "figure4_layer_combinations",
                        f"Figure 4: average score per split ({params.profile})", "average score",
                        reference=None if baseline is None else {"multi-task": baseline}, per_seed=per_seed)
 
@@ -55,11 +57,11 @@ def layer_grid_text(summary: pd.DataFrame, baseline: float | None) -> str:
     best = summary.loc[summary["mean"].idxmax()]
     spread = (f", 95% CI [{best['ci_low']:.1f}, {best['ci_high']:.1f}] over {best['n']} seeds" if best["n"] > 1
               else ", one seed")
-    text = f"Best split: {best['split']} with the {best['grouping']} grouping ({best['mean']:.1f}{spread}); "
+    text = f"Best split: {best['split']} for {best['method']} ({best['mean']:.1f}{spread}); "
     if baseline is None:
         return text + "the multi-task baseline is not stored yet, so no combination is compared with it."
     above = summary[summary["mean"] > baseline]
-    return text + (f"{len(above)} of {len(summary)} grouping-split combinations average above multi-task "
+    return text + (f"{len(above)} of {len(summary)} method-split combinations average above multi-task "
                    f"({baseline:.1f}), by their means (the claims ledger pairs them with it seed by seed).")
 
 
