@@ -338,3 +338,15 @@ def test_a_run_that_does_not_fit_the_budget_is_passed_over_for_one_that_does(mon
     runner.running.clear()
     runner.start_runs(pool)  # the 50-minute run still does not fit: nothing more starts
     assert pool.started == ["single", "single"] and len(runner.pending) == 1
+
+
+def test_a_manifest_written_before_runs_carried_tags_is_named_with_the_fix(tmp_path, capsys):
+    from hmnet.cli import main
+
+    manifest = json.loads((store_dir("local", "v1") / "manifest.json").read_text())
+    for run in manifest["sections"]["table1"]["runs"]:
+        run.pop("tags")
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    assert main(["results", "table1", "--store", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "without their tags" in err and "hmnet campaign status" in err

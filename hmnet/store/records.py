@@ -24,11 +24,15 @@ def section_records(store: Path, section: str, manifest: dict | None = None) -> 
         raise UsageError(f"no {MANIFEST} in {store}: run `hmnet campaign status` with the data to write it")
     if section not in manifest["sections"]:
         raise UsageError(f"section {section!r} is not in the store's plan; it has {', '.join(manifest['sections'])}")
+    runs = manifest["sections"][section]["runs"]
+    if any("tags" not in run for run in runs):
+        raise UsageError(f"{Path(store) / MANIFEST} lists the runs of {section!r} without their tags (written before "
+                         "runs carried them): rewrite it with `hmnet campaign status` and the data")
     out = []
-    for run in manifest["sections"][section]["runs"]:
+    for run in runs:
         r = read_result_file(Path(store) / "results" / run["name"]) if run["complete"] else None
         if r is not None:
-            out.append(with_tags(r, run.get("tags"), run.get("label", "")))
+            out.append(with_tags(r, run["tags"], run.get("label", "")))
     return out
 
 
