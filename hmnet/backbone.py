@@ -32,10 +32,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from transformers import AutoModel, AutoTokenizer, BertConfig, BertModel, BertTokenizer, PreTrainedModel
+from transformers import AutoConfig, AutoModel, AutoTokenizer, BertConfig, BertModel, BertTokenizer, PreTrainedModel
 
 from hmnet.errors import HmnetError, ResourceError, resource_message
 from hmnet.remote import BUGS, hub_load
+from hmnet.synthetic import vocabulary
 
 TINY_CONFIG = dict(hidden_size=64, num_hidden_layers=4, num_attention_heads=4, intermediate_size=128,
                    max_position_embeddings=256)
@@ -101,8 +102,6 @@ def resolve(name: str) -> str:
 
 def synthetic_tokenizer() -> BertTokenizer:
     """A word-level BERT tokenizer over the synthetic suite's words (no download)."""
-    from hmnet.synthetic import vocabulary
-
     words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *vocabulary()]
     return BertTokenizer(vocab={w: i for i, w in enumerate(words)})
 
@@ -131,7 +130,6 @@ def encoder_config(name: str) -> BertConfig:
         return BertConfig()
     if name.startswith("random:"):
         raise ValueError(f"backbone {name!r} is unknown; random backbones: random:bert-base")
-    from transformers import AutoConfig
 
     return _open(name, "config", lambda p, local: AutoConfig.from_pretrained(p, local_files_only=local))
 

@@ -34,15 +34,16 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
-from collections.abc import Mapping, Sequence
 
 from hmnet.choices import CARVE_UNITS, METHODS, POOLINGS, SAMPLINGS, SOURCES, default_split
 from hmnet.config_checks import (ATTENTION, FIELD_CHECKS, PRECISIONS, ConfigError, backbone_depth, check_backbone,
                                  check_choice, check_int, check_seeds, check_task_file, check_tasks,
                                  hmnet_default_split, normalize_clusters, task_registry)
+from hmnet.data import find_file
 from hmnet.precision import key_precision
 from hmnet.tasks import TaskRegistry, get_task, manual_groups
 
@@ -90,7 +91,6 @@ def _builtin_fingerprint(config: RunConfig, tasks: Sequence[str]) -> dict[str, A
     if config.source == "hub":
         return {"source": "hub", "datasets": {t: [get_task(t).hub.path, get_task(t).hub.config]
                                               for t in tasks}}
-    from hmnet.data import find_file
 
     files: dict[str, Any] = {}
     base = Path(config.data_dir)

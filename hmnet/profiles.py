@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from hmnet.choices import METHODS, SOURCES
-from hmnet.config_checks import (FIELD_CHECKS, ConfigError, backbone_depth, check_backbone, check_choice,
-                                 check_seeds, check_tasks, hmnet_default_split, task_registry)
+from hmnet.config_checks import (FIELD_CHECKS, ConfigError, backbone_depth, check_backbone, check_choice, check_seeds,
+                                 check_tasks, hmnet_default_split, task_registry)
+from hmnet.data import available_tasks, official_files
 from hmnet.experiments import RunConfig
 from hmnet.protocol import ProtocolError, get_protocol
 from hmnet.tasks import TASK_NAMES, resolve_tasks
@@ -77,8 +78,6 @@ class Profile:
         return task_registry(self.settings.get("task_file"))
 
     def _check_directory(self) -> None:
-        from hmnet.data import available_tasks, official_files
-
         tasks = [t for t in self.tasks if self.registry.get(t).builtin]  # a task file's tasks read their own files
         if not tasks:
             return
@@ -200,7 +199,6 @@ def get_profile(name: str, protocol: str | None = None, **overrides) -> Profile:
     if values.get("task_file") and "tasks" not in overrides:  # a task file: its own tasks
         values["tasks"] = task_registry(values["task_file"]).file_tasks
     elif name == "local" and "tasks" not in overrides and values.get("data_dir") and Path(values["data_dir"]).is_dir():
-        from hmnet.data import available_tasks
 
         found = available_tasks(values["data_dir"])
         values["tasks"] = tuple(t for t in TASK_NAMES if t in found) or TASK_NAMES

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from hmnet.config_checks import ConfigError
 from hmnet.experiments import RunConfig
 from hmnet.files import atomic_write, canonical_json
 from hmnet.metrics import mean_ci, paper_average, task_score
@@ -112,8 +113,6 @@ def expand_data_dir(config: dict[str, Any], data_dir: str | None = None,
     """A run config (a dict, as stored in a record) whose data folder is usable here: `data_dir` where given
     (the directory source only), else the placeholder :data:`PORTABLE_DATA_DIR` replaced by ``$HMNET_DATA_DIR``.
     A placeholder that nothing replaces is a ConfigError saying what to set."""
-    from hmnet.config_checks import ConfigError
-
     out = dict(config)
     if data_dir is not None:
         if out.get("source") != "directory":

@@ -117,3 +117,99 @@ def test_no_import_cycle_anywhere_in_the_package():
     graph = {m: set(g.find_modules_directly_imported_by(m)) for m in g.modules}
     assert not _cycles(graph), _cycles(graph)
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+# A function-local import of a package module is there to defer a heavy library (the CLI answers `--help` in
+# milliseconds; `hmnet results` and the book build never load transformers); any other belongs at the top, where
+# a reader sees it. hmnet/cli/ registers subcommands lazily by design and is exempt.
+HEAVY = {"torch", "transformers", "accelerate", "datasets", "huggingface_hub", "safetensors", "sklearn", "scipy",
+         "pandas", "matplotlib", "seaborn", "IPython", "nbformat", "papermill", "pyarrow", "yaml"}
+
+
+def _package_modules() -> dict[str, tuple[ast.Module, bool, str]]:
+    out = {}
+    for path in sorted((ROOT / "hmnet").rglob("*.py")):
+        parts = list(path.relative_to(ROOT).with_suffix("").parts)
+        is_package = parts[-1] == "__init__"
+        name = ".".join(parts[:-1] if is_package else parts)
+        out[name] = (ast.parse(path.read_text()), is_package, path.relative_to(ROOT).as_posix())
+    return out
+
+
+def _runs(modules, name: str, is_package: bool, node) -> tuple[set[str], set[str]]:
+    """The package modules (parents included) and the outside top-level packages an import statement runs."""
+    if isinstance(node, ast.Import):
+        names = [a.name for a in node.names]
+    else:
+        module = node.module or ""
+        if node.level:
+            base = name.split(".") if is_package else name.split(".")[:-1]
+            module = ".".join(base[: len(base) - node.level + 1] + ([node.module] if node.module else []))
+        names = [module] + [f"{module}.{a.name}" for a in node.names]
+    inside, outside = set(), set()
+    for n in names:
+        parts = n.split(".")
+        if parts[0] != "hmnet":
+            outside.add(parts[0])
+        inside |= {m for m in (".".join(parts[:i]) for i in range(1, len(parts) + 1)) if m in modules}
+    return inside, outside
+
+
+def _module_level(body):
+    for node in body:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            yield node
+        elif isinstance(node, ast.Try) or (isinstance(node, ast.If) and "TYPE_CHECKING" not in ast.unparse(node.test)):
+            yield from _module_level(node.body)
+
+
+def _heavy_closure(modules) -> dict[str, set[str]]:
+    """Per module, the heavy libraries that importing it loads (its parents' and imports' module-level imports)."""
+    direct = {}
+    for name, (tree, is_package, _) in modules.items():
+        parts = name.split(".")
+        inside, outside = {".".join(parts[:i]) for i in range(1, len(parts))}, set()
+        for node in _module_level(tree.body):
+            i, o = _runs(modules, name, is_package, node)
+            inside, outside = inside | i, outside | o
+        direct[name] = (inside - {name}, outside & HEAVY)
+    closure: dict[str, set[str]] = {}
+
+    def visit(name: str, seen: set[str]) -> set[str]:
+        if name not in closure and name not in seen:
+            seen.add(name)
+            inside, heavy = direct[name]
+            closure[name] = set(heavy).union(*(visit(i, seen) for i in inside))
+        return closure.get(name, set())
+
+    for name in modules:
+        visit(name, set())
+    return closure
+
+
+def _needless_local_imports(modules) -> list[str]:
+    closure, found = _heavy_closure(modules), []
+    for name, (tree, is_package, path) in modules.items():
+        if name.startswith("hmnet.cli"):
+            continue
+        functions = [f for f in ast.walk(tree) if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))]
+        for node in {n for f in functions for n in ast.walk(f) if isinstance(n, (ast.Import, ast.ImportFrom))}:
+            inside, outside = _runs(modules, name, is_package, node)
+            deferred = (outside & HEAVY).union(*(closure[i] for i in inside)) - closure[name]
+            if not deferred and (inside or not outside - HEAVY):
+                found.append(f"{path}:{node.lineno} {ast.unparse(node)}")
+    return sorted(found)
+
+
+def test_a_function_local_import_defers_a_heavy_library():
+    found = _needless_local_imports(_package_modules())
+    assert not found, "these defer nothing heavy; import them at the top of the module:\n" + "\n".join(found)
+
+
+def test_the_local_import_check_can_fail():
+    modules = _package_modules()
+    tree, is_package, path = modules["hmnet.tasks"]
+    extra = ast.parse("def f():\n    from hmnet.errors import DataError\n    import json\n    import torch\n")
+    modules["hmnet.tasks"] = (ast.Module(body=tree.body + extra.body, type_ignores=[]), is_package, path)
+    flagged = [f for f in _needless_local_imports(modules) if f.startswith("hmnet/tasks.py")]
+    assert [f.split(" ", 1)[1] for f in flagged] == ["from hmnet.errors import DataError"], flagged

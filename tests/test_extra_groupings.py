@@ -38,7 +38,7 @@ def test_only_a_fully_measured_matrix_is_clustered(tmp_path, monkeypatch):
     """A matrix without measurements (a section not run) or with some pairs not measured yet (a store being
     filled: k-means would group by whichever pairs are stored) is not clustered, and the page says why."""
     shown = []
-    monkeypatch.setattr("hmnet.report.page.show_text", shown.append)
+    monkeypatch.setattr("hmnet.report.groupings.show_text", shown.append)
     P = report.check_parameters(profile="smoke", tasks=TASKS, out_dir=str(tmp_path))
     empty = pd.DataFrame(np.nan, index=TASKS, columns=TASKS)
     save_matrix(empty, P.tables_dir / "relevance_lookahead.json")

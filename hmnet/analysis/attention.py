@@ -22,6 +22,8 @@ from collections.abc import Iterable, Mapping
 import pandas as pd
 import torch
 
+from hmnet.data import collate
+
 log = logging.getLogger(__name__)
 BATCH_KEYS = ("input_ids", "attention_mask", "token_type_ids")
 
@@ -131,8 +133,6 @@ def attention_similarity(model_a: torch.nn.Module, model_b: torch.nn.Module, tas
 def probe_batches(encoded_split, batch_size: int = 32, max_examples: int | None = 256,
                   pad_token_id: int = 0) -> list[dict[str, torch.Tensor]]:
     """A fixed probe set: the first `max_examples` rows of an encoded split, in order, dynamically padded."""
-    from hmnet.data import collate
-
     n = len(encoded_split) if max_examples is None else min(max_examples, len(encoded_split))
     if n == 0:
         raise ValueError("the probe split is empty")

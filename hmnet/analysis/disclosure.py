@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from hmnet.data import TextEncoder, load_run_task, train_row_counts
 from hmnet.experiments import RunConfig
 
 # Training sets named in a backbone's model card and the tasks they overlap (the same corpus or the same
@@ -94,7 +95,6 @@ def steps(config: RunConfig, rows: Mapping[str, int]) -> dict[str, Any]:
 def truncation(config: RunConfig, tasks: Sequence[str]) -> dict[str, float]:
     """Per task, the share of its training and evaluation rows longer than the max length (so truncated)."""
     from hmnet.backbone import load_tokenizer
-    from hmnet.data import TextEncoder, load_run_task
 
     encoder = TextEncoder(load_tokenizer(config.backbone), max_length=100_000)
     out = {}
@@ -108,8 +108,6 @@ def truncation(config: RunConfig, tasks: Sequence[str]) -> dict[str, float]:
 def carve_check(config: RunConfig, tasks: Sequence[str]) -> dict[str, dict[str, int]]:
     """For every carved task: its train and eval rows and the eval rows that share a text (any of their texts,
     stripped) with a training row; 0 for a carve by text."""
-    from hmnet.data import load_run_task
-
     out = {}
     for t in tasks:
         data = load_run_task(config, t)
@@ -126,7 +124,6 @@ def disclose(config: RunConfig, tasks: Sequence[str]) -> dict[str, Any]:
     """Everything above for a build whose runs share `config`'s settings (needs the data)."""
     import dataclasses
 
-    from hmnet.data import train_row_counts
 
     rows = train_row_counts(dataclasses.replace(config, method="multi", tasks=tuple(tasks))) if tasks else {}
     return {"backbone": backbone_card(config.backbone), "recipe": recipe(config), "train_rows": rows,

@@ -9,6 +9,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from hmnet.tasks import get_task
+
 
 def majority_baseline(config, tasks: Sequence[str] | None = None) -> dict[str, float]:
     """Each classification task's Table-1 score when every eval row gets the most frequent training label:
@@ -27,7 +29,6 @@ def constant_baselines(config, tasks: Sequence[str] | None = None) -> tuple[dict
 
     from hmnet.data import load_run_task
     from hmnet.metrics import compute_metrics, table1_score, task_score
-    from hmnet.tasks import get_task
 
     majority_out, best_out = {}, {}
     registry = getattr(config, "registry", None)

@@ -18,6 +18,7 @@ import sys
 import time
 from pathlib import Path
 
+from hmnet.book.reproduce import default_out, reproduce
 from hmnet.book.stage import BookError, stage, toc_pages
 from hmnet.provenance import REPO
 
@@ -50,8 +51,6 @@ def build_book(profile: str = "smoke", out: str | Path | None = None, data_dir: 
     """Run the notebooks (resumably) unless run=False, then build the book; returns index.html's path.
 
     With `store_only` the notebooks render a results store (``hmnet.campaign``) and train nothing."""
-    from hmnet.book.reproduce import default_out, reproduce
-
     out = Path(out if out is not None else default_out(profile, store_only)).resolve()
     build_root = Path(build_root).resolve() if build_root is not None else REPO
     if run:

@@ -11,17 +11,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from hmnet import report
+from hmnet import paper, report
 from hmnet.book.markdown import csv_line, md_table
+from hmnet.data import find_file, read_split
+from hmnet.tasks import TASKS
 
 log = logging.getLogger(__name__)
 
 
 def label_count_findings() -> pd.DataFrame:
     """Table 4's #Label against the label sets of the official files (hmnet.tasks)."""
-    from hmnet import paper
-    from hmnet.tasks import TASKS
-
     t4 = paper.table4(numeric=True)
     col = next(c for c in t4.columns if "label" in str(c).lower())
     rows = []
@@ -36,8 +35,6 @@ def label_count_findings() -> pd.DataFrame:
 
 def printed_range(text: str) -> tuple[float, float]:
     """The counts a Table-4 entry can stand for: "5.7k" -> [5650, 5750], "276" -> [276, 276]."""
-    from hmnet import paper
-
     value = paper.parse_count(text)
     m = re.fullmatch(r"\s*[0-9]*\.?([0-9]*)\s*([kK]?)\s*", str(text))
     if not m or not m.group(2):
@@ -56,10 +53,6 @@ def table4_file_check(data_dir: str | Path) -> pd.DataFrame:
     questions (the unit of Table 4's 5.1k/953; the files hold one row per answer). A task without a split
     (IMDB has no dev set) counts 0; a split the bundle lacks (test splits, whose labels are not public, and
     several train splits) is said to be missing, not guessed."""
-    from hmnet import paper
-    from hmnet.data import find_file, read_split
-    from hmnet.tasks import TASKS
-
     t4 = paper.table4()
     rows = []
     for task in t4.index:
@@ -167,8 +160,6 @@ def table4_section(data_dir: str | Path | None, files: dict[str, bytes]) -> str:
 
 def implied_gain_findings() -> pd.DataFrame:
     """Eq. (4) gains of Table 3 against Table 1: the score a target would need for its largest gain."""
-    from hmnet import paper
-
     t1 = paper.table1_scores()
     t3 = paper.table3()
     rows = []

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from hmnet.analysis.verdicts import verdict_counts
+from hmnet.analysis.verdicts import UNRESOLVED, Comparison, verdict_counts
 from hmnet.book.reproduce import PAGES
 from hmnet.campaign.plan import STORE_ROOT
 from hmnet.store import ledger_for, read_manifest
@@ -36,8 +36,6 @@ def page_link(page: str) -> str:
 def member_cell(m: dict) -> str:
     """One comparison in numbers: ours with its interval and seeds, the paper's, the adjusted p-value, and for
     an unresolved one the minimum detectable effect and the seeds that would resolve it."""
-    from hmnet.analysis.verdicts import UNRESOLVED, Comparison
-
     c = Comparison(**m)
     if c.n == 0:
         return f"{c.name}: not run"

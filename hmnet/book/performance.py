@@ -15,6 +15,7 @@ import pandas as pd
 from hmnet.book.markdown import csv_line, md_table
 from hmnet.book.reproduce import PAGES, marker_path
 from hmnet.provenance import REPO
+from hmnet.store import read_manifest
 
 log = logging.getLogger(__name__)
 
@@ -380,8 +381,6 @@ def store_costs(stores: Path, files: dict[str, bytes] | None = None, workers: in
     """What regenerating each committed results store costs: its stored runs' measured wall time summed (run-hours,
     and wall hours with the runner's default `workers` side by side), the count of runs and the machines that
     ran them; beside it, the runner's projection of the whole plan from an empty store (its manifest keeps it)."""
-    from hmnet.store import read_manifest
-
     rows = []
     for folder in sorted(p.parent for p in Path(stores).glob("*/manifest.json")):
         manifest = read_manifest(folder)

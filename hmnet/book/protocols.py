@@ -16,6 +16,7 @@ from pathlib import Path
 from hmnet.book.banners import coverage
 from hmnet.book.reproduce import PAGES, executed_path
 from hmnet.campaign.plan import STORE_ROOT
+from hmnet.profiles import PROFILES
 from hmnet.protocol import PROTOCOL_DIR, Protocol, protocols
 from hmnet.sections import registry
 from hmnet.store import read_manifest
@@ -101,8 +102,6 @@ def _families_table(families: list[dict]) -> str:
 
 def protocol_section(p: Protocol, root: Path = STORE_ROOT) -> str:
     """Markdown for one protocol: status, settings, sections, analysis, decisions with evidence, power, cost."""
-    from hmnet.profiles import PROFILES
-
     doc = p.document
     manifest = read_manifest(root / p.store)
     parts = [f"## Protocol {p.name} (`hmnet/protocols/{p.profile}-{p.name}.json`)", "",

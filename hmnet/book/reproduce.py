@@ -18,15 +18,20 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from collections.abc import Iterable, Mapping
 
+from hmnet.book.banners import nothing_stored, stub_notebook
+from hmnet.campaign.plan import store_dir
+from hmnet.experiments import TRAINING_SEMANTICS
+from hmnet.files import atomic_write
 from hmnet.provenance import REPO
 from hmnet.sections import Registry, registry
 from hmnet.sections.base import page_parameters
 from hmnet.sections.parameters import PROFILES, ParameterError, check_data_dir
+from hmnet.store import path_replacements, read_manifest, scrub_file
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +115,6 @@ def default_out(profile: str, store_only: bool = False, protocol: str | None = N
     """Where a profile's notebooks run: its results store under `protocol` (``reference/<store>``) when
     rendering one, else ``_build/runs/<profile>``."""
     if store_only:
-        from hmnet.campaign.plan import store_dir
 
         return store_dir(profile, protocol)
     return REPO / "_build" / "runs" / profile
@@ -138,8 +142,6 @@ def code_fingerprint() -> str:
     """The code a page's results depend on: the training-semantics version and every module of
     :data:`CODE_DIRS`, so a change to either re-runs the notebooks (the trainer's cache decides which runs
     retrain)."""
-    from hmnet.experiments import TRAINING_SEMANTICS
-
     sources = code_sources()
     if not sources:
         raise FileNotFoundError(f"no modules under {', '.join(map(str, CODE_DIRS))}")
@@ -193,9 +195,6 @@ def _failing_cell(err) -> tuple[int | None, str]:
 
 def _placeholder(page: str, profile: str, out: Path, notebooks_dir: Path | None) -> PageResult | None:
     """A store's page with nothing to render: the example pages, and pages none of whose runs is stored."""
-    from hmnet.book.banners import nothing_stored, stub_notebook
-    from hmnet.store import read_manifest
-
     if page not in EXAMPLE_PAGES and not nothing_stored(out, page):
         return None
     import nbformat
@@ -218,7 +217,6 @@ def run_page(page: str, profile: str, out: Path, data_dir: str | None = None, ex
     """
     import papermill as pm
 
-    from hmnet.store import path_replacements, scrub_file
 
     src = notebook_path(page, notebooks_dir)
     dst = executed_path(out, page)
@@ -252,8 +250,6 @@ def run_page(page: str, profile: str, out: Path, data_dir: str | None = None, ex
 
 def _write_marker(out: Path, page: str, digest: str, params: Mapping[str, Any] | None, seconds: float) -> None:
     """The page's done-marker (its parameters are left out of a store's: they hold local paths)."""
-    from hmnet.files import atomic_write
-
     payload = {"hash": digest, "seconds": round(seconds, 1), "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
     if params is not None:
         payload["parameters"] = dict(params)
@@ -331,7 +327,6 @@ def reproduce(profile: str = "smoke", pages: Iterable[str] | str | None = None,
         log.info("[%d/%d] page %s", i, len(ids), page)
         page_extra = dict(extra or {})
         if store_only:  # the store's own notebook parameters: the reference ones, then the store's overrides
-            from hmnet.store import read_manifest
 
             stored = (read_manifest(out) or {}).get("overrides", {})
             page_extra = {**page_parameters(profile, page, protocol), **stored, **page_extra}

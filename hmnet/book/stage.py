@@ -13,6 +13,9 @@ import logging
 import shutil
 from pathlib import Path
 
+from hmnet.book.banners import add_store_banner
+from hmnet.book.ledger import claims_parts, ledger_builds
+from hmnet.book.protocols import disclosure_page, page_stores, protocol_line, protocols_page
 from hmnet.book.reproduce import EXAMPLE_PAGES, PAGES, executed_path, marker_parameters, placeholder_notebook
 from hmnet.provenance import REPO
 from hmnet.store import path_replacements, read_manifest, scrub_paths
@@ -48,8 +51,6 @@ def toc_pages(root: Path = REPO) -> list[str]:
 def stage(profile: str, out: Path, stage_dir: Path, root: Path = REPO) -> Path:
     """Assemble the book's sources with the executed notebooks; raise BookError if one is missing."""
     from hmnet.book import pages as generated
-    from hmnet.book.ledger import claims_parts, ledger_builds
-    from hmnet.book.protocols import disclosure_page, page_stores, protocols_page
 
     sources = page_stores(profile, out)
     # A results store's book shows a placeholder for an example page it never rendered (hmnet.book.reproduce).
@@ -102,8 +103,6 @@ def add_store_banners(profile: str, sources: dict[str, tuple[Path, str | None]],
     how many of the section's planned runs are complete, date and commit, the protocol it shows)."""
     import nbformat
 
-    from hmnet.book.banners import add_store_banner
-    from hmnet.book.protocols import protocol_line
 
     for s in PAGES:
         folder, protocol = sources[s]

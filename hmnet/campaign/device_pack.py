@@ -21,7 +21,11 @@ import tarfile
 from collections.abc import Iterable
 from pathlib import Path
 
+import torch
+
+from hmnet.data import available_tasks
 from hmnet.errors import DataError
+from hmnet.provenance import REPO
 from hmnet.results import atomic_write_bytes, read_result_file
 
 log = logging.getLogger(__name__)
@@ -36,7 +40,6 @@ def tree_size(repo: Path | None = None) -> int:
     """Bytes of the working tree that travels besides the pack: tracked and untracked, not ignored, files."""
     import subprocess
 
-    from hmnet.provenance import REPO
 
     repo = repo or REPO
     try:
@@ -51,11 +54,9 @@ def pack_inputs(dest: str | Path, data_dir: str | Path, tasks: Iterable[str] | N
                 budget: int | None = None) -> dict[str, int]:
     """MiniLM in bf16 and the data files (xz) into `dest`; returns the sizes. The default budget is what the
     64 MiB working-tree limit leaves beside this checkout's files."""
-    import torch
     from safetensors.torch import load_file, save_file
 
     from hmnet.backbone import minilm_path
-    from hmnet.data import available_tasks
 
     dest, data_dir = Path(dest), Path(data_dir)
     src = minilm_path()

@@ -6,6 +6,9 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Sequence
 
+import pandas as pd
+
+from hmnet.data import train_row_counts
 from hmnet.experiments import RunConfig
 from hmnet.sections.base import PlannedRun
 
@@ -23,8 +26,6 @@ MEASUREMENT_TASKS = 12
 
 def task_rows(config: RunConfig) -> dict[str, int]:
     """Training rows per task in one epoch of a run (read from the files, after the caps; cached)."""
-    from hmnet.data import train_row_counts
-
     return train_row_counts(config)
 
 
@@ -92,8 +93,6 @@ def empty_store(plan: Iterable[PlannedRun], rates: dict[str, float], workers: in
 def projection_table(pending: Sequence[PlannedRun], rates: dict[str, float], workers: int):
     """Pending runs and projected hours per section. Wall hours have `workers` runs side by side, but a run is
     not split: a section takes at least its longest run (the affinity section's one run takes all its hours)."""
-    import pandas as pd
-
     rows, longest = {}, {}
     for p in pending:
         r = rows.setdefault(p.section, {"section": p.section, "pending runs": 0, "run-hours": 0.0})

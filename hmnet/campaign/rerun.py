@@ -27,6 +27,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from hmnet.errors import HmnetError, UsageError, one_line
 from hmnet.experiments import RunConfig
 from hmnet.files import atomic_write
@@ -190,8 +192,6 @@ def write_report(outcomes: Sequence[Outcome], scratch: Path, store: Path) -> Pat
 
 def outcome_table(outcomes: Sequence[Outcome]):
     """The report as a table: one row per record."""
-    import pandas as pd
-
     rows = [{"record": o.record, "status": o.status,
              "max |diff|": "" if o.max_difference is None else f"{o.max_difference:.4g}",
              "stored on": f"{o.stored.get('machine') or '?'}, {o.stored.get('precision') or '?'}" if o.stored else "",

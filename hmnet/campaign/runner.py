@@ -27,10 +27,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from hmnet.campaign.plan import campaign_plan, is_stored
 from hmnet.campaign.projection import (PRIOR_SECONDS_PER_EXAMPLE, empty_store, measured_rates, projected_seconds,
-                                      projection_table)
+                                       projection_table)
 from hmnet.experiments import ConfigError, RunConfig
+from hmnet.results import load_results, lock_path
 from hmnet.sections import Registry, registry
 from hmnet.sections.base import PlannedRun, SectionsPlan
 from hmnet.store.manifest import write_manifest
@@ -81,7 +84,6 @@ def _worker_init(threads: int | None) -> None:
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the runner decides; workers stop when it terminates them
     if threads:
-        import torch
 
         torch.set_num_threads(threads)
 
@@ -105,7 +107,6 @@ def _locked_by_another(config: RunConfig, results_dir: Path) -> bool:
     """True while another process holds the run's lock (another runner is training it)."""
     import fcntl
 
-    from hmnet.results import lock_path
 
     path = lock_path(results_dir, config)
     if not path.exists():
@@ -284,7 +285,6 @@ def run_campaign(profile: str, data_dir: str | None, store: str | Path, sections
     """
     import multiprocessing as mp
 
-    from hmnet.results import load_results
 
     if workers < 1:
         raise ConfigError(f"workers must be >= 1, got {workers}")

@@ -24,8 +24,6 @@ What the directory readers accept (tests/test_fuzz_formats.py holds them to it):
 
 from __future__ import annotations
 
-from __future__ import annotations
-
 import json
 import logging
 import tarfile
@@ -35,7 +33,7 @@ from pathlib import Path, PurePosixPath
 
 from hmnet.data.examples import Example, parse_label
 from hmnet.errors import DataError, decode_text, parse_json, read_text
-from hmnet.tasks import TaskSpec, get_task
+from hmnet.tasks import TASK_NAMES, TASKS, TaskSpec, get_task
 
 log = logging.getLogger(__name__)
 
@@ -293,8 +291,6 @@ def read_split(task: str, split: str, data_dir: str | Path) -> list[Example]:
 
 def available_tasks(data_dir: str | Path) -> dict[str, list[str]]:
     """Which splits of which tasks exist as files under data_dir."""
-    from hmnet.tasks import TASK_NAMES, TASKS
-
     found = {}
     for t in TASK_NAMES:
         splits = [s for s in TASKS[t].layout.files if find_file(t, s, data_dir) is not None]

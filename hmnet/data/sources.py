@@ -13,8 +13,9 @@ from hmnet import synthetic
 from hmnet.choices import CARVE_UNITS, SOURCES
 from hmnet.data.directory import find_file, read_split
 from hmnet.data.examples import Example, TaskData
-from hmnet.errors import DataError
 from hmnet.data.hub import load_hub_split
+from hmnet.data.tabular import read_task_split
+from hmnet.errors import DataError
 from hmnet.tasks import TaskRegistry, TaskSpec, get_task, resolve_tasks
 
 log = logging.getLogger(__name__)
@@ -106,8 +107,6 @@ def load_task(task: str, source: str = "synthetic", data_dir: str | Path | None 
 def _file_task(spec: TaskSpec, splits: Sequence[str] | None, max_examples: int | None,
                max_eval_examples: int | None, seed: int) -> TaskData:
     """A task file's task: its declared splits (or `splits`), capped like any other task's."""
-    from hmnet.data.tabular import read_task_split
-
     out = {}
     for split in (list(splits) if splits is not None else ["train", *spec.eval_splits]):
         cap = max_examples if split == "train" else max_eval_examples

@@ -8,7 +8,9 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+from transformers import AutoModel
 
+from hmnet.backbone import encoder_config, load_backbone, resolve
 from hmnet.models.layers import TaskModel
 
 
@@ -69,10 +71,6 @@ def traced_path_parameters(model: TaskModel, task: str, batch: Mapping[str, torc
 
 def meta_encoder(backbone: str = "random:bert-base", *, pooler: bool = False):
     """The backbone's encoder instantiated on the meta device (true shapes, no memory, no download)."""
-    from transformers import AutoModel
-
-    from hmnet.backbone import encoder_config, load_backbone, resolve
-
     name = resolve(backbone)
     with torch.device("meta"):
         if not pooler and (name == "tiny" or name.startswith("random:")):

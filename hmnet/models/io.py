@@ -14,11 +14,12 @@ import torch
 from torch import nn
 from transformers import AutoConfig, AutoModel
 
+from hmnet.data.taskfile import registry_from_definitions
 from hmnet.files import atomic_write
-from hmnet.tasks import TaskRegistry, get_task
 from hmnet.models.config import task_tuple
 from hmnet.models.layers import TaskModel
 from hmnet.models.model import model_from_spec
+from hmnet.tasks import TaskRegistry, get_task
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +126,6 @@ def saved_registry(saved: Mapping[str, Any]) -> TaskRegistry | None:
     """The tasks a saved model's names refer to: the built-ins, and the task definitions it holds."""
     if not saved.get("task_definitions"):
         return None
-    from hmnet.data.taskfile import registry_from_definitions
 
     return registry_from_definitions(saved["task_definitions"])
 

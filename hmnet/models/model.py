@@ -58,10 +58,11 @@ import torch
 from torch import nn
 from transformers import PreTrainedModel
 
+from hmnet.backbone import load_backbone
 from hmnet.choices import METHODS, default_split
-from hmnet.tasks import TaskRegistry, manual_groups, resolve_tasks
 from hmnet.models.config import HMNetConfig, SkillNetConfig, check_dropout, check_pooling, num_labels_for, task_tuple
 from hmnet.models.layers import LayerCopier, SkillLayer, TaskModel, TaskOutput, check_encoder, run_layer
+from hmnet.tasks import TaskRegistry, manual_groups, resolve_tasks
 
 log = logging.getLogger(__name__)
 
@@ -244,7 +245,6 @@ def _encoder_of(encoder_or_backbone: Any, seed: int) -> PreTrainedModel:
     if hasattr(encoder_or_backbone, "encoder") and isinstance(encoder_or_backbone.encoder, PreTrainedModel):
         return encoder_or_backbone.encoder  # a hmnet.backbone.Backbone
     if isinstance(encoder_or_backbone, (str, os.PathLike)):
-        from hmnet.backbone import load_backbone
 
         return load_backbone(str(encoder_or_backbone), seed=seed, with_tokenizer=False).encoder
     raise TypeError(f"expected an encoder, a Backbone or a backbone name, got {type(encoder_or_backbone).__name__}")

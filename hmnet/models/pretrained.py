@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from huggingface_hub import ModelCard, PyTorchModelHubMixin
+from huggingface_hub import ModelCard, PyTorchModelHubMixin, snapshot_download
 from torch import nn
 from transformers import AutoConfig, AutoModel, AutoTokenizer
 
@@ -107,7 +107,6 @@ class HMNetForTasks(nn.Module, PyTorchModelHubMixin, library_name="hmnet",
 
         folder = Path(model_id)
         if not folder.is_dir():
-            from huggingface_hub import snapshot_download
 
             folder = Path(snapshot_download(model_id, revision=revision, cache_dir=cache_dir, token=token,
                                             force_download=force_download, local_files_only=local_files_only))

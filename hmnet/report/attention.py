@@ -8,16 +8,16 @@ from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
-from hmnet.report.figures import save_figure
+from hmnet.analysis.attention import similarity_heatmap
+from hmnet.report.figures import record_finding, save_figure
+from hmnet.report.page import show_text
+from hmnet.report.tables import show_table
 from hmnet.sections.attention import models_table
 from hmnet.sections.parameters import RunParameters
 
 
 def show_attention_models(params: RunParameters, runs: Sequence[Mapping]) -> None:
     """:func:`models_table` under a sentence saying what it checks (nothing when no similarity is computed)."""
-    from hmnet.report.page import show_text
-    from hmnet.report.tables import show_table
-
     table = models_table(params, runs)
     if table is None:
         return
@@ -29,7 +29,6 @@ def show_attention_models(params: RunParameters, runs: Sequence[Mapping]) -> Non
 def attention_figure(tidy: pd.DataFrame, params: RunParameters, name: str = "attention_similarity"):
     import matplotlib.pyplot as plt
 
-    from hmnet.analysis.attention import similarity_heatmap
 
     panels = [(key, g.pivot_table(index="layer", columns="head", values="similarity", aggfunc="mean"),
                g["seed"].nunique())
@@ -83,9 +82,6 @@ def attention_lines(by_layer: pd.DataFrame) -> list[str]:
 
 def attention_finding(params: RunParameters, by_layer: pd.DataFrame, section: str = "06") -> None:
     """:func:`attention_lines`, recorded as one finding and shown as a list."""
-    from hmnet.report.figures import record_finding
-    from hmnet.report.page import show_text
-
     lines = attention_lines(by_layer)
     record_finding(params.out_dir, section, "Appendix C attention similarity", "; ".join(line[2:] for line in lines))
     show_text("\n".join(lines))

@@ -11,6 +11,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from hmnet.analysis.floors import constant_baselines
+from hmnet.metrics import mean_ci
+from hmnet.report.figures import record_finding
+from hmnet.report.page import show_text
+from hmnet.report.tables import show_table
+from hmnet.results import entry_task, load_results
 from hmnet.sections.parameters import RunParameters
 
 
@@ -37,8 +43,6 @@ def majority_verdict(scores: Sequence[float], base: float, exempt: bool = False,
     """Mean, 95% CI and n of `scores` over seeds, and whether the interval lies above the majority class `base`
     and above the best constant prediction `best` (default `base`): "above", "not above", "one seed: no
     interval", or "exempt"."""
-    from hmnet.metrics import mean_ci
-
     ci = mean_ci(scores)
     best = base if best is None else max(base, best)
 
@@ -79,8 +83,6 @@ def single_vs_majority(results: Sequence, baseline: dict[str, float], exempt: Se
 def single_task_checks(params: RunParameters, results: Sequence):
     """Both checks of Table 1's single-task column for notebook 03: (the floors table, HF Trainer table or
     None, a sentence on the HF comparison). The floors are computed on the rows the runs use."""
-    from hmnet.analysis.floors import constant_baselines
-
     singles = [r for r in results if r.config.method == "single"]
     majority, best = constant_baselines(singles[0].config, params.tasks) if singles else ({}, {})
     hf_table, note = hf_crosscheck(params, results)
@@ -97,8 +99,6 @@ def floor_note(summary: pd.DataFrame, floors: pd.DataFrame) -> str:
     """Which Table 1 cells (any method) have a 95% interval that does not clear the task's best constant
     prediction, from :func:`single_vs_majority`'s table: a cell there measures no learning, whatever its
     rank. Cells with one seed are not judged."""
-    from hmnet.results import entry_task
-
     best = dict(zip(floors["task"], floors["best constant"]))
     below: dict[str, list[str]] = {}
     for row in summary[summary["task"] != "Average"].to_dict("records"):
@@ -121,8 +121,6 @@ def scale_probes(params: RunParameters, results: Sequence, majority: pd.DataFram
     --results reference/local/probes``): per probe, the task, what it changed from Table 1's single-task run of
     the same task and seed, its score, Table 1's score, the majority class and the best constant prediction
     (from :func:`single_vs_majority`'s table). (None, "") when there are none."""
-    from hmnet.results import load_results
-
     probes = [r for r in load_results(Path(params.out_dir) / "probes") if r.config.method == "single"]
     if not probes:
         return None, ""
@@ -167,10 +165,6 @@ def probe_findings(params: RunParameters, probes: pd.DataFrame, section: str = "
     """:func:`probe_summary` shown as a table and as one finding per task and change (its mean, interval and
     verdict against the majority class and, where it is higher, the best constant prediction, and Table 1's mean
     on the same seeds). Returns the summary."""
-    from hmnet.report.figures import record_finding
-    from hmnet.report.page import show_text
-    from hmnet.report.tables import show_table
-
     summary = probe_summary(probes)
     show_table(summary, params.out_dir, "table1_scale_probes_summary")
     lines = []

@@ -13,8 +13,12 @@ import math
 from collections.abc import Mapping
 
 import pandas as pd
+from scipy import stats
 
+from hmnet.data import find_file
+from hmnet.provenance import code_commit
 from hmnet.sections.parameters import RunParameters
+from hmnet.tasks import TASK_NAMES, get_task
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +67,6 @@ def data_gaps(params: RunParameters) -> list[str]:
     (a task scored on its other splits). Nothing for the synthetic suite or the hub."""
     if params.data_source != "directory":
         return []
-    from hmnet.data import find_file
-    from hmnet.tasks import TASK_NAMES, get_task
 
     out = [f"no file for {t} (left out)" for t in TASK_NAMES if t not in params.tasks]
     for t in (t for t in params.tasks if params.registry.get(t).builtin):
@@ -77,7 +79,6 @@ def provenance_text() -> str:
     """When and from which commit a page was computed."""
     import datetime
 
-    from hmnet.provenance import code_commit
 
     when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return f"computed {when} at commit {(code_commit() or 'unknown')[:12]}"
@@ -141,8 +142,6 @@ def long_comparison(ours: pd.DataFrame, paper: pd.DataFrame, row: str = "source"
 
 def agreement_summary(ours: pd.DataFrame, paper: pd.DataFrame) -> dict[str, float]:
     """How close two matrices are: mean/max absolute difference, Pearson and Spearman over shared cells."""
-    from scipy import stats
-
     df = long_comparison(ours, paper).dropna()
     df = df[df["source"] != df["target"]]
     if len(df) < 3:

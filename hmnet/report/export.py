@@ -16,7 +16,9 @@ import os
 from pathlib import Path
 from typing import Any
 
+from hmnet.analysis.floors import constant_baselines
 from hmnet.errors import DataError, UsageError
+from hmnet.experiments import data_fingerprint
 from hmnet.results import PORTABLE_DATA_DIR, Result, read_result_file
 
 log = logging.getLogger(__name__)
@@ -52,8 +54,6 @@ def _runnable_config(result: Result, data_dir: str | None):
 
 def floors_of(result: Result, data_dir: str | None) -> tuple[dict[str, Any] | None, str]:
     """The run's constant-prediction floors (majority class, best constant) per task, and a note."""
-    from hmnet.analysis.floors import constant_baselines
-
     config = _runnable_config(result, data_dir)
     if config is None:
         return None, "Floors: not computed (the run's data files were not at hand when it was exported)."
@@ -67,8 +67,6 @@ def floors_of(result: Result, data_dir: str | None) -> tuple[dict[str, Any] | No
 
 
 def _data_files(result: Result, data_dir: str | None) -> Any:
-    from hmnet.experiments import data_fingerprint
-
     config = _runnable_config(result, data_dir)
     if config is None:
         return {"source": result.config.source, "note": "files not at hand at export; the run key identifies them"}

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import torch
 
 from hmnet.files import atomic_write as _atomic_write
 from hmnet.sections.parameters import RunParameters
@@ -34,8 +35,6 @@ def setup_runtime(params: RunParameters) -> int:
     """CPU threads for training: 1 for the smoke profile's tiny model (more threads only contend on a
     shared CPU: measured several times slower on 2 busy cores), else torch's default; $HMNET_TORCH_THREADS
     overrides. Returns the thread count in use."""
-    import torch
-
     from hmnet.train.runtime import apply_thread_setting
 
     return apply_thread_setting(1 if params.profile == "smoke" and not torch.cuda.is_available() else None)
@@ -73,7 +72,6 @@ def heatmap(matrix: pd.DataFrame, title: str, ax=None, fmt: str = ".1f", cmap: s
 def env_summary() -> dict[str, str]:
     import platform
 
-    import torch
 
     return {"python": platform.python_version(), "torch": torch.__version__,
             "device": "cuda:" + torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",

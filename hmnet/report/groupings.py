@@ -4,16 +4,20 @@ with Appendix A and their stability."""
 
 from __future__ import annotations
 
-from typing import Any
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from hmnet.report.figures import heatmap, save_figure
+from hmnet import paper
+from hmnet.analysis.clustering import agreement, kmeans_groups, restrict, seed_stability
+from hmnet.analysis.relevance import load_matrix, manual_grouping
+from hmnet.paper import PAPER_GROUPINGS
+from hmnet.report.figures import heatmap, record_finding, save_figure
+from hmnet.report.page import show_text
 from hmnet.sections.groupings import extra_groupings, load_groupings, save_groupings
 from hmnet.sections.parameters import RunParameters
-
 
 # ---------------------------------------------------------------------------------------------------------
 # groupings
@@ -54,8 +58,6 @@ def groupings_table(groupings: Mapping[str, Sequence[Sequence[str]]],
 
 def cluster_relevance(matrices: Mapping[str, pd.DataFrame], k: int = 3) -> dict[str, list[list[str]]]:
     """k-means (rows as features, Section 3.3) of each matrix; k is lowered to n-1 for small matrices."""
-    from hmnet.analysis.clustering import kmeans_groups
-
     out = {}
     for name, m in matrices.items():
         n = len(m)
@@ -74,8 +76,6 @@ def agreement_table(ours: Mapping[str, Sequence[Sequence[str]]],
                     reference: Mapping[str, Sequence[Sequence[str]]]) -> pd.DataFrame:
     """Adjusted Rand index of each of our groupings with the reference grouping of the same name (or the one
     it estimates, :data:`ESTIMATES`), on the tasks both cover."""
-    from hmnet.analysis.clustering import agreement, restrict
-
     rows = []
     for name, groups in ours.items():
         against = name if name in reference else ESTIMATES.get(name)
@@ -93,8 +93,6 @@ def stability_summary(matrices: Mapping[str, pd.DataFrame], k: int = 3, seeds: i
                       reference: Mapping[str, Sequence[Sequence[str]]] | None = None) -> tuple[pd.DataFrame, dict]:
     """Seed stability of k-means (one initialisation per seed) for each matrix: mean ARI with the
     reference grouping and the share of seeds that find it. Returns (table, {name: Stability})."""
-    from hmnet.analysis.clustering import restrict, seed_stability
-
     rows, detail = [], {}
     for name, m in matrices.items():
         n = len(m)
@@ -141,22 +139,16 @@ def coassignment_figure(detail: Mapping[str, Any], params: RunParameters, name: 
 
 def appendix_a() -> dict[str, list[list[str]]]:
     """Appendix A's groupings (data, model) and Section 4.1's (manual), all 13 tasks."""
-    from hmnet.paper import PAPER_GROUPINGS
-
     return {name: PAPER_GROUPINGS[name] for name in ("data", "model", "manual")}
 
 
 def paper_matrices() -> dict[str, pd.DataFrame]:
     """The paper's printed relevance tables by grouping name: Table 2 (data) and Table 3 (model)."""
-    from hmnet import paper
-
     return {"data": paper.table2(), "model": paper.table3()}
 
 
 def load_relevance(params: RunParameters, name: str) -> pd.DataFrame | None:
     """A relevance matrix saved by notebook 01 (``relevance_<name>.json``), or None when it is missing."""
-    from hmnet.analysis.relevance import load_matrix
-
     path = params.tables_dir / f"relevance_{name}.json"
     return load_matrix(path) if path.exists() else None
 
@@ -166,8 +158,6 @@ def load_relevance_matrices(params: RunParameters) -> dict[str, pd.DataFrame]:
     is shown for each one that is missing. A matrix without a measured value counts as missing, and one
     with some pairs not measured yet (a store still being filled) is left out too, as k-means on it would
     group tasks by the pairs that happen to be stored."""
-    from hmnet.report.page import show_text
-
     found = {name: load_relevance(params, name) for name in ("data", "model", "lookahead")}
     measured = {n: _off_diagonal_values(m) for n, m in found.items() if m is not None}
     missing = [n for n in found if not measured.get(n, (0, 0))[0]]
@@ -191,8 +181,6 @@ def _off_diagonal_values(m: pd.DataFrame) -> tuple[int, int]:
 
 def our_groupings(params: RunParameters, matrices: Mapping[str, pd.DataFrame], k: int) -> dict[str, list[list[str]]]:
     """k-means of our matrices plus the manual categories of the registry; saved for notebooks 03 and 05."""
-    from hmnet.analysis.relevance import manual_grouping
-
     groups = cluster_relevance(matrices, k)
     groups["manual"] = manual_grouping(params.tasks)
     save_groupings(groups, params)
@@ -202,8 +190,6 @@ def our_groupings(params: RunParameters, matrices: Mapping[str, pd.DataFrame], k
 def agreement_findings(params: RunParameters, agreement: pd.DataFrame, source: str, section: str = "02") -> list[str]:
     """Record one finding per row of an :func:`agreement_table`: k-means on the paper's tables (source
     "paper") or our groupings (source "ours") against Appendix A. Returns the measured texts."""
-    from hmnet.report.figures import record_finding
-
     texts = []
     for row in agreement.to_dict("records"):
         if source == "paper":

@@ -8,7 +8,10 @@ from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
+from hmnet.report.figures import record_finding
+from hmnet.report.page import show_text
 from hmnet.report.results import band_figure, ci_frame
+from hmnet.report.tables import show_table
 from hmnet.sections import layer_grid as grid_section
 from hmnet.sections import run
 from hmnet.sections.layer_grid import Split
@@ -30,8 +33,6 @@ def layer_grid_results(params: RunParameters, tasks: Sequence[str], groupings: M
     under the paper's name (HMNet_m for the model-based one), their mean and CI (shown, split x method) and the
     multi-task baseline's mean average (None while none of its runs is stored, as in a partly run store).
     Returns (per-seed frame, summary, baseline)."""
-    from hmnet.report.tables import show_table
-
     grid_results, baseline = layer_grid_runs(params, tasks, groupings, splits, params.seeds, ci_splits)
     per_seed = grid_section.grid_frame(grid_results)
     per_seed.insert(0, "method", per_seed["grouping"].map(lambda g: grid_section.GROUPING_LABELS.get(g, g)))
@@ -68,9 +69,6 @@ def layer_grid_text(summary: pd.DataFrame, baseline: float | None) -> str:
 def layer_grid_finding(params: RunParameters, summary: pd.DataFrame, baseline: float | None,
                        section: str = "05") -> None:
     """:func:`layer_grid_text`, recorded as a finding and shown."""
-    from hmnet.report.figures import record_finding
-    from hmnet.report.page import show_text
-
     text = layer_grid_text(summary, baseline)
     record_finding(params.out_dir, section, "Figure 4 layer combinations", text)
     show_text(text)

@@ -12,9 +12,21 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from hmnet.analysis.relevance import (VocabConfig, VocabularyCache, manual_grouping, model_relevance_from_results,
+                                      vocab_relevance)
+from hmnet.data import load_run_task
+from hmnet.data.taskfile import check_rows
+from hmnet.metrics import compute_metrics, table1_score, task_score
+from hmnet.profiles import runs_dir
+from hmnet.report.export import export_run
 from hmnet.report.figures import heatmap, save_figure
-from hmnet.sections.parameters import ParameterError, RunParameters
+from hmnet.report.groupings import cluster_relevance, groupings_table
 from hmnet.report.tables import show_table
+from hmnet.results import summarize
+from hmnet.sections.pairwise import plan_runs
+from hmnet.sections.parameters import ParameterError, RunParameters
+from hmnet.sections.table1 import configs
+from hmnet.toytasks import write_toy_tasks
 
 # Under the output folder: the toy example and this page's runs. The runs stay out of <out>/results, which the
 # claims ledger and the store read as the paper's sections (Table 1, Eq. 4, ...).
@@ -39,8 +51,6 @@ def own_task_file(task_file=None, profile: str = "smoke", out_dir=None) -> str:
     (``out_dir``, ``$HMNET_OUT_DIR`` or ``_build/runs/<profile>``)."""
     if task_file is not None:
         return task_file
-    from hmnet.profiles import runs_dir
-    from hmnet.toytasks import write_toy_tasks
 
     out = Path(out_dir or os.environ.get("HMNET_OUT_DIR") or runs_dir(str(profile))).expanduser()
     return str(write_toy_tasks(out / OWN_FOLDER))
@@ -57,7 +67,6 @@ def show_task_file(params: RunParameters) -> pd.DataFrame:
     """The task file as written, and one row per task: its format, labels, metric, files and rows."""
     from IPython.display import Markdown, display
 
-    from hmnet.data.taskfile import check_rows
 
     tasks = _own(params)
     text = Path(params.task_file).read_text(encoding="utf-8")
@@ -89,8 +98,6 @@ def _matrix_figure(matrix: pd.DataFrame, title: str, params: RunParameters, name
 
 def own_vocabulary_relevance(params: RunParameters):
     """Eq. 2 over the tasks' training texts, words as the backbone's tokenizer splits them; (matrix, figure)."""
-    from hmnet.analysis.relevance import VocabConfig, VocabularyCache, vocab_relevance
-
     tasks = _own(params)
     cache = VocabularyCache(params.data_source, params.data_dir, registry=params.registry)
     matrix = vocab_relevance(tasks, config=VocabConfig("wordpiece", "train", params.backbone), cache=cache)
@@ -100,9 +107,6 @@ def own_vocabulary_relevance(params: RunParameters):
 def own_model_relevance(params: RunParameters):
     """Eq. 4 from one single-task run per task and one multi-task run per pair (the first seed);
     (matrix, figure, results)."""
-    from hmnet.analysis.relevance import model_relevance_from_results
-    from hmnet.sections.pairwise import plan_runs
-
     tasks = _own(params)
     plan = plan_runs(params.experiment_profile(), tasks, params.seeds[:1])
     results = _run(plan, params)
@@ -113,9 +117,6 @@ def own_model_relevance(params: RunParameters):
 def own_groupings(params: RunParameters, matrices: Mapping[str, pd.DataFrame], k: int = 2) -> dict:
     """The manual design (the tasks' categories) and the k-means groups of each relevance matrix (Section 3.3),
     each a grouping HMNet can be trained with; shown as a table."""
-    from hmnet.analysis.relevance import manual_grouping
-    from hmnet.report.groupings import cluster_relevance, groupings_table
-
     tasks = _own(params)
     groupings = {"manual": manual_grouping(tasks, params.registry), **cluster_relevance(matrices, k)}
     show_table(groupings_table(groupings), params.out_dir, "own_groupings")
@@ -127,8 +128,6 @@ def own_results(params: RunParameters, groupings: Mapping[str, Sequence[Sequence
     holds each task's mean over seeds with the 95% interval's half-width, and the average."""
     import matplotlib.pyplot as plt
 
-    from hmnet.results import summarize
-    from hmnet.sections.table1 import configs
 
     _own(params)
     results = _run(configs(params, groupings, params.seeds), params)
@@ -150,7 +149,6 @@ def export_own_model(params: RunParameters, results: Sequence, grouping: str | N
     """The first seed's HMNet run with `grouping` (default: the model-based one, else the first) trained again
     with its model kept (if it was not), then exported as a Hugging Face folder
     (``<out>/own_tasks/exported/hmnet-<grouping>``); returns the folder."""
-    from hmnet.report.export import export_run
     from hmnet.train import train
 
     groupings = [r.config.tag("grouping") for r in results if r.config.tag("role") == "hmnet"]
@@ -169,8 +167,6 @@ def export_own_model(params: RunParameters, results: Sequence, grouping: str | N
 def own_predictions(params: RunParameters, folder: Path, shown: int = 2) -> pd.DataFrame:
     """`predict` from the exported folder: on each task's evaluation rows (the run's own), its score beside the
     one the run stored, and a few rows with their label and prediction."""
-    from hmnet.data import load_run_task
-    from hmnet.metrics import compute_metrics, table1_score, task_score
     from hmnet.models import HMNetForTasks
 
     model = HMNetForTasks.from_pretrained(str(folder))

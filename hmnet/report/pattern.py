@@ -17,8 +17,11 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from hmnet import paper
 from hmnet.metrics import mean_ci
+from hmnet.protocol import get_protocol
 from hmnet.report.figures import record_finding, save_figure
+from hmnet.report.page import show_text
 from hmnet.sections import table1
 from hmnet.sections.parameters import RunParameters
 
@@ -34,8 +37,6 @@ COLOURS = {"above": "#1f6fb4", "below": "#c0392b", "unresolved": "#7f7f7f"}
 
 def analysis_tasks(params: RunParameters) -> tuple[str, ...] | None:
     """The tasks the ledger tests Table 1 on: the protocol's registered analysis set, None without one."""
-    from hmnet.protocol import get_protocol
-
     registered = get_protocol(params.profile, params.run_profile.protocol)
     tasks = (registered.document.get("analysis") or {}).get("table1_tasks") if registered else None
     return tuple(tasks) if tasks else None
@@ -49,8 +50,6 @@ def seed_scores(results: Sequence) -> pd.DataFrame:
 
 
 def _paper_task_gain(column: str, baseline: str, task: str) -> float:
-    from hmnet import paper
-
     t1 = paper.table1()
     entry = (task, table1.PAPER_METRIC.get(task, "accuracy"))
     if entry not in t1.index or column not in t1.columns:
@@ -208,7 +207,6 @@ def show_pattern(params: RunParameters, results: Sequence, family: str, section:
     import matplotlib.pyplot as plt
     from IPython.display import display
 
-    from hmnet.report.page import show_text
 
     frame = gains(results, family, analysis_tasks(params))
     if frame.empty:

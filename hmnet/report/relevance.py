@@ -9,9 +9,18 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from hmnet.report.display import long_comparison, side_by_side
+from hmnet import paper
+from hmnet.analysis.clustering import kmeans_groups
+from hmnet.analysis.relevance import (DEFAULT_VOCAB, VocabularyCache, compare_affinity, cost_fraction, manual_grouping,
+                                      model_relevance_from_results, save_matrix, tasks_with_splits,
+                                      vocab_candidates_table, vocab_relevance)
+from hmnet.report.display import agreement_summary, describe_agreement, long_comparison, side_by_side
 from hmnet.report.figures import heatmap, record_finding, save_figure
+from hmnet.report.groupings import groupings_table
+from hmnet.report.page import show_text
+from hmnet.report.tables import show_matrix_comparison, show_table
 from hmnet.sections import affinity, pairwise, run
+from hmnet.sections.groupings import paper_groupings
 from hmnet.sections.parameters import RunParameters
 
 log = logging.getLogger(__name__)
@@ -19,8 +28,6 @@ log = logging.getLogger(__name__)
 
 def data_relevance(params: RunParameters, tasks: Sequence[str] | None = None) -> pd.DataFrame:
     """Eq. (2) on this profile's data (synthetic suite, the files of data_dir, or the hub)."""
-    from hmnet.analysis.relevance import DEFAULT_VOCAB, VocabularyCache, tasks_with_splits, vocab_relevance
-
     prof = params.experiment_profile()
     tasks = list(tasks or params.tasks)
     if params.data_source == "directory":
@@ -103,8 +110,6 @@ def influence_figure(frame: pd.DataFrame, params: RunParameters, task: str = "Bo
 
 def pairwise_relevance(params: RunParameters, tasks: Sequence[str]) -> tuple[pd.DataFrame, list]:
     """Eq. (4) from single-task and pairwise multi-task runs (:mod:`hmnet.sections.pairwise`)."""
-    from hmnet.analysis.relevance import model_relevance_from_results
-
     results = run(pairwise.configs(params, tasks), params, "pairwise relevance")
     return model_relevance_from_results(results), results
 
@@ -164,8 +169,6 @@ def affinity_comparison(params: RunParameters, cheap: pd.DataFrame, pairwise: pd
     the cost, as a one-column table, plus the two groupings (None when the matrices cannot be compared:
     fewer than three tasks, or a pair of either not measured yet, as in a store still being filled).
     Records the finding."""
-    from hmnet.analysis.relevance import compare_affinity, cost_fraction
-
     tasks = [t for t in cheap.index if t in pairwise.index]
     k = max(1, min(3, len(tasks) - 1))
     off = ~np.eye(len(tasks), dtype=bool)
@@ -189,8 +192,6 @@ def affinity_comparison(params: RunParameters, cheap: pd.DataFrame, pairwise: pd
     table = pd.Series(summary, name="value").to_frame()
     if cmp is None:
         return table, None
-    from hmnet.analysis.clustering import kmeans_groups
-    from hmnet.report.groupings import groupings_table
 
     record_finding(params.out_dir, "01", "Lookahead affinity against pairwise Eq. 4",
                    f"Spearman {cmp['spearman']:.2f} (95% CI {ci[0]:.2f} to {ci[1]:.2f}), ARI {cmp['ari']:.2f}, "
@@ -208,17 +209,11 @@ def affinity_comparison(params: RunParameters, cheap: pd.DataFrame, pairwise: pd
 def save_relevance(params: RunParameters, name: str, matrix: pd.DataFrame, **meta) -> None:
     """Save a matrix as ``tables/relevance_<name>.json`` (read back by
     :func:`hmnet.report.groupings.load_relevance`)."""
-    from hmnet.analysis.relevance import save_matrix
-
     save_matrix(matrix, params.tables_dir / f"relevance_{name}.json", meta={"profile": params.profile, **meta})
 
 
 def data_relevance_comparison(params: RunParameters) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Table 2 (Eq. 2) on this profile's data, saved and shown beside the paper's. Returns (ours, paper)."""
-    from hmnet import paper
-
-    from hmnet.report.tables import show_matrix_comparison
-
     ours, table2 = data_relevance(params), paper.table2()
     save_relevance(params, "data", ours, eq=2)
     show_matrix_comparison(ours, table2, params.out_dir, "table2_comparison")
@@ -228,11 +223,6 @@ def data_relevance_comparison(params: RunParameters) -> tuple[pd.DataFrame, pd.D
 def model_relevance_comparison(params: RunParameters, tasks: Sequence[str]) -> tuple[pd.DataFrame, list, pd.DataFrame]:
     """Table 3 (Eq. 4) from the pairwise runs of `tasks`, saved and shown beside the paper's.
     Returns (ours, the runs, paper)."""
-    from hmnet import paper
-
-    from hmnet.report.page import show_text
-    from hmnet.report.tables import show_matrix_comparison
-
     ours, results = pairwise_relevance(params, tasks)
     save_relevance(params, "model", ours, eq=4)
     show_text(f"{len(results)} runs over {len(tasks)} tasks ({', '.join(tasks)}), seeds {list(params.seeds)}.")
@@ -244,9 +234,6 @@ def model_relevance_comparison(params: RunParameters, tasks: Sequence[str]) -> t
 def agreement_finding(params: RunParameters, section: str, finding: str, ours: pd.DataFrame,
                       paper: pd.DataFrame, what: str) -> None:
     """How close a regenerated matrix is to the paper's: recorded as a finding and shown."""
-    from hmnet.report.display import agreement_summary, describe_agreement
-    from hmnet.report.page import show_text
-
     summary = agreement_summary(ours, paper)
     record_finding(params.out_dir, section, finding, describe_agreement(summary, params.profile))
     show_text(describe_agreement(summary, f"{what} on the {params.profile} profile"))
@@ -254,11 +241,6 @@ def agreement_finding(params: RunParameters, section: str, finding: str, ours: p
 
 def show_word_definitions(params: RunParameters) -> None:
     """On real files, each candidate word definition of Eq. 2 against Table 2 (shown); else a note."""
-    from hmnet.analysis.relevance import vocab_candidates_table
-
-    from hmnet.report.page import show_text
-    from hmnet.report.tables import show_table
-
     if params.data_source != "directory":
         show_text(f"The {params.profile} profile reads {params.data_source} data: the word definitions are compared "
                   "on real files only (run with `-p profile local -p data_dir DIR`).")
@@ -268,13 +250,6 @@ def show_word_definitions(params: RunParameters) -> None:
 
 def show_manual_design(params: RunParameters) -> None:
     """Section 4.1's categories from the task registry beside the paper's, and whether they match; shown."""
-    from hmnet.analysis.relevance import manual_grouping
-
-    from hmnet.report.groupings import groupings_table
-    from hmnet.sections.groupings import paper_groupings
-    from hmnet.report.page import show_text
-    from hmnet.report.tables import show_table
-
     ours, paper = manual_grouping(params.tasks), paper_groupings(params.tasks)["manual"]
     show_table(groupings_table({"ours (hmnet.tasks)": ours, "paper (Section 4.1)": paper}), params.out_dir,
                "manual_groupings")
@@ -289,9 +264,6 @@ def influence_pivot(frame: pd.DataFrame) -> pd.DataFrame:
 def figure2(params: RunParameters, ours: pd.DataFrame, paper: pd.DataFrame, task: str = "BoolQ"):
     """Figure 2 (the influence on and of `task`), ours beside the paper's: figure and table shown, with a note
     when `task` is not among ours. Returns (figure, the table)."""
-    from hmnet.report.page import show_text
-    from hmnet.report.tables import show_table
-
     if task not in ours.index:
         show_text(f"{task} is not among relevance_tasks: only the paper's bars are shown.")
     frame = influence_frame(ours, paper, task)
@@ -312,8 +284,6 @@ def influence_signs(pivot: pd.DataFrame) -> str | None:
 
 def influence_finding(params: RunParameters, pivot: pd.DataFrame, section: str = "01") -> None:
     """Record and show :func:`influence_signs` (nothing when ours is missing)."""
-    from hmnet.report.page import show_text
-
     text = influence_signs(pivot)
     if text is not None:
         record_finding(params.out_dir, section, "Figure 2 direction of the BoolQ gains", text)

@@ -9,12 +9,15 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from hmnet.report.figures import save_figure
+from hmnet import paper
+from hmnet.metrics import check_published_averages, mean_ci
+from hmnet.report.figures import record_finding, save_figure, save_table
+from hmnet.report.page import show_text
+from hmnet.report.tables import show_table
 from hmnet.results import scores_frame, summarize
 from hmnet.sections import run, shared_layers, table1, table1_ours
 from hmnet.sections.layer_grid import depth_of
 from hmnet.sections.parameters import ParameterError, RunParameters
-
 
 # ---------------------------------------------------------------------------------------------------------
 # 03: Table 1
@@ -47,8 +50,6 @@ def table1_comparison(summary: pd.DataFrame) -> pd.DataFrame:
 
     Rows: Table 1 entries (MNLI-m, MNLI-mm, ..., Average); columns: (method, ours / ± / paper / diff).
     """
-    from hmnet import paper
-
     t1 = paper.table1()
     entries = [f"{t}-{m.split('_')[-1]}" if t == "MNLI" else t for t, m in t1.index]
     pub = pd.DataFrame(t1.to_numpy(), index=entries, columns=t1.columns)
@@ -95,7 +96,6 @@ def ranking_sentence(summary: pd.DataFrame) -> str:
 def table1_figure(summary: pd.DataFrame, params: RunParameters, name: str = "table1_averages"):
     import matplotlib.pyplot as plt
 
-    from hmnet import paper
 
     avg = _with_columns(summary[summary["task"] == "Average"])
     avg = avg.assign(method=avg["column"])
@@ -127,8 +127,6 @@ def parameter_rows(params: RunParameters) -> tuple[pd.DataFrame | None, str]:
 
 def ci_frame(frame: pd.DataFrame, keys: Sequence[str], value: str = "score") -> pd.DataFrame:
     """Mean and Student-t 95% CI of `value` over seeds for each group of `keys`."""
-    from hmnet.metrics import mean_ci
-
     rows = []
     for key, g in frame.groupby(list(keys), sort=False):
         key = key if isinstance(key, tuple) else (key,)
@@ -147,8 +145,6 @@ def peak_contrast(per_seed: pd.DataFrame, task: str, peak: int, x: str = "shared
     the score at `peak` and at each end (`ends`, default the smallest and the largest x run); mean and
     Student-t 95% CI over seeds (paired by seed: same data order and head initialisation). One row per
     comparison."""
-    from hmnet.metrics import mean_ci
-
     g = per_seed[per_seed["task"] == task].pivot_table(index="seed", columns=x, values=value)
     ends = (g.columns.min(), g.columns.max()) if ends is None else ends
     missing = [v for v in (peak, *ends) if v not in g.columns]
@@ -210,9 +206,6 @@ def backbone_depth(params: RunParameters) -> int:
 def published_averages() -> pd.DataFrame:
     """Table 1's published averages recomputed from its own cells, each cell allowed its rounding
     (hmnet.metrics.check_published_averages); one row per method. Notebook 03 and the findings page show it."""
-    from hmnet import paper
-    from hmnet.metrics import check_published_averages
-
     scores = {m: paper.paper_scores(m) for m in paper.TABLE1_METHODS}
     published = {m: float(v) for m, v in paper.table1_averages().items()}
     return pd.DataFrame(check_published_averages(scores, published))
@@ -223,9 +216,6 @@ def table1_results(params: RunParameters, groupings: Mapping, skillnet_seeds: Se
     """Table 1's runs (or the stored ones), with the extra rows of `ours` (our groupings), and their summary over
     seeds, saved as table1_summary.csv; `skillnet_seeds` runs SkillNet at fewer seeds
     (:func:`hmnet.sections.table1.plan_runs`)."""
-    from hmnet.report.figures import save_table
-    from hmnet.report.page import show_text
-
     results = table1_runs(params, groupings, params.seeds, skillnet_seeds, ours)
     summary = table1_summary(results)
     save_table(summary, params.out_dir, "table1_summary")
@@ -235,9 +225,6 @@ def table1_results(params: RunParameters, groupings: Mapping, skillnet_seeds: Se
 
 def ranking_finding(params: RunParameters, summary: pd.DataFrame, section: str = "03") -> None:
     """:func:`ranking_sentence`, recorded as a finding and shown."""
-    from hmnet.report.figures import record_finding
-    from hmnet.report.page import show_text
-
     sentence = ranking_sentence(summary)
     record_finding(params.out_dir, section, "Table 1 ranking of the averages", sentence)
     show_text(sentence)
@@ -248,9 +235,6 @@ def shared_layers_results(params: RunParameters, tasks: Sequence[str], points: S
     """Figure 3's runs: the pair at every number of shared layers in `points` (default 0..depth) and seed; the
     per-seed scores and their mean and CI, shown (shared layers x task). Returns (results, per-seed frame,
     summary)."""
-    from hmnet.report.page import show_text
-    from hmnet.report.tables import show_table
-
     planned = shared_layers.configs(params, tasks, params.seeds, points)
     results = shared_layers_runs(params, tasks, params.seeds, points)
     per_seed = scores_frame(results)
@@ -300,10 +284,6 @@ def shared_layers_lines(summary: pd.DataFrame, contrasts: pd.DataFrame, baseline
 def shared_layers_findings(params: RunParameters, summary: pd.DataFrame, per_seed: pd.DataFrame,
                            baseline: Mapping[str, float], tasks: Sequence[str], section: str = "04") -> pd.DataFrame:
     """Figure 3's findings (recorded and shown) and the peak contrasts table (shown). Returns the contrasts."""
-    from hmnet.report.figures import record_finding
-    from hmnet.report.page import show_text
-    from hmnet.report.tables import show_table
-
     depth = backbone_depth(params)
     peak = paper_peak(depth)
     ran = {t: sorted(set(per_seed.loc[per_seed["task"] == t, "shared layers"])) for t in tasks}

@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import html
 import math
+
 import numpy as np
 import pandas as pd
 
+from hmnet.report.display import long_comparison
 from hmnet.report.figures import save_figure, save_table
 from hmnet.sections.parameters import RunParameters
+from hmnet.sections.table1 import COLUMNS
 
 # Where an executed notebook (<out>/notebooks/<name>.ipynb) finds the CSVs of save_table (<out>/tables).
 TABLES_LINK = "../tables"
@@ -138,8 +141,6 @@ def matrix_comparison_html(ours: pd.DataFrame, paper: pd.DataFrame, decimals: in
 def show_matrix_comparison(ours: pd.DataFrame, paper: pd.DataFrame, out_dir, name: str) -> None:
     """A relevance matrix beside the paper's (compact, see :func:`matrix_comparison_html`); the CSV is tidy:
     source, target, ours, paper, diff over the tasks ours holds."""
-    from hmnet.report.display import long_comparison
-
     tasks = [t for t in ours.index if t in paper.index]
     show_table(long_comparison(ours.loc[tasks, tasks], paper.loc[tasks, tasks]), out_dir, name,
                shown=matrix_comparison_html(ours, paper))
@@ -168,8 +169,6 @@ def table1_long(comparison: pd.DataFrame) -> pd.DataFrame:
 def table1_html(comparison: pd.DataFrame) -> HTMLTable:
     """Table 1 in the paper's shape: entries as rows, methods as columns, ours ± CI over the paper's; a column of
     ours the paper has not (HMNet with one of our groupings) is explained under the table."""
-    from hmnet.sections.table1 import COLUMNS
-
     parts = _table1_parts(comparison)
     table = comparison_html(parts["ours"], parts["paper"], parts["±95%"], decimals=1, corner="task")
     ours = [c for c in parts["ours"].columns if c not in COLUMNS]

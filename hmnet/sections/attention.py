@@ -14,12 +14,15 @@ from typing import Any
 
 import pandas as pd
 
+from hmnet.analysis.attention import attention_similarity, probe_batches, use_eager_attention
 from hmnet.analysis.verdicts import NO_REFERENCE, ClaimResult, compare, decide, held_against
-from hmnet.results import read_result_file, result_path
-from hmnet.sections.base import (SMOKE_RELEVANCE_TASKS, Evidence, Plan, Section, run, section_tasks, stored,
-                                 tagged)
+from hmnet.data import TextEncoder, load_run_task
+from hmnet.files import atomic_write
+from hmnet.results import load_result, read_result_file, result_path
+from hmnet.sections.base import SMOKE_RELEVANCE_TASKS, Evidence, Plan, Section, run, section_tasks, stored, tagged
 from hmnet.sections.pairwise import configs as pairwise_configs
 from hmnet.sections.parameters import ParameterError, RunParameters, check_tasks
+from hmnet.tasks import get_task
 
 NAME = "attention"
 PAPER_ATTENTION_PAIRS = {"positive": ("QQP", "RTE"), "negative": ("MRPC", "RTE")}
@@ -150,11 +153,7 @@ def attention_tables(params: RunParameters, runs: Sequence[Mapping], probe_examp
 
 def _compute_panel(params: RunParameters, kind: str, task: str, single, joint, probe_examples: int) -> None:
     """One panel's similarities from the two kept models, written atomically into its cache."""
-    from hmnet.analysis.attention import attention_similarity, probe_batches, use_eager_attention
     from hmnet.backbone import load_tokenizer
-    from hmnet.data import TextEncoder, load_run_task
-    from hmnet.files import atomic_write
-    from hmnet.tasks import get_task
     from hmnet.train import load_trained_model
 
     split = get_task(task).eval_splits[0]
@@ -177,9 +176,6 @@ MODELS_TABLE = "models.csv"
 def _record_models(results_dir: Path, configs: Sequence) -> None:
     """Keep, beside the similarities, which model each came from: the stored run's own, or a retraining of
     its config (the stored record was written without a model), with the two averages."""
-    from hmnet.files import atomic_write
-    from hmnet.results import load_result
-
     path = Path(results_dir) / "attention" / MODELS_TABLE
     rows = {r["run"]: r for r in pd.read_csv(path).to_dict("records")} if path.is_file() else {}
     for c in configs:

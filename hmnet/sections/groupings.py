@@ -15,7 +15,9 @@ from pathlib import Path
 from hmnet.analysis.clustering import restrict
 from hmnet.config_checks import ConfigError
 from hmnet.files import atomic_write
+from hmnet.paper import APPENDIX_A_CLUSTERS, PAPER_GROUPINGS
 from hmnet.sections.parameters import ParameterError, RunParameters
+from hmnet.synthetic import PLANTED_GROUPS
 from hmnet.tasks import TaskRegistry, canonical_groups, manual_groups
 
 Groupings = dict[str, list[list[str]]]
@@ -30,8 +32,6 @@ def grouping_dict(groups: Sequence[Sequence[str]], prefix: str = "g") -> dict[st
 def paper_groupings(tasks: Sequence[str], registry: TaskRegistry | None = None) -> Groupings:
     """Appendix A (data, model) and Section 4.1 (manual), restricted to `tasks`. With tasks of a task file (in
     `registry`), which Appendix A cannot place, the manual design alone: the tasks grouped by their categories."""
-    from hmnet.paper import PAPER_GROUPINGS
-
     if registry is not None and any(not registry.get(t).builtin for t in tasks):
         return {"manual": canonical_groups(registry.manual_groups(tasks))}
     return {name: restrict(groups, tasks) for name, groups in PAPER_GROUPINGS.items()}
@@ -42,9 +42,6 @@ def named_groupings(names: Iterable[str], tasks: Sequence[str],
     """Groupings known by name, as clusters restricted to `tasks` (empty clusters dropped): "manual" (Section
     4.1; a task file's tasks by their categories), "planted" (the synthetic suite's), "data" and "model" (the
     paper's Appendix A)."""
-    from hmnet.paper import APPENDIX_A_CLUSTERS
-    from hmnet.synthetic import PLANTED_GROUPS
-
     out = {}
     for n in names:
         if n == "manual":

@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 
+from hmnet.analysis.clustering import restrict
 from hmnet.analysis.verdicts import NO_REFERENCE, ClaimResult, compare, decide, held_against
 from hmnet.choices import default_split
 from hmnet.config_checks import ConfigError, check_seeds
@@ -136,8 +137,6 @@ def configs(params: RunParameters, tasks: Sequence[str], groupings: Mapping[str,
             ) -> tuple[list, list]:
     """The grid's HMNet runs (every seed for the splits in `ci_splits`, None: all; the first seed for the rest)
     and the multi-task baseline's runs (every seed)."""
-    from hmnet.analysis.clustering import restrict
-
     prof = params.experiment_profile(tasks=tasks)
     clusters = {name: grouping_dict(restrict(g, tasks)) for name, g in groupings.items()}
     every_seed = set(grid) if ci_splits is None else set(ci_splits)

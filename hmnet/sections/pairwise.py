@@ -10,6 +10,7 @@ from typing import Any
 
 import pandas as pd
 
+from hmnet import paper
 from hmnet.analysis.verdicts import ClaimResult, compare, decide, most_of
 from hmnet.config_checks import ConfigError, check_seeds
 from hmnet.profiles import Profile
@@ -62,8 +63,6 @@ def pair_gains(singles: Iterable, pairs: Iterable) -> pd.DataFrame:
 def influence_claims(singles: Iterable, pairs: Iterable, task: str = "BoolQ") -> list[ClaimResult]:
     """Figure 2: the gain of `task` from each other task (most positive, says the paper) and the gain of each
     other task from `task` (most negative), each held against the paper's own gain (Table 3)."""
-    from hmnet import paper
-
     pairs = list(pairs)
     gains = pair_gains(singles, pairs)
     table3 = paper.table3()

@@ -10,13 +10,16 @@ at None. :data:`NOTEBOOK_FIELDS` says which profile field each parameter sets.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Sequence
 
 import numpy as np
 
 from hmnet import config_checks as checks
+from hmnet.config_checks import check_task_file as absolute
+from hmnet.config_checks import task_registry
+from hmnet.data import available_tasks
 from hmnet.errors import HmnetError
 from hmnet.experiments import ConfigError
 from hmnet.profiles import PROFILES, Profile, check_profile_field, get_profile, profile_default, runs_dir
@@ -128,8 +131,6 @@ def check_tasks(tasks, name: str = "tasks", minimum: int = 1, registry: TaskRegi
 
 def check_data_dir(data_dir, tasks: Sequence[str] | None = None, name: str = "data_dir") -> str:
     """An existing directory that holds at least one recognisable task file (GLUE/SuperGLUE layout)."""
-    from hmnet.data import available_tasks
-
     if not isinstance(data_dir, (str, os.PathLike)):
         raise ParameterError(f"parameter {name!r} must be a directory path, got {data_dir!r}")
     path = Path(data_dir).expanduser()
@@ -152,8 +153,6 @@ def check_data_dir(data_dir, tasks: Sequence[str] | None = None, name: str = "da
 def check_task_file(task_file, name: str = "task_file") -> tuple[str, TaskRegistry]:
     """A task file's absolute path and its registry, or a ParameterError naming the parameter, the file, the
     line and the culprit (:mod:`hmnet.data.taskfile`)."""
-    from hmnet.config_checks import check_task_file as absolute, task_registry
-
     if not isinstance(task_file, (str, os.PathLike)) or not str(task_file).strip():
         raise ParameterError(f"parameter {name!r} must be the path of a YAML or JSON task file, got {task_file!r}")
     if not Path(task_file).expanduser().is_file():

@@ -18,6 +18,7 @@ from typing import Any
 
 import pandas as pd
 
+from hmnet import paper
 from hmnet.analysis.verdicts import ClaimResult, compare, decide
 from hmnet.config_checks import ConfigError, check_seeds
 from hmnet.metrics import paper_average
@@ -148,16 +149,12 @@ def paired(frame: pd.DataFrame, a: str, b: str) -> list[float]:
 
 def paper_effect(a: str, b: str, tasks: Sequence[str]) -> float:
     """The paper's a - b averaged over the same Table 1 entries as ours (`tasks`, MNLI matched only)."""
-    from hmnet import paper
-
     t1 = paper.table1()
     entries = [e for e in ((t, PAPER_METRIC.get(t, "accuracy")) for t in tasks) if e in t1.index]
     return float(t1.loc[entries, a].mean() - t1.loc[entries, b].mean())
 
 
 def _printed(pairs, tasks) -> str:
-    from hmnet import paper
-
     printed = paper.table1_averages()
     return "; ".join(f"{a} - {b}: {paper_effect(a, b, tasks):+.2f} on our entries "
                      f"(printed averages {printed[a] - printed[b]:+.1f})" for a, b in pairs)

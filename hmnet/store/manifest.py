@@ -12,6 +12,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from hmnet.analysis.disclosure import disclose
+from hmnet.analysis.floors import constant_baselines
+from hmnet.data import find_file
+from hmnet.errors import DataError
 from hmnet.experiments import TRAINING_SEMANTICS, RunConfig, data_fingerprint
 from hmnet.files import atomic_write
 from hmnet.profiles import get_profile
@@ -35,8 +39,6 @@ def write_manifest(profile: str, data_dir: str | None, store: Path, plan: Sectio
     call restamps nothing). `projection` is the campaign's projection of the whole plan from an empty store (None
     keeps the one the manifest holds).
     """
-    from hmnet.data import find_file
-
     known = known or registry()
     sections: dict[str, dict[str, Any]] = {}
     for p in plan:
@@ -82,8 +84,6 @@ def write_manifest(profile: str, data_dir: str | None, store: Path, plan: Sectio
 
 
 def _read_quietly(store: Path) -> dict | None:
-    from hmnet.errors import DataError
-
     try:
         return read_manifest(store)
     except DataError:
@@ -110,8 +110,6 @@ def constant_floors(config: RunConfig) -> tuple[dict[str, float], dict[str, floa
 
 @functools.lru_cache(maxsize=8)
 def _floors(config_json: str) -> tuple[dict[str, float], dict[str, float]]:
-    from hmnet.analysis.floors import constant_baselines
-
     majority, best = constant_baselines(RunConfig.from_json(config_json))
     return {t: round(v, 3) for t, v in majority.items()}, {t: round(v, 3) for t, v in best.items()}
 
@@ -123,15 +121,11 @@ def disclosed(config: RunConfig, tasks) -> dict:
 
 @functools.lru_cache(maxsize=8)
 def _disclosed(config_json: str, tasks: tuple[str, ...]) -> dict:
-    from hmnet.analysis.disclosure import disclose
-
     return json.loads(json.dumps(disclose(RunConfig.from_json(config_json), tasks), default=list))
 
 
 def read_manifest(store: Path) -> dict | None:
     """A store's manifest, None where it has none; a damaged one is a DataError naming the file."""
-    from hmnet.errors import DataError
-
     path = Path(store) / MANIFEST
     if not path.is_file():
         return None

@@ -9,10 +9,12 @@ from pathlib import Path
 import pandas as pd
 
 from hmnet.errors import UsageError
+from hmnet.experiments import backbone_depth
 from hmnet.protocol import ProtocolError, get_protocol
 from hmnet.results import Result, load_results, read_result_file
 from hmnet.sections import Registry, registry
 from hmnet.sections.base import Evidence, with_tags
+from hmnet.sections.ledger import ledger
 from hmnet.store.manifest import MANIFEST, read_manifest
 
 
@@ -62,8 +64,6 @@ def build_runs(out: Path, known: Registry | None = None) -> dict[str, list[Resul
 
 def evidence(out: Path, known: Registry | None = None) -> Evidence:
     """What the ledger's claims read from a build (a store or a plain output folder)."""
-    from hmnet.experiments import backbone_depth
-
     runs = build_runs(out, known)
     manifest = read_manifest(out)
     if manifest is not None:
@@ -75,8 +75,6 @@ def evidence(out: Path, known: Registry | None = None) -> Evidence:
 
 def ledger_for(out: Path, known: Registry | None = None) -> pd.DataFrame:
     """The claims ledger of one build (:func:`hmnet.sections.ledger.ledger`)."""
-    from hmnet.sections.ledger import ledger
-
     known = known or registry()
     return ledger(evidence(out, known), known)
 

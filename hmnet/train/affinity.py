@@ -55,8 +55,6 @@ class LookaheadAffinity:
 
     def measure(self, model, batches: Mapping[str, Mapping[str, torch.Tensor]], lr: float) -> pd.DataFrame:
         """One affinity matrix (percent) from one batch per task; rows = source s, columns = target t."""
-        import torch
-
         if lr <= 0:
             raise ValueError(f"the lookahead learning rate must be positive, got {lr}")
         tasks = [t for t in self.tasks if t in batches]

@@ -13,6 +13,7 @@ import torch
 
 from hmnet import data as hdata
 from hmnet.experiments import RunConfig
+from hmnet.train.affinity import LookaheadAffinity
 from hmnet.train.runtime import RunContext, to_device
 
 
@@ -25,8 +26,6 @@ class AffinityCallback:
     """
 
     def __init__(self, config: RunConfig):
-        from hmnet.train.affinity import LookaheadAffinity
-
         self.config = config
         self.affinity = LookaheadAffinity(list(config.tasks))
 

@@ -24,6 +24,7 @@ import torch
 
 from hmnet.errors import HmnetError, decode_text
 from hmnet.files import canonical_json, fsync_dir, fsync_file
+from hmnet.models import load_weights
 
 if TYPE_CHECKING:
     from hmnet.train.runtime import RunContext
@@ -195,8 +196,6 @@ def _checkpoint_failed(tmp: Path, err: OSError) -> bool:
 
 def load_checkpoint(path: Path, state: dict, model, optimizer, scheduler, scaler, affinity, rank: int,
                      device: torch.device) -> None:
-    from hmnet.models import load_weights
-
     load_weights(model, path)
     model.to(device)
     # On the CPU: optimizer.load_state_dict moves each state tensor to its parameter's device.

@@ -19,10 +19,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
+from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
 
+from hmnet.backbone import load_backbone
 from hmnet.experiments import RunConfig
+from hmnet.metrics import compute_metrics, mean_ci, table1_score
+from hmnet.models import build_model
+from hmnet.provenance import code_commit, package_versions
 from hmnet.results import atomic_write_bytes
+from hmnet.train.runtime import load_encoded, resolve_precision
 
 HF_TASKS = ("RTE", "MRPC", "STS-B")
 HF_DIR = "hf_check"
@@ -53,13 +60,6 @@ def hf_dataset(split):
 def train_with_hf(config: RunConfig, encoded=None, bf16: bool | None = None) -> dict[str, Any]:
     """Train `config` (single-task) with ``transformers.Trainer``; metrics per eval split, Table 1's score,
     HF's training examples/s and the precision used."""
-    from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
-
-    from hmnet.backbone import load_backbone
-    from hmnet.metrics import compute_metrics, table1_score
-    from hmnet.models import build_model
-    from hmnet.train.runtime import load_encoded, resolve_precision
-
     if config.method != "single" or len(config.tasks) != 1:
         raise ValueError(f"the HF cross-check mirrors single-task runs, got {config.method} on {config.tasks}")
     task = config.tasks[0]
@@ -110,8 +110,6 @@ def read_record(path: Path, config: RunConfig | None = None) -> dict | None:
 
 def run_and_store(config: RunConfig, store: str | Path) -> dict:
     """The HF run of `config`, stored (or read back when it is stored)."""
-    from hmnet.provenance import code_commit, package_versions
-
     path = record_path(store, config)
     found = read_record(path, config)
     if found is not None:
@@ -126,10 +124,6 @@ def run_and_store(config: RunConfig, store: str | Path) -> dict:
 def comparison(ours: list, hf_records: list[dict]):
     """Per task and seed: our single-task score, HF's, and the difference; then per task the mean paired
     difference with its 95% CI and whether the two agree within noise (the CI includes zero)."""
-    import pandas as pd
-
-    from hmnet.metrics import mean_ci
-
     hf = {(r["task"], r["seed"]): float(np.mean(r["score"])) for r in hf_records}
     rows = []
     for r in ours:

@@ -52,16 +52,16 @@ import numpy as np
 import torch
 
 from hmnet import data as hdata
+from hmnet.backbone import load_backbone
 from hmnet.experiments import RunConfig
 from hmnet.metrics import paper_average
-from hmnet.models import build_model, count_model, save_model
+from hmnet.models import build_model, count_model, load_model, save_model
 from hmnet.results import Result, load_result, result_path, run_lock, write_result
 from hmnet.train.callbacks import AffinityCallback
 from hmnet.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint, seed_everything
 from hmnet.train.optim import all_reduce_path, make_optimizer, make_scheduler
 from hmnet.train.runtime import (BatchOutOfMemoryError, RunContext, TrainingError, evaluate, load_encoded,
-                                 make_accelerator, oom_message, preflight, run_environment, scores_of,
-                                 to_device)
+                                 make_accelerator, oom_message, preflight, run_environment, scores_of, to_device)
 
 log = logging.getLogger(__name__)
 
@@ -132,8 +132,6 @@ class Run:
 def _setup(config: RunConfig, accelerator, precision: str) -> Run:
     """Data (loaded and tokenized once), the model (one path per task, every copy of a layer from the
     backbone's layer), Algorithm 1's batch order, the optimizer and the schedule."""
-    from hmnet.backbone import load_backbone
-
     device = accelerator.device
     rank, world = accelerator.process_index, accelerator.num_processes
     seed_everything(config.seed)
@@ -438,8 +436,6 @@ def run_plan(configs: Sequence[RunConfig], results_dir: str | Path, progress: bo
 
 def load_trained_model(config: RunConfig, results_dir: str | Path):
     """The final model of a run trained with ``keep_model=True``."""
-    from hmnet.models import load_model
-
     path = Path(results_dir) / "models" / f"{config.method}-{config.key()}"
     if not (path / "model.safetensors").exists():
         raise FileNotFoundError(f"no saved model for {config.result_name()} in {path}; train with keep_model=True")

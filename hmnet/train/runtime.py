@@ -16,11 +16,14 @@ import numpy as np
 import torch
 
 from hmnet import data as hdata
+from hmnet.backbone import verify_backbone
 from hmnet.errors import HmnetError
-from hmnet.experiments import RunConfig
+from hmnet.experiments import TRAINING_SEMANTICS, RunConfig
 from hmnet.metrics import compute_metrics, table1_score
 from hmnet.precision import (cpu_has_native_bf16, default_device_type, key_precision, machine_description,
                              resolve_precision)
+from hmnet.provenance import code_commit, package_versions
+from hmnet.results import PORTABLE_DATA_DIR
 from hmnet.tasks import get_task
 
 
@@ -157,9 +160,6 @@ def preflight(config: RunConfig) -> None:
     """Checks that need no training, so that a run that cannot finish does not start: the data (a folder's
     files, named when missing, and its carves; the hub's datasets reachable or cached), the backbone (its folder
     or the hub, :func:`hmnet.backbone.verify_backbone`), backbone depth vs split. Raises early, in one line."""
-    from hmnet.backbone import verify_backbone
-    from hmnet.results import PORTABLE_DATA_DIR
-
     if config.data_dir == PORTABLE_DATA_DIR:
         raise TrainingError(f"data_dir is {PORTABLE_DATA_DIR}, the placeholder of a stored record: set "
                             "HMNET_DATA_DIR or pass --data-dir DIR with the data files")
@@ -253,9 +253,6 @@ def scores_of(metrics: dict[str, dict[str, dict[str, float]]],
 
 
 def run_environment(ctx: RunContext, model) -> dict[str, Any]:
-    from hmnet.experiments import TRAINING_SEMANTICS
-    from hmnet.provenance import code_commit, package_versions
-
     dev = ctx.device
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor() or platform.machine()
     return {"device": f"{dev.type}: {name}", "machine": machine_description(dev.type), "num_processes": ctx.world,

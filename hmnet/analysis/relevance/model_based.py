@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hmnet.analysis.clustering import Grouping, canonical_groups
+from hmnet.analysis.clustering import Grouping, agreement, canonical_groups, kmeans_groups
 from hmnet.analysis.relevance.matrices import relevance_frame
 from hmnet.tasks import TaskRegistry, get_task, manual_groups, registry_or_builtin, resolve_tasks
 
@@ -104,7 +104,6 @@ def compare_affinity(cheap: pd.DataFrame, pairwise: pd.DataFrame, k: int = 3, *,
     """
     from scipy.stats import spearmanr
 
-    from hmnet.analysis.clustering import agreement, kmeans_groups
 
     tasks = [t for t in cheap.index if t in pairwise.index]
     if len(tasks) < 3:

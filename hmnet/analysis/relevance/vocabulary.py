@@ -16,6 +16,7 @@ import pandas as pd
 from scipy import sparse
 
 from hmnet.analysis.relevance.matrices import relevance_frame
+from hmnet.paper import table2
 from hmnet.tasks import TASK_NAMES, TaskRegistry, get_task, resolve_tasks
 
 log = logging.getLogger(__name__)
@@ -251,7 +252,6 @@ def paper_errors(ours: pd.DataFrame, published: pd.DataFrame | None = None) -> d
     """Mean and max absolute difference (percentage points) from a published matrix (default Table 2),
     over the off-diagonal cells of the tasks both matrices hold."""
     if published is None:
-        from hmnet.paper import table2
 
         published = table2()
     tasks = [t for t in ours.index if t in published.index]
