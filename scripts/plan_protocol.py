@@ -108,42 +108,27 @@ def layer_grid_families(planned: int, reference: float) -> list[dict]:
              "reference_effect": note, "members": above}]
 
 
-# fp32 against bf16 on this CPU kind (AVX512-BF16 EPYC), one thread, the same MRPC single-task run side by side:
-# 177 s against 109 s (pilot, commit 5bb7cb9). Length grouping in chunks of 8 batches instead of 100 pads more:
-# the real-token share of a 1,000-row task's batches falls by 2-7% on the long tasks (IMDB, BoolQ, RTE) that
-# dominate the cost (measured with hmnet.data.padding_efficiency on the bundle).
-FP32_OVER_BF16 = 177 / 109
-CHUNK8_OVER_CHUNK100 = 1.05
-
-
 def projection(protocol: str) -> dict:
-    """Every planned run of `protocol` priced from v1's wall time of the same run (method, tasks, layout; mean
-    over v1's seeds) times the precision and padding factors, and the epochs a run really trains."""
+    """Every planned run of `protocol` priced from v1's wall time of the same run (:mod:`hmnet.campaign.pricing`)
+    for the epochs it really trains."""
     import os
 
     from hmnet.campaign.plan import campaign_plan, store_dir
+    from hmnet.campaign.pricing import BASIS, priced_seconds, seconds_per_epoch
     from hmnet.campaign.projection import train_rows, trained_examples
 
-    v1 = defaultdict(list)
-    for r in load_results(V1 / "results"):
-        c = r.config
-        v1[(c.method, c.tasks, c.split, json.dumps(c.clusters, sort_keys=True), c.max_examples)].append(
-            (r.wall_time, c.epochs))
+    per_epoch = seconds_per_epoch(load_results(V1 / "results"))
     per_section = defaultdict(float)
     unmatched = []
     for p in campaign_plan("local", os.environ["HMNET_DATA_DIR"], store_dir("local", protocol), protocol=protocol):
-        c = p.config
-        key = (c.method, c.tasks, c.split, json.dumps(c.clusters, sort_keys=True), c.max_examples)
-        if key not in v1:
-            unmatched.append(c.variant)
-            continue
-        epochs = trained_examples(c) / max(1, train_rows(c))
-        wall = np.mean([w / e for w, e in v1[key]]) * epochs
-        per_section[p.section] += wall * FP32_OVER_BF16 * CHUNK8_OVER_CHUNK100 / 3600
+        price = priced_seconds(p.config, trained_examples(p.config) / max(1, train_rows(p.config)), per_epoch)
+        if price is None:
+            unmatched.append(p.config.variant)
+        else:
+            per_section[p.section] += price / 3600
     total = sum(per_section.values())
     return {"run_hours": {k: round(v, 1) for k, v in per_section.items()}, "total_run_hours": round(total, 1),
-            "wall_hours_two_workers": round(total / 2, 1), "unmatched": unmatched,
-            "basis": "v1 wall times of the same runs x fp32/bf16 (1.62, measured) x chunk-8 padding (1.05)"}
+            "wall_hours_two_workers": round(total / 2, 1), "unmatched": unmatched, "basis": BASIS}
 
 
 def main() -> None:

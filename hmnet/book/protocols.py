@@ -16,8 +16,10 @@ from pathlib import Path
 from hmnet.book.banners import coverage
 from hmnet.book.reproduce import PAGES, executed_path
 from hmnet.campaign.plan import STORE_ROOT
+from hmnet.campaign.pricing import measured_against_priced, seconds_per_epoch
 from hmnet.profiles import PROFILES
 from hmnet.protocol import PROTOCOL_DIR, Protocol, protocols
+from hmnet.results import load_results, read_result_file
 from hmnet.sections import registry
 from hmnet.store import read_manifest
 
@@ -131,9 +133,45 @@ def protocol_section(p: Protocol, root: Path = STORE_ROOT) -> str:
         planned = sum(s["planned"] for s in manifest["sections"].values())
         parts += [f"**Campaign:** {done} of {planned} planned runs stored (store `reference/{p.store}`, updated "
                   f"{manifest.get('updated', '?')}).", ""]
+        parts += cost_check(p, manifest, root)
     for line in doc.get("deviations", []):
         parts.append(f"- {line}")
     return "\n".join(parts) + "\n"
+
+
+def _markdown_table(frame) -> str:
+    def cell(v):
+        return f"{v:.2f}" if isinstance(v, float) else str(v)
+    rows = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * len(frame.columns)]
+    return "\n".join(rows + ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)])
+
+
+def cost_check(p: Protocol, manifest: Mapping, root: Path = STORE_ROOT) -> list[str]:
+    """Markdown lines: the stored runs' measured run-hours beside the price the registered projection gave the
+    same runs (:mod:`hmnet.campaign.pricing`, from the previous protocol's store), per section and per machine,
+    and the registered projection of the rest scaled by the measured ratio. Empty for a protocol without a
+    registered projection or a previous store."""
+    projection = p.document.get("projection") or {}
+    earlier = [q for q in protocols(p.profile).values() if q.version < p.version]
+    if not projection.get("run_hours") or not earlier:
+        return []
+    per_epoch = seconds_per_epoch(load_results(root / earlier[-1].store / "results"))
+    runs = [(name, read_result_file(root / p.store / "results" / r["name"]))
+            for name, section in manifest["sections"].items() for r in section["runs"] if r.get("complete")]
+    runs = [(name, r) for name, r in runs if r is not None]
+    if not runs:
+        return []
+    by_section = measured_against_priced(runs, per_epoch)
+    priced = by_section["priced run-hours"]
+    ratio = (by_section["measured / priced"] * priced).sum() / priced.sum()
+    rest = sum(projection["run_hours"].values()) - by_section["priced run-hours"].sum()
+    return [f"**Cost so far, against the registered projection** (each stored run's measured wall time on one "
+            f"thread, beside the price the projection gave that run: {projection.get('basis', '')}):", "",
+            _markdown_table(by_section), "", _markdown_table(measured_against_priced(runs, per_epoch, "machine")),
+            "", f"The stored runs took {ratio:.2f} times their price. The registered projection leaves "
+            f"{rest:.1f} run-hours for the runs not stored yet; at the measured ratio that is {rest * ratio:.1f} "
+            f"run-hours, about {rest * ratio / 2:.1f} wall hours with two one-thread workers. A machine of "
+            "another kind runs at its own rate (the table by machine).", ""]
 
 
 # The paper's recipe (Section 4.3), beside which the disclosure sets each build's.
@@ -193,5 +231,5 @@ def protocols_page(profile: str, root: Path = STORE_ROOT) -> str:
     return "\n".join(protocol_section(p, root) for p in reversed(known))
 
 
-__all__ = ["page_stores", "protocol_line", "protocols_page", "protocol_section", "complete_in", "progress",
-           "disclosure_page", "disclosure_section"]
+__all__ = ["complete_in", "cost_check", "disclosure_page", "disclosure_section", "page_stores", "progress",
+           "protocol_line", "protocol_section", "protocols_page"]
