@@ -122,7 +122,9 @@ def _notes(counts: Mapping[str, ParameterCount], c: Components, split: tuple[int
     n_tasks = len(TASK_NAMES)
     encoder = c.embeddings + c.depth * c.layer
     pooler_note = (f"The paper's 110M is BERT-base with its pooler ({_M(encoder + c.pooler)}); our heads read "
-                   f"the [CLS] state directly (Section 4.3), so the pooler ({_M(c.pooler)}) is on no path.")
+                   "the encoder's last hidden states directly (the [CLS] state as in Section 4.3, or the mean over "
+                   f"tokens where a build pools by mean: see its banner), so the pooler ({_M(c.pooler)}) is on no "
+                   "path.")
     single = counts["Single-task"]
     notes = {
         "Single-task": (f"Activated matches: one encoder ({_M(encoder)}) + one head. Overall: {n_tasks} "
