@@ -16,6 +16,7 @@ from hmnet.metrics import mean_ci
 from hmnet.report.figures import record_finding
 from hmnet.report.page import show_text
 from hmnet.report.tables import show_table
+from hmnet.protocol import get_protocol
 from hmnet.results import entry_task, load_results
 from hmnet.sections.parameters import RunParameters
 
@@ -28,6 +29,11 @@ def hf_crosscheck(params: RunParameters, results: Sequence) -> tuple[pd.DataFram
     singles = [r for r in results if r.config.method == "single" and r.config.tasks[0] in HF_TASKS]
     records = [rec for r in singles if (rec := read_record(record_path(params.out_dir, r.config), r.config))]
     if not records:
+        protocol = params.run_profile.protocol
+        registered = get_protocol(params.profile, protocol) if protocol else None
+        if registered is not None and "hf_check" in registered.not_run:
+            return None, (f"Protocol {protocol} does not run the Hugging Face Trainer cross-check, as registered: "
+                          f"{registered.not_run['hf_check']}")
         return None, (f"No Hugging Face Trainer runs are stored for {', '.join(HF_TASKS)} in this build "
                       "(`hmnet campaign run --sections hf_check` makes them).")
     _, summary = comparison(singles, records)
