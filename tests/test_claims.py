@@ -3,12 +3,15 @@ results carry the tags their sections' plans give them (role, grouping, origin),
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from types import SimpleNamespace
 
 import pandas as pd
 import pytest
 
 from hmnet.analysis import verdicts as claims
+from hmnet.book.ledger import build_status, claims_page
 from hmnet.sections import Evidence, pairwise, table1
 from hmnet.sections import attention as attention_section
 from hmnet.sections import layer_grid as grid_section
@@ -121,7 +124,7 @@ def test_hf_crosscheck_pairs_seeds_and_says_when_nothing_is_stored(tmp_path):
     from hmnet.train.hf_check import record_path
     from hmnet.report.crosscheck import hf_crosscheck
 
-    params = SimpleNamespace(out_dir=str(tmp_path))
+    params = SimpleNamespace(out_dir=str(tmp_path), profile="smoke", run_profile=SimpleNamespace(protocol=None))
 
     class Cfg(SimpleNamespace):
         def key(self):
@@ -290,3 +293,27 @@ def test_multi_against_single_on_the_tasks_that_learn():
     assert plain["Multi-task learning beats single-task fine-tuning"] == claims.SUPPORTED  # +24.5 every seed
     learned = verdicts(ledger(results, analysis_tasks=["RTE"]))
     assert learned["Multi-task learning beats single-task fine-tuning"] == claims.CONTRADICTED
+
+
+def test_the_ledger_of_a_store_being_filled_says_it_is_interim_and_why_a_section_is_left_out(tmp_path):
+    """The committed v2 store: its ledger opens with how many of its planned runs are stored, and a claim
+    whose section the protocol leaves out gives the registered reason instead of a bare "not run"; a store
+    whose runs are all stored gets no such line."""
+    store = Path(__file__).resolve().parents[1] / "reference" / "local-v2"
+    manifest = json.loads((store / "manifest.json").read_text())
+    done = sum(s["complete"] for s in manifest["sections"].values())
+    planned = sum(s["planned"] for s in manifest["sections"].values())
+    status, protocol = build_status(store)
+    if done < planned:
+        assert status.startswith(f"**Interim:** {done} of {planned} planned runs are stored.")
+    assert protocol is not None and protocol.name == "v2"
+    text = claims_page({"v2": store})
+    figure4 = next(line for line in text.splitlines() if line.startswith("| HMNet_m beats multi-task at every split"))
+    assert f"left out by protocol v2: {protocol.not_run['layer_grid']}" in figure4
+    table1 = next(line for line in text.splitlines() if line.startswith("| Multi-task learning beats single-task"))
+    assert "left out" not in table1
+    full = tmp_path / "full"
+    full.mkdir()
+    (full / "manifest.json").write_text(json.dumps({**manifest, "sections": {
+        name: {**s, "complete": s["planned"]} for name, s in manifest["sections"].items()}}))
+    assert build_status(full)[0] == ""

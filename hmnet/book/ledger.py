@@ -10,6 +10,7 @@ from pathlib import Path
 from hmnet.analysis.verdicts import UNRESOLVED, Comparison, verdict_counts
 from hmnet.book.reproduce import PAGES
 from hmnet.campaign.plan import STORE_ROOT
+from hmnet.protocol import Protocol, get_protocol
 from hmnet.store import ledger_for, read_manifest
 
 
@@ -49,6 +50,28 @@ def member_cell(m: dict) -> str:
     return text
 
 
+def build_status(out: Path) -> tuple[str, Protocol | None]:
+    """A line for a build whose store is still being filled (empty when every planned run is stored), and the
+    registered protocol the store follows (None: none)."""
+    manifest = read_manifest(Path(out)) or {}
+    protocol = get_protocol(manifest["profile"], manifest["protocol"]) if manifest.get("protocol") else None
+    sections = (manifest.get("sections") or {}).values()
+    done, planned = sum(s["complete"] for s in sections), sum(s["planned"] for s in sections)
+    if not planned or done >= planned:
+        return "", protocol
+    plan = f" (`hmnet/protocols/{protocol.profile}-{protocol.name}.json`)" if protocol else ""
+    return (f"**Interim:** {done} of {planned} planned runs are stored. These verdicts come from those alone and "
+            "change as the campaign fills the store; the seeds are fixed by the registered plan" + plan
+            + ", and none is added after looking.\n\n"), protocol
+
+
+def _left_out(row, protocol: Protocol | None) -> str | None:
+    """Why a claim has no runs, where its protocol registered leaving its section out."""
+    if protocol is None or row.source not in protocol.not_run or any(m["n"] for m in row.members):
+        return None
+    return f"left out by protocol {protocol.name}: {protocol.not_run[row.source]}"
+
+
 def _slug(label: str) -> str:
     return "".join(ch if ch.isalnum() else "_" for ch in label).strip("_").lower()[:60]
 
@@ -61,10 +84,12 @@ def claims_parts(builds: Mapping[str, Path]) -> tuple[str, dict[str, bytes]]:
     parts, files = [], {}
     for label, out in builds.items():
         frame = ledger_for(out)
+        status, protocol = build_status(out)
         counts = ", ".join(f"{n} {v}" for v, n in verdict_counts(frame).items())
         name = f"claims/forest_{_slug(label)}.png"
         files[name] = _png(forest_figure(frame))
-        parts.append(f"## {label}\n\n{counts}.\n\n![The claims of {label}, as a forest plot](/book/generated/{name})\n")
+        parts.append(f"## {label}\n\n{status}{counts}.\n\n"
+                     f"![The claims of {label}, as a forest plot](/book/generated/{name})\n")
         lines = ["| claim | the paper | verdict | our comparisons (95% interval, seeds, Holm p) | page |",
                  "|---|---|---|---|---|"]
         notes = []
@@ -72,8 +97,8 @@ def claims_parts(builds: Mapping[str, Path]) -> tuple[str, dict[str, bytes]]:
             if row.note:
                 notes.append(row.note)
             mark = f" [{len(notes)}]" if row.note else ""
-            cells = [row.claim + mark, row.paper, f"**{row.verdict}**",
-                     "<br>".join(member_cell(m) for m in row.members) or "not run", page_link(row.section)]
+            ours = _left_out(row, protocol) or "<br>".join(member_cell(m) for m in row.members) or "not run"
+            cells = [row.claim + mark, row.paper, f"**{row.verdict}**", ours, page_link(row.section)]
             lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |")
         parts.append("\n".join(lines) + "\n")
         if notes:
@@ -97,4 +122,4 @@ def _png(fig) -> bytes:
     return buf.getvalue()
 
 
-__all__ = ["ledger_builds", "claims_parts", "claims_page", "member_cell", "page_link"]
+__all__ = ["build_status", "ledger_builds", "claims_parts", "claims_page", "member_cell", "page_link"]

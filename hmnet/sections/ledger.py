@@ -10,12 +10,13 @@ from hmnet.analysis.verdicts import claim_row
 from hmnet.sections import Registry, registry
 from hmnet.sections.base import Evidence
 
-COLUMNS = ("claim", "paper", "verdict", "evidence", "section", "unit", "note", "members")
+# `section` is the page (notebook) that shows a claim; `source` names the section that tests it.
+COLUMNS = ("claim", "paper", "verdict", "evidence", "section", "unit", "note", "members", "source")
 
 
 def ledger(evidence: Evidence, sections: Registry | None = None) -> pd.DataFrame:
     """Every claim the sections test on `evidence`, with its verdict, evidence and comparisons."""
-    rows = [claim_row(c) for s in (sections or registry()) for c in s.claims(evidence)]
+    rows = [{**claim_row(c), "source": s.name} for s in (sections or registry()) for c in s.claims(evidence)]
     return pd.DataFrame(rows, columns=list(COLUMNS))
 
 
