@@ -318,7 +318,8 @@ def test_a_run_that_does_not_fit_the_budget_is_passed_over_for_one_that_does(mon
     runs = [PlannedRun("table1", prof.run_config("multi", seed=1)),
             *(PlannedRun("table1", prof.run_config("single", tasks=(t,), seed=2)) for t in ("RTE", "MRPC"))]
     minutes = {"multi": 50.0, "single": 5.0}
-    monkeypatch.setattr(campaign, "projected_seconds", lambda config, rates: 60 * minutes[config.method])
+    monkeypatch.setattr(campaign, "projected_seconds",
+                        lambda config, rates, done=0.0: 60 * minutes[config.method] * (1 - done))
     monkeypatch.setattr(campaign, "_locked_by_another", lambda config, results: False)
 
     class Pool:
@@ -338,6 +339,9 @@ def test_a_run_that_does_not_fit_the_budget_is_passed_over_for_one_that_does(mon
     runner.running.clear()
     runner.start_runs(pool)  # the 50-minute run still does not fit: nothing more starts
     assert pool.started == ["single", "single"] and len(runner.pending) == 1
+    runner.done = {runs[0].config.key(): 0.6}  # its checkpoints hold 60% of its steps: 20 minutes are left
+    runner.start_runs(pool)
+    assert pool.started == ["single", "single", "multi"] and not runner.pending
 
 
 def test_a_manifest_written_before_runs_carried_tags_is_named_with_the_fix(tmp_path, capsys):

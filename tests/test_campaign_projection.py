@@ -10,6 +10,8 @@ import pytest
 from hmnet.campaign import projection as cp
 from hmnet.sections.base import PlannedRun
 from hmnet.profiles import get_profile
+from hmnet.train import train
+from hmnet.train.checkpoint import done_fraction, latest_checkpoint, run_checkpoint_dir
 
 PROFILE = get_profile("smoke")
 TASKS = ("RTE", "SST-2", "MRPC")
@@ -66,3 +68,27 @@ def test_projection_table_sums_each_section_and_divides_by_the_workers_without_s
     assert table.loc["table1", "wall hours"] == pytest.approx(table.loc["table1", "run-hours"] / 2)
     assert table.loc["pairwise", "wall hours"] == pytest.approx(table.loc["pairwise", "run-hours"])
     assert table["cumulative wall hours"].iloc[-1] == pytest.approx(table["wall hours"].sum())
+
+
+def test_an_interrupted_run_is_projected_from_where_its_checkpoints_stand(tmp_path):
+    """A run that stopped with checkpoints resumes from them, so its projection is what is left: a budgeted
+    campaign then starts it when the rest fits, instead of passing it over for its full length."""
+    profile = get_profile("smoke", tasks=("RTE", "MRPC"), scale=0.5, batch_size=16, max_examples=48, epochs=2)
+    config = profile.run_config("multi")
+    result = train(config, tmp_path, checkpoint_every=3, keep_checkpoints=True, progress=False)
+    result.path.unlink()  # as if stopped after its last checkpoint: the record is not written yet
+    ckpt_dir = run_checkpoint_dir(tmp_path, config.result_name())
+    state = latest_checkpoint(ckpt_dir, config.key())[1]
+    share = state["global_step"] / state["total_steps"]
+    assert 0 < share <= 1 and done_fraction(ckpt_dir, config.key()) == pytest.approx(share)
+    run = PlannedRun("table1", config)
+    fresh = PlannedRun("table1", profile.run_config("multi", seed=1))
+    done = cp.resumed_fractions([run, fresh], tmp_path)
+    assert done == {config.key(): pytest.approx(share)}, "a run without checkpoints is not listed"
+    rates = dict(cp.PRIOR_SECONDS_PER_EXAMPLE)
+    full = cp.projected_seconds(config, rates)
+    assert cp.projected_seconds(config, rates, done[config.key()]) == pytest.approx(full * (1 - share))
+    table = cp.projection_table([run, fresh], rates, workers=1, done=done).set_index("section")
+    assert table.loc["table1", "run-hours"] == pytest.approx((full * (1 - share) + full) / 3600)
+    assert done_fraction(tmp_path / "nothing here", config.key()) == 0.0
+    assert done_fraction(ckpt_dir, "another key") == 0.0, "a checkpoint of another run does not count"

@@ -4,7 +4,8 @@ hours of the pending runs per section."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 
 import pandas as pd
 
@@ -67,14 +68,28 @@ def measured_rates(results: Iterable, data_dir: str | None) -> dict[str, float]:
     return {**PRIOR_SECONDS_PER_EXAMPLE, **{m: float(np.median(v)) for m, v in rates.items()}}
 
 
-def projected_seconds(config: RunConfig, rates: dict[str, float]) -> float:
-    """One run's projected wall time in one worker. An affinity run without a measured one of its kind is
-    its method's rate times the measurements' prior cost (:data:`MEASUREMENT_STEPS`)."""
+def resumed_fractions(pending: Iterable[PlannedRun], results_dir: Path) -> dict[str, float]:
+    """Per run key, the share of its optimizer steps that its checkpoints under `results_dir` already hold
+    (runs without one are left out): an interrupted run resumes from there."""
+    from hmnet.train.checkpoint import done_fraction, run_checkpoint_dir  # hmnet.train loads transformers
+
+    found = {}
+    for p in pending:
+        done = done_fraction(run_checkpoint_dir(results_dir, p.config.result_name()), p.config.key())
+        if done > 0:
+            found[p.config.key()] = done
+    return found
+
+
+def projected_seconds(config: RunConfig, rates: dict[str, float], done: float = 0.0) -> float:
+    """One run's projected wall time in one worker, less the share `done` that its checkpoints hold
+    (:func:`resumed_fractions`). An affinity run without a measured one of its kind is its method's rate times
+    the measurements' prior cost (:data:`MEASUREMENT_STEPS`)."""
     rate = rates.get(rate_key(config))
     if rate is None:
         extra = MEASUREMENT_STEPS * (len(config.tasks) / MEASUREMENT_TASKS) ** 2 / config.affinity_every
         rate = rates[config.method] * (1 + extra)
-    return rate * trained_examples(config)
+    return rate * trained_examples(config) * (1.0 - done)
 
 
 def empty_store(plan: Iterable[PlannedRun], rates: dict[str, float], workers: int) -> dict:
@@ -90,13 +105,15 @@ def empty_store(plan: Iterable[PlannedRun], rates: dict[str, float], workers: in
                      + (f" (prior for {', '.join(prior)}: none stored yet)" if prior else "")}
 
 
-def projection_table(pending: Sequence[PlannedRun], rates: dict[str, float], workers: int):
-    """Pending runs and projected hours per section. Wall hours have `workers` runs side by side, but a run is
-    not split: a section takes at least its longest run (the affinity section's one run takes all its hours)."""
+def projection_table(pending: Sequence[PlannedRun], rates: dict[str, float], workers: int,
+                     done: Mapping[str, float] | None = None):
+    """Pending runs and projected hours per section (less the shares `done` their checkpoints hold, by key).
+    Wall hours have `workers` runs side by side, but a run is not split: a section takes at least its longest
+    run (the affinity section's one run takes all its hours)."""
     rows, longest = {}, {}
     for p in pending:
         r = rows.setdefault(p.section, {"section": p.section, "pending runs": 0, "run-hours": 0.0})
-        hours = projected_seconds(p.config, rates) / 3600
+        hours = projected_seconds(p.config, rates, (done or {}).get(p.config.key(), 0.0)) / 3600
         r["pending runs"] += 1
         r["run-hours"] += hours
         longest[p.section] = max(longest.get(p.section, 0.0), hours)

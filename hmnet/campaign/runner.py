@@ -31,7 +31,7 @@ import torch
 
 from hmnet.campaign.plan import campaign_plan, is_stored
 from hmnet.campaign.projection import (PRIOR_SECONDS_PER_EXAMPLE, empty_store, measured_rates, projected_seconds,
-                                       projection_table)
+                                       projection_table, resumed_fractions)
 from hmnet.experiments import ConfigError, RunConfig
 from hmnet.results import load_results, lock_path
 from hmnet.sections import Registry, registry
@@ -137,6 +137,7 @@ class _Runner:
     checkpoint_minutes: float
     echo: Callable[[str], None]
     refresh: Callable[[], dict[str, float]]  # after each finished run: rereads the rates, rewrites the manifest
+    done: dict[str, float] = field(default_factory=dict)  # per key: the share of its steps its checkpoints hold
     running: dict[Any, tuple[PlannedRun, float]] = field(default_factory=dict)
     deferred: list[PlannedRun] = field(default_factory=list)
 
@@ -159,7 +160,7 @@ class _Runner:
                 self.pending.remove(p)
                 self.deferred.append(p)
                 continue
-            est = projected_seconds(p.config, self.rates)
+            est = projected_seconds(p.config, self.rates, self.done.get(p.config.key(), 0.0))
             if self.deadline is None or time.monotonic() + est <= self.deadline:
                 self.pending.remove(p)
                 return p, est
@@ -215,7 +216,8 @@ class _Runner:
             if self.deadline is not None and time.monotonic() > self.deadline + 0.1 * self.budget:
                 self.report.stopped_by = "budget"
                 break
-            left = sum(projected_seconds(p.config, self.rates) for p in self.pending) / self.workers
+            left = sum(projected_seconds(p.config, self.rates, self.done.get(p.config.key(), 0.0))
+                       for p in self.pending) / self.workers
             bar.set_postfix_str(f"running {len(self.running)}, pending {len(self.pending)}, "
                                 f"~{left / 3600:.1f} h left", refresh=False)
 
@@ -295,7 +297,8 @@ def run_campaign(profile: str, data_dir: str | None, store: str | Path, sections
     pending = campaign.pending()
     report = CampaignReport(skipped_stored=len(campaign.plan) - len(pending))
     rates = measured_rates(load_results(store / "results"), data_dir)
-    table = projection_table(pending, rates, workers).to_string(index=False, float_format="%.2f")
+    done = resumed_fractions(pending, store / "results")
+    table = projection_table(pending, rates, workers, done).to_string(index=False, float_format="%.2f")
     basis = "measured" if rates != PRIOR_SECONDS_PER_EXAMPLE else "prior"
     echo(f"{len(campaign.plan)} planned runs, {report.skipped_stored} already stored, {len(pending)} pending; "
          f"{workers} worker(s) x {threads or 'default'} thread(s); projection from {basis} seconds per example:\n"
@@ -310,7 +313,7 @@ def run_campaign(profile: str, data_dir: str | None, store: str | Path, sections
         return fresh
 
     runner = _Runner(store, campaign.known, pending, rates, report, workers, budget,
-                     None if budget is None else start + budget, poll, checkpoint_minutes, echo, refresh)
+                     None if budget is None else start + budget, poll, checkpoint_minutes, echo, refresh, done)
     # Workers live across runs (a spawned process pays seconds of imports), and runs of the same data reuse
     # its encoding (hmnet.train.runtime.load_encoded).
     pool = mp.get_context("spawn").Pool(workers, initializer=_worker_init, initargs=(threads,))

@@ -113,7 +113,7 @@ def _positive(name: str, value, integer: bool = True):
 def _projection(args, store: Path, plan) -> str:
     """Pending runs per section and their projected hours, from the throughput measured in the store."""
     from hmnet.campaign.plan import is_stored
-    from hmnet.campaign.projection import measured_rates, projection_table
+    from hmnet.campaign.projection import measured_rates, projection_table, resumed_fractions
     from hmnet.results import load_results
     from hmnet.sections import registry
 
@@ -122,7 +122,8 @@ def _projection(args, store: Path, plan) -> str:
     if not pending:
         return "nothing pending: every planned run is stored"
     rates = measured_rates(load_results(store / "results"), args.data_dir)
-    return projection_table(pending, rates, args.workers).to_string(index=False, float_format="%.2f")
+    done = resumed_fractions(pending, store / "results")
+    return projection_table(pending, rates, args.workers, done).to_string(index=False, float_format="%.2f")
 
 
 def _empty_store(args, store: Path, plan) -> dict:

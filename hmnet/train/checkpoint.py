@@ -128,6 +128,26 @@ def latest_checkpoint(directory: Path, key: str) -> tuple[Path, dict[str, Any]] 
     return None
 
 
+def run_checkpoint_dir(results_dir: Path, result_name: str) -> Path:
+    """Where a run keeps its checkpoints by default: ``checkpoints/<result name without .json>`` beside its
+    result (a campaign's runners and the projection of its pending runs look there)."""
+    return Path(results_dir) / "checkpoints" / result_name.removesuffix(".json")
+
+
+def done_fraction(directory: Path, key: str) -> float:
+    """How far a run got before it was interrupted: its newest verifying checkpoint's optimizer steps over the
+    run's total (0.0 without one)."""
+    found = latest_checkpoint(directory, key)
+    if found is None:
+        return 0.0
+    state = found[1]
+    total = state.get("total_steps")
+    step = state.get("global_step")
+    if not isinstance(total, int) or not isinstance(step, int) or total <= 0:
+        return 0.0
+    return min(1.0, max(0.0, step / total))
+
+
 def _load_affinity_state(affinity, state: dict | None) -> None:
     if affinity is not None and state is not None:
         affinity.load_state_dict(state)

@@ -58,7 +58,8 @@ from hmnet.metrics import paper_average
 from hmnet.models import build_model, count_model, load_model, save_model
 from hmnet.results import Result, load_result, result_path, run_lock, write_result
 from hmnet.train.callbacks import AffinityCallback
-from hmnet.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint, seed_everything
+from hmnet.train.checkpoint import (latest_checkpoint, load_checkpoint, run_checkpoint_dir, save_checkpoint,
+                                    seed_everything)
 from hmnet.train.optim import all_reduce_path, make_optimizer, make_scheduler
 from hmnet.train.runtime import (BatchOutOfMemoryError, RunContext, TrainingError, evaluate, load_encoded,
                                  make_accelerator, oom_message, preflight, run_environment, scores_of, to_device)
@@ -391,7 +392,7 @@ def train(config: RunConfig, results_dir: str | Path, checkpoint_dir: str | Path
             torch.distributed.broadcast_object_list(found, src=0)
         if found[0] and model_dir is None:  # trained meanwhile by another job
             return load_result(config, results_dir)
-        ckpt_dir = Path(checkpoint_dir) if checkpoint_dir else results_dir / "checkpoints" / config.result_name()[:-5]
+        ckpt_dir = Path(checkpoint_dir) if checkpoint_dir else run_checkpoint_dir(results_dir, config.result_name())
         result = _train(config, results_dir, ckpt_dir, resume, accelerator, precision, checkpoint_every,
                         checkpoint_minutes, model_dir, progress, model_only=found[0])
         if rank == 0 and not keep_checkpoints:
