@@ -88,6 +88,30 @@ def test_runner_killed_with_sigkill_resumes_and_loses_no_stored_result(tmp_path)
     assert manifest["sections"]["table1"]["complete"] == manifest["sections"]["table1"]["planned"] == len(after)
 
 
+def test_a_runner_in_the_background_stops_cleanly_on_sigterm(tmp_path):
+    """A runner started in the background ignores SIGINT (as a shell's background job does); `kill PID` stops
+    it as Ctrl-C would: it reports the interruption, terminates its workers and leaves a readable manifest."""
+    s = tmp_path / "store"
+    cmd = [sys.executable, "-m", "hmnet.cli", "campaign", "run", "--profile", "smoke", "--store", str(s),
+           "--sections", "table1", "-p", "tasks", json.dumps(SMALL["tasks"]), "-p", "seeds", "[0]", "--workers", "1"]
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "HMNET_TORCH_THREADS": "1"}, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    deadline = time.monotonic() + 120
+    while not (s / "manifest.json").exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    time.sleep(2)
+    proc.send_signal(signal.SIGINT)  # ignored, as by a background job
+    time.sleep(1)
+    assert proc.poll() is None
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=60)
+    assert "campaign interrupted" in out and "Traceback" not in out, out[-3000:]
+    assert store.read_manifest(s)["sections"]["table1"]["planned"] == len(planned(s))
+    with pytest.raises(ProcessLookupError):
+        os.killpg(proc.pid, 0)  # no worker is left behind
+
+
 def test_two_runners_on_one_store_complete_it_with_one_intact_record_per_run(tmp_path):
     s = tmp_path / "store"
     first, second = run_cli(s, workers=1), run_cli(s, workers=1)

@@ -88,6 +88,10 @@ def _worker_init(threads: int | None) -> None:
         torch.set_num_threads(threads)
 
 
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
 def _run_one(config_json: str, store: str, checkpoint_minutes: float, how: str) -> tuple[str, float]:
     config = RunConfig.from_json(config_json)
     t0 = time.perf_counter()
@@ -318,11 +322,14 @@ def run_campaign(profile: str, data_dir: str | None, store: str | Path, sections
     # its encoding (hmnet.train.runtime.load_encoded).
     pool = mp.get_context("spawn").Pool(workers, initializer=_worker_init, initargs=(threads,))
     bar = _progress_bar(len(pending), profile, progress)
+    # SIGTERM (`kill PID`) stops it as Ctrl-C does: a runner started in the background ignores SIGINT.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         runner.run_all(pool, bar, campaign.replan)
     except KeyboardInterrupt:
         report.stopped_by = "interrupted"
     finally:
+        signal.signal(signal.SIGTERM, previous)
         pool.terminate()
         pool.join()
         bar.close()
