@@ -108,6 +108,13 @@ def test_a_runner_in_the_background_stops_cleanly_on_sigterm(tmp_path):
     out, _ = proc.communicate(timeout=60)
     assert "campaign interrupted" in out and "Traceback" not in out, out[-3000:]
     assert store.read_manifest(s)["sections"]["table1"]["planned"] == len(planned(s))
+    gone = time.monotonic() + 30  # the workers and multiprocessing's tracker exit after the runner
+    while time.monotonic() < gone:
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.2)
     with pytest.raises(ProcessLookupError):
         os.killpg(proc.pid, 0)  # no worker is left behind
 
