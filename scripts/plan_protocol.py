@@ -1,13 +1,14 @@
 """The power plan and the cost projection behind a registered protocol (hmnet/protocols/local-v2.json), computed
 from the pilot: the v1 store (3 seeds of every section) and the fp32 pilot probes (reference/local/pilot).
 
-    python scripts/plan_protocol.py --seeds table1=6 shared_layers=6 layer_grid=4 > /tmp/plan.json
+    HMNET_DATA_DIR=DIR python scripts/plan_protocol.py --tasks MNLI QNLI RTE CB SNLI IMDB SST-2 STS-B MRPC \
+        --table1-seeds 6 --skillnet-seeds 3 --shared-seeds 4 --grid-seeds 3 > plan.json
 
 For every comparison of a claim family: the paper's effect on the same entries as ours, the v1 mean and spread of
 the per-seed paired differences, the seeds a resolving interval would need (Holm's family size as Bonferroni's
 level, the conservative end of Holm), and the minimum detectable effect at the planned seeds. The projection
-prices every planned run from the pilot's fp32 seconds per training example (single-task) and v1's cost of each
-method relative to single-task on the same tasks.
+prices every planned run with :mod:`hmnet.campaign.pricing`: v1's wall time of the run of the same shape, per
+epoch, times the epochs it trains and the pilot's fp32/bf16 and padding factors.
 """
 
 from __future__ import annotations
