@@ -124,7 +124,6 @@ def disclose(config: RunConfig, tasks: Sequence[str]) -> dict[str, Any]:
     """Everything above for a build whose runs share `config`'s settings (needs the data)."""
     import dataclasses
 
-
     rows = train_row_counts(dataclasses.replace(config, method="multi", tasks=tuple(tasks))) if tasks else {}
     return {"backbone": backbone_card(config.backbone), "recipe": recipe(config), "train_rows": rows,
             "steps": steps(config, rows), "truncation": truncation(config, tasks),

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from hmnet.book.banners import coverage
+from hmnet.book.markdown import md_table
 from hmnet.book.reproduce import PAGES, executed_path
 from hmnet.campaign.plan import STORE_ROOT
 from hmnet.campaign.pricing import measured_against_priced, seconds_per_epoch
@@ -139,13 +140,6 @@ def protocol_section(p: Protocol, root: Path = STORE_ROOT) -> str:
     return "\n".join(parts) + "\n"
 
 
-def _markdown_table(frame) -> str:
-    def cell(v):
-        return f"{v:.2f}" if isinstance(v, float) else str(v)
-    rows = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * len(frame.columns)]
-    return "\n".join(rows + ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)])
-
-
 def cost_check(p: Protocol, manifest: Mapping, root: Path = STORE_ROOT) -> list[str]:
     """Markdown lines: the stored runs' measured run-hours beside the price the registered projection gave the
     same runs (:mod:`hmnet.campaign.pricing`, from the previous protocol's store), per section and per machine,
@@ -162,12 +156,15 @@ def cost_check(p: Protocol, manifest: Mapping, root: Path = STORE_ROOT) -> list[
     if not runs:
         return []
     by_section = measured_against_priced(runs, per_epoch)
+    by_machine = measured_against_priced(runs, per_epoch, "machine")
     priced = by_section["priced run-hours"]
+    if not priced.sum():
+        return []
     ratio = (by_section["measured / priced"] * priced).sum() / priced.sum()
     rest = sum(projection["run_hours"].values()) - by_section["priced run-hours"].sum()
     return [f"**Cost so far, against the registered projection** (each stored run's measured wall time on one "
             f"thread, beside the price the projection gave that run: {projection.get('basis', '')}):", "",
-            _markdown_table(by_section), "", _markdown_table(measured_against_priced(runs, per_epoch, "machine")),
+            md_table(by_section, floatfmt=".2f"), "", md_table(by_machine, floatfmt=".2f"),
             "", f"The stored runs took {ratio:.2f} times their price. The registered projection leaves "
             f"{rest:.1f} run-hours for the runs not stored yet; at the measured ratio that is {rest * ratio:.1f} "
             f"run-hours, about {rest * ratio / 2:.1f} wall hours with two one-thread workers. A machine of "

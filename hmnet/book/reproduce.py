@@ -217,7 +217,6 @@ def run_page(page: str, profile: str, out: Path, data_dir: str | None = None, ex
     """
     import papermill as pm
 
-
     src = notebook_path(page, notebooks_dir)
     dst = executed_path(out, page)
     dst.parent.mkdir(parents=True, exist_ok=True)

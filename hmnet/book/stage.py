@@ -103,7 +103,6 @@ def add_store_banners(profile: str, sources: dict[str, tuple[Path, str | None]],
     how many of the section's planned runs are complete, date and commit, the protocol it shows)."""
     import nbformat
 
-
     for s in PAGES:
         folder, protocol = sources[s]
         manifest = read_manifest(folder)

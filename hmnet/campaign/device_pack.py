@@ -40,7 +40,6 @@ def tree_size(repo: Path | None = None) -> int:
     """Bytes of the working tree that travels besides the pack: tracked and untracked, not ignored, files."""
     import subprocess
 
-
     repo = repo or REPO
     try:
         names = subprocess.run(["git", "-C", str(repo), "ls-files", "-co", "--exclude-standard", "-z"],

@@ -111,7 +111,6 @@ def _locked_by_another(config: RunConfig, results_dir: Path) -> bool:
     """True while another process holds the run's lock (another runner is training it)."""
     import fcntl
 
-
     path = lock_path(results_dir, config)
     if not path.exists():
         return False
@@ -290,7 +289,6 @@ def run_campaign(profile: str, data_dir: str | None, store: str | Path, sections
     (Appendix C for Eq. 4's) is planned again once they are stored, and its runs follow in the same campaign.
     """
     import multiprocessing as mp
-
 
     if workers < 1:
         raise ConfigError(f"workers must be >= 1, got {workers}")

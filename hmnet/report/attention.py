@@ -29,7 +29,6 @@ def show_attention_models(params: RunParameters, runs: Sequence[Mapping]) -> Non
 def attention_figure(tidy: pd.DataFrame, params: RunParameters, name: str = "attention_similarity"):
     import matplotlib.pyplot as plt
 
-
     panels = [(key, g.pivot_table(index="layer", columns="head", values="similarity", aggfunc="mean"),
                g["seed"].nunique())
               for key, g in tidy.groupby(["kind", "pair", "task"], sort=False)]

@@ -79,7 +79,6 @@ def provenance_text() -> str:
     """When and from which commit a page was computed."""
     import datetime
 
-
     when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return f"computed {when} at commit {(code_commit() or 'unknown')[:12]}"
 

@@ -72,7 +72,6 @@ def heatmap(matrix: pd.DataFrame, title: str, ax=None, fmt: str = ".1f", cmap: s
 def env_summary() -> dict[str, str]:
     import platform
 
-
     return {"python": platform.python_version(), "torch": torch.__version__,
             "device": "cuda:" + torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
             "threads": str(torch.get_num_threads())}

@@ -67,7 +67,6 @@ def show_task_file(params: RunParameters) -> pd.DataFrame:
     """The task file as written, and one row per task: its format, labels, metric, files and rows."""
     from IPython.display import Markdown, display
 
-
     tasks = _own(params)
     text = Path(params.task_file).read_text(encoding="utf-8")
     display(Markdown(f"`{Path(params.task_file).name}`:\n\n```yaml\n{text.rstrip()}\n```"))
@@ -127,7 +126,6 @@ def own_results(params: RunParameters, groupings: Mapping[str, Sequence[Sequence
     """The four methods on the tasks (HMNet once per grouping), every seed; (results, table, figure). The table
     holds each task's mean over seeds with the 95% interval's half-width, and the average."""
     import matplotlib.pyplot as plt
-
 
     _own(params)
     results = _run(configs(params, groupings, params.seeds), params)

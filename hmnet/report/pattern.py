@@ -207,7 +207,6 @@ def show_pattern(params: RunParameters, results: Sequence, family: str, section:
     import matplotlib.pyplot as plt
     from IPython.display import display
 
-
     frame = gains(results, family, analysis_tasks(params))
     if frame.empty:
         show_text(f"No {FAMILIES[family][0]} can be measured yet: the runs are not stored.")

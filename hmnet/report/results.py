@@ -96,7 +96,6 @@ def ranking_sentence(summary: pd.DataFrame) -> str:
 def table1_figure(summary: pd.DataFrame, params: RunParameters, name: str = "table1_averages"):
     import matplotlib.pyplot as plt
 
-
     avg = _with_columns(summary[summary["task"] == "Average"])
     avg = avg.assign(method=avg["column"])
     avg["paper"] = avg["method"].map(paper.table1_averages())

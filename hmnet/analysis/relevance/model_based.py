@@ -104,7 +104,6 @@ def compare_affinity(cheap: pd.DataFrame, pairwise: pd.DataFrame, k: int = 3, *,
     """
     from scipy.stats import spearmanr
 
-
     tasks = [t for t in cheap.index if t in pairwise.index]
     if len(tasks) < 3:
         raise ValueError(f"need at least three common tasks to compare, got {tasks}")
