@@ -92,3 +92,19 @@ def test_an_interrupted_run_is_projected_from_where_its_checkpoints_stand(tmp_pa
     assert table.loc["table1", "run-hours"] == pytest.approx((full * (1 - share) + full) / 3600)
     assert done_fraction(tmp_path / "nothing here", config.key()) == 0.0
     assert done_fraction(ckpt_dir, "another key") == 0.0, "a checkpoint of another run does not count"
+
+
+def test_a_machine_with_runs_of_a_kind_is_projected_from_its_own_runs_alone():
+    single = [PROFILE.run_config("single", tasks=[t], seed=0) for t in TASKS]
+    fast, slow = "cpu: fast (native bf16)", "cpu: slow (no native bf16)"
+    results = [SimpleNamespace(**vars(stored(c, s)), env={"machine": m})
+               for c, s, m in zip(single, (0.1, 0.2, 0.9), (fast, fast, slow))]
+    multi = stored(PROFILE.run_config("multi", tasks=TASKS, seed=0), 0.05)  # a record without a machine
+    results.append(multi)
+    assert cp.measured_rates(results, None)["single"] == pytest.approx(0.2)  # every machine's median
+    assert cp.measured_rates(results, None, slow)["single"] == pytest.approx(0.9)
+    assert cp.measured_rates(results, None, fast)["single"] == pytest.approx(0.15)
+    # a kind the machine has not run comes from every machine's runs
+    assert cp.measured_rates(results, None, slow)["multi"] == pytest.approx(0.05)
+    assert cp.measured_rates(results, None, "cpu: new")["single"] == pytest.approx(0.2)
+    assert cp.measured_on(results, slow) == ["single"] and cp.measured_on(results, "?") == ["multi"]

@@ -57,15 +57,33 @@ def rate_key(config: RunConfig) -> str:
     return f"{config.method}+affinity" if config.affinity else config.method
 
 
-def measured_rates(results: Iterable, data_dir: str | None) -> dict[str, float]:
+def run_machine(result) -> str:
+    """The machine a stored run computed on, as its record names it ("?" for a record without one)."""
+    return (getattr(result, "env", None) or {}).get("machine") or "?"
+
+
+def measured_rates(results: Iterable, data_dir: str | None, machine: str | None = None) -> dict[str, float]:
     """Median seconds per training example per :func:`rate_key` over stored runs; PRIOR_SECONDS_PER_EXAMPLE
-    fills in methods without a run yet."""
+    fills in methods without a run yet. With `machine` (as :func:`hmnet.precision.machine_description` names
+    it), a rate key with runs on that machine is measured on those runs alone: throughput depends on the CPU,
+    so the runs left are projected from the machine at hand wherever it has run their kind."""
     import numpy as np
 
     rates: dict[str, list[float]] = {}
+    here: dict[str, list[float]] = {}
     for r in results:
-        rates.setdefault(rate_key(r.config), []).append(seconds_per_example(r, data_dir))
+        rate = seconds_per_example(r, data_dir)
+        rates.setdefault(rate_key(r.config), []).append(rate)
+        if machine is not None and run_machine(r) == machine:
+            here.setdefault(rate_key(r.config), []).append(rate)
+    rates.update(here)
     return {**PRIOR_SECONDS_PER_EXAMPLE, **{m: float(np.median(v)) for m, v in rates.items()}}
+
+
+def measured_on(results: Iterable, machine: str) -> list[str]:
+    """The rate keys that `machine` has stored runs of (sorted): :func:`measured_rates` projects these from
+    that machine alone."""
+    return sorted({rate_key(r.config) for r in results if run_machine(r) == machine})
 
 
 def resumed_fractions(pending: Iterable[PlannedRun], results_dir: Path) -> dict[str, float]:

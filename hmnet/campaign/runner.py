@@ -30,9 +30,11 @@ from typing import Any
 import torch
 
 from hmnet.campaign.plan import campaign_plan, is_stored
-from hmnet.campaign.projection import (PRIOR_SECONDS_PER_EXAMPLE, empty_store, measured_rates, projected_seconds,
+from hmnet.campaign.projection import (PRIOR_SECONDS_PER_EXAMPLE, empty_store, measured_on, measured_rates,
+                                      projected_seconds,
                                        projection_table, resumed_fractions)
 from hmnet.experiments import ConfigError, RunConfig
+from hmnet.precision import machine_description
 from hmnet.results import load_results, lock_path
 from hmnet.sections import Registry, registry
 from hmnet.sections.base import PlannedRun, SectionsPlan
@@ -298,21 +300,27 @@ def run_campaign(profile: str, data_dir: str | None, store: str | Path, sections
     campaign = _Campaign(profile, data_dir, store, sections, overrides, protocol, registry())
     pending = campaign.pending()
     report = CampaignReport(skipped_stored=len(campaign.plan) - len(pending))
-    rates = measured_rates(load_results(store / "results"), data_dir)
+    # The runner projects (and spends its budget) at this machine's rates where it has them; the committed
+    # manifest keeps every machine's, so that it does not change with the machine that rewrites it.
+    here = machine_description()
+    stored = load_results(store / "results")
+    rates = measured_rates(stored, data_dir, here)
     done = resumed_fractions(pending, store / "results")
     table = projection_table(pending, rates, workers, done).to_string(index=False, float_format="%.2f")
     basis = "measured" if rates != PRIOR_SECONDS_PER_EXAMPLE else "prior"
+    local = measured_on(stored, here)
     echo(f"{len(campaign.plan)} planned runs, {report.skipped_stored} already stored, {len(pending)} pending; "
-         f"{workers} worker(s) x {threads or 'default'} thread(s); projection from {basis} seconds per example:\n"
-         f"{table}")
-    campaign.write_manifest(rates, workers)
+         f"{workers} worker(s) x {threads or 'default'} thread(s); projection from {basis} seconds per example "
+         f"({here.removeprefix('cpu: ')}: {', '.join(local) if local else 'no stored run'} measured on this machine, "
+         f"the rest on every machine's runs):\n{table}")
+    campaign.write_manifest(measured_rates(stored, data_dir), workers)
     if not pending:
         return report
 
     def refresh() -> dict[str, float]:
-        fresh = measured_rates(load_results(store / "results"), data_dir)
-        campaign.write_manifest(fresh, workers)
-        return fresh
+        stored = load_results(store / "results")
+        campaign.write_manifest(measured_rates(stored, data_dir), workers)
+        return measured_rates(stored, data_dir, here)
 
     runner = _Runner(store, campaign.known, pending, rates, report, workers, budget,
                      None if budget is None else start + budget, poll, checkpoint_minutes, echo, refresh, done)

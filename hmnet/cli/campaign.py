@@ -111,9 +111,11 @@ def _positive(name: str, value, integer: bool = True):
 
 
 def _projection(args, store: Path, plan) -> str:
-    """Pending runs per section and their projected hours, from the throughput measured in the store."""
+    """Pending runs per section and their projected hours, from the throughput measured in the store (on this
+    machine, for the kinds of run it has stored)."""
     from hmnet.campaign.plan import is_stored
     from hmnet.campaign.projection import measured_rates, projection_table, resumed_fractions
+    from hmnet.precision import machine_description
     from hmnet.results import load_results
     from hmnet.sections import registry
 
@@ -121,7 +123,7 @@ def _projection(args, store: Path, plan) -> str:
     pending = [p for p in plan if not is_stored(p, store, known)]
     if not pending:
         return "nothing pending: every planned run is stored"
-    rates = measured_rates(load_results(store / "results"), args.data_dir)
+    rates = measured_rates(load_results(store / "results"), args.data_dir, machine_description())
     done = resumed_fractions(pending, store / "results")
     return projection_table(pending, rates, args.workers, done).to_string(index=False, float_format="%.2f")
 
