@@ -340,6 +340,10 @@ NUMBERS = [
     (["plan", "run", "layer_grid", "--splits", "8,2"], "--splits expects three"),
     (["plan", "run", "layer_grid"], "needs --splits"),
     (["plan", "list", "pairwise", "--tasks", "RTE"], ""),
+    # an option the plan does not take is refused, not silently dropped
+    (["plan", "list", "table1", "--tasks", "RTE,CB"], "plan table1 takes no --tasks: --tasks is for shared_layers"),
+    (["plan", "list", "shared_layers", "--splits", "8,2,2"], "takes no --splits: --splits is for layer_grid"),
+    (["plan", "list", "pairwise", "--groupings", "data"], "takes no --groupings: --groupings is for table1"),
 ]
 
 

@@ -110,8 +110,9 @@ def add_parsers(sub) -> None:
     p.add_argument("plan", choices=tuple(PLANS))
     p.add_argument("--seeds", type=int, nargs="+", help="seeds (default: the profile's)")
     p.add_argument("--tasks", help="tasks for shared_layers / pairwise (comma-separated)")
-    p.add_argument("--groupings", default="manual",
-                   help="named groupings for table1 / layer_grid: manual, planted, data, model (comma-separated)")
+    p.add_argument("--groupings",
+                   help="named groupings for table1 / layer_grid: manual, planted, data, model (comma-separated; "
+                        "default manual)")
     p.add_argument("--groupings-json", help='groupings as JSON: {"name": {"cluster": ["TASK", ...]}, ...}')
     p.add_argument("--splits", nargs="+", help="layer_grid splits, e.g. 8,2,2 6,3,3")
     p.add_argument("--format", choices=("cmd", "json"), default="cmd", help="export format (cmd)")
@@ -192,14 +193,29 @@ def cmd_train(args) -> int:
     return 0
 
 
+def _plan_options(args) -> list[tuple[str, object, tuple[str, ...]]]:
+    """The plan-specific options: each one's value in `args` and the plans it applies to."""
+    grouped = ("table1", "layer_grid")
+    return [("--tasks", args.tasks, ("shared_layers", "pairwise")), ("--groupings", args.groupings, grouped),
+            ("--groupings-json", args.groupings_json, grouped), ("--splits", args.splits, ("layer_grid",))]
+
+
 def build_plan(args) -> list[RunConfig]:
     from hmnet.sections import layer_grid, pairwise, shared_layers, table1
 
+    inapplicable = [option for option, value, plans in _plan_options(args) if value is not None and args.plan not in plans]
+    if inapplicable:
+        raise UsageError(f"plan {args.plan} takes no {', '.join(inapplicable)}: "
+                         + "; ".join(f"{o} is for {' / '.join(plans)}" for o, v, plans in _plan_options(args)
+                                     if o in inapplicable)
+                         + (" (table1 and layer_grid train the profile's tasks: --set tasks=[...])"
+                            if "--tasks" in inapplicable else ""))
     profile = _profile(args)
     seeds = args.seeds
     groupings = _json_arg(args.groupings_json, "--groupings-json")
     if groupings is None:
-        groupings = named_groupings([g for g in args.groupings.split(",") if g], profile.tasks, profile.registry)
+        names = (args.groupings or "manual").split(",")
+        groupings = named_groupings([g for g in names if g], profile.tasks, profile.registry)
     if args.plan == "table1":
         return table1.plan_runs(profile, groupings, seeds)
     if args.plan == "layer_grid":
