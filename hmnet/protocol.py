@@ -52,6 +52,11 @@ class Protocol:
         """The number of ``v<N>`` (protocols are ordered by it)."""
         return int(self.name.lstrip("v"))
 
+    def left_out(self, section: str) -> str | None:
+        """Why this protocol runs no `section` (None: it plans the section)."""
+        reason = self.not_run.get(section)
+        return None if reason is None else f"left out by protocol {self.name}: {reason}"
+
     def parameters(self, notebook: str) -> dict[str, Any]:
         """A copy of one notebook's parameters under this protocol (empty when it names none)."""
         return json.loads(json.dumps(self.notebook_parameters.get(notebook, {})))

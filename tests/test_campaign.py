@@ -392,3 +392,28 @@ def test_a_manifest_written_before_runs_carried_tags_is_named_with_the_fix(tmp_p
     assert main(["results", "table1", "--store", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "without their tags" in err and "hmnet campaign status" in err
+
+
+@pytest.mark.parametrize("protocol", ["v1", "v2"])
+def test_results_claims_prints_the_ledger_the_book_shows(capsys, protocol):
+    """`hmnet results claims` prints every claim of the store's ledger with its verdict and its comparisons as
+    the book computes them; a claim whose section the protocol leaves out gives the registered reason."""
+    from hmnet.analysis.verdicts import Comparison, verdict_counts
+    from hmnet.cli import main
+    from hmnet.protocol import get_protocol
+
+    folder = store_dir("local", protocol)
+    if store.read_manifest(folder) is None:
+        pytest.skip(f"no committed {protocol} store")
+    assert main(["results", "claims", "--profile", "local", "--protocol", protocol]) == 0
+    out = capsys.readouterr().out
+    frame = store.ledger_for(folder)
+    assert ", ".join(f"{n} {v}" for v, n in verdict_counts(frame).items()) in out.splitlines()[1]
+    for i, row in enumerate(frame.itertuples(index=False), 1):
+        assert f"{i:2d}. {row.claim} [{row.verdict}]" in out
+        for m in row.members:
+            assert (Comparison(**m).short() in out) != (m["n"] == 0 and row.source in get_protocol(
+                "local", protocol).not_run)
+    for section, reason in get_protocol("local", protocol).not_run.items():
+        if section in set(frame["source"]):
+            assert f"left out by protocol {protocol}: {reason}" in out

@@ -67,9 +67,9 @@ def build_status(out: Path) -> tuple[str, Protocol | None]:
 
 def _left_out(row, protocol: Protocol | None) -> str | None:
     """Why a claim has no runs, where its protocol registered leaving its section out."""
-    if protocol is None or row.source not in protocol.not_run or any(m["n"] for m in row.members):
+    if protocol is None or any(m["n"] for m in row.members):
         return None
-    return f"left out by protocol {protocol.name}: {protocol.not_run[row.source]}"
+    return protocol.left_out(row.source)
 
 
 def _slug(label: str) -> str:

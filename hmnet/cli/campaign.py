@@ -60,8 +60,10 @@ def add_parsers(sub) -> None:
     k.add_argument("--store", required=True)
     k.set_defaults(func=cmd_pack)
 
-    r = sub.add_parser("results", help="print a section's results from a store (mean, 95%% CI, seeds)")
-    r.add_argument("section", choices=(*known, "status"), help="what to print: a section, or the store's status")
+    r = sub.add_parser("results", help="print a section's results, or the claims ledger, from a store")
+    r.add_argument("section", choices=(*known, "status", "claims"),
+                   help="what to print: a section (mean, 95%% CI, seeds), the store's status, or the claims ledger "
+                        "(verdicts, Holm-adjusted, beside the paper's effects)")
     r.add_argument("--profile", default="local", help="which profile's store (default local)")
     r.add_argument("--protocol", default=None, help="which protocol's store (default the newest)")
     r.add_argument("--store", default=None, help="another store folder")

@@ -9,11 +9,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from hmnet.analysis.verdicts import Comparison, verdict_counts
 from hmnet.errors import UsageError
+from hmnet.protocol import get_protocol
 from hmnet.results import entry_task, summarize
 from hmnet.sections import Registry, registry
 from hmnet.store.manifest import MANIFEST, read_manifest
-from hmnet.store.records import section_records
+from hmnet.store.records import ledger_for, section_records
 
 
 def _cell(row) -> str:
@@ -60,6 +62,28 @@ def status_table(store: Path) -> str:
     return "\n".join([_head(store, manifest), *lines])
 
 
+def claims_text(store: Path, known: Registry | None = None) -> str:
+    """The store's claims ledger as text (what the book's claims page shows, without its plot): each claim
+    with its verdict and, indented, each comparison in numbers (ours with its raw interval and seeds, the
+    paper's effect, the raw and Holm-adjusted p-values; for an unresolved one its minimum detectable effect)."""
+    manifest = read_manifest(store)
+    if manifest is None:
+        raise UsageError(f"no {MANIFEST} in {store}: nothing has been stored there yet")
+    frame = ledger_for(store, known)
+    sections = manifest["sections"].values()
+    done, planned = sum(s["complete"] for s in sections), sum(s["planned"] for s in sections)
+    lines = [_head(store, manifest),
+             f"claims ledger from {done} of {planned} planned runs"
+             + (" (interim: the verdicts change as the store fills)" if done < planned else "") + ": "
+             + ", ".join(f"{n} {v}" for v, n in verdict_counts(frame).items())]
+    protocol = get_protocol(manifest["profile"], manifest["protocol"]) if manifest.get("protocol") else None
+    for i, row in enumerate(frame.itertuples(index=False), 1):
+        lines.append(f"{i:2d}. {row.claim} [{row.verdict}]")
+        left_out = protocol and not any(m["n"] for m in row.members) and protocol.left_out(row.source)
+        lines += [f"      {left_out}"] if left_out else [f"      {Comparison(**m).short()}" for m in row.members]
+    return "\n".join(lines)
+
+
 def _head(store: Path, manifest: Mapping) -> str:
     return (f"store {Path(store).name} (profile {manifest['profile']}, backbone {manifest['settings']['backbone']}, "
             f"updated {manifest['updated']}, commit {(manifest.get('commit') or 'unknown')[:12]})")
@@ -71,6 +95,8 @@ def section_results_table(store: Path, section: str, known: Registry | None = No
     known = known or registry()
     if section == "status":
         return status_table(store)
+    if section == "claims":
+        return claims_text(store, known)
     shown = known.get(section)
     manifest = read_manifest(store)
     if manifest is None:
@@ -91,4 +117,4 @@ def section_results_table(store: Path, section: str, known: Registry | None = No
     return f"{head}\n(mean ± 95% CI half-width over seeds, n = seeds)\n{body}"
 
 
-__all__ = ["cells_frame", "marked_partial", "status_table", "section_results_table"]
+__all__ = ["cells_frame", "claims_text", "marked_partial", "status_table", "section_results_table"]
