@@ -38,6 +38,21 @@ def minilm_available() -> str:
     return "minilm"
 
 
+@pytest.fixture
+def cpu_kind(monkeypatch):
+    """Makes this machine look like a CPU with native bf16 or without (``cpu_kind(True)``), so that an "auto"
+    precision key resolves as it did where a record ran: every v1 record ran "auto" as bf16 on a CPU with
+    native bf16, and on an AVX2-only CPU the same config rightly names another computation (hmnet.precision)."""
+    from hmnet import precision
+
+    monkeypatch.setattr(precision, "default_device_type", lambda cpu=False: "cpu")
+
+    def simulate(native_bf16: bool) -> None:
+        monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: native_bf16)
+
+    return simulate
+
+
 # `make test` runs the suite on two workers (pytest-xdist). Each test module goes to one worker, and the modules
 # that share the one smoke execution of the notebooks and its book build (tests/_companion.py caches them per
 # process) go together, so that work is done once. (xdist's own `--dist loadgroup` does not group under

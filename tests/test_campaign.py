@@ -271,25 +271,22 @@ def test_a_page_banner_states_the_notebook_parameters_its_runs_used():
     assert "notebook parameters" not in banners.store_banner(manifest, "02")  # the reference build sets none there
 
 
-def test_every_committed_record_still_has_its_key(shared_data_dir, monkeypatch):
+def test_every_committed_record_still_has_its_key(shared_data_dir, cpu_kind):
     """A refactor keeps every stored result: each committed record's config, with the data directory where
     the files are here, recomputes to the key the record names (what `hmnet campaign` looks up), on a machine
     like the one it ran on: an "auto" precision key holds what "auto" meant there (native bf16 or not), so on
     another kind of CPU it rightly names another computation."""
     import dataclasses
 
-    from hmnet import precision
     from hmnet.experiments import RunConfig
 
     records = sorted(p for v in ("v1", "v2") for p in (store_dir("local", v) / "results").glob("*.json"))
     if not records:
         pytest.skip("no committed records yet")
-    monkeypatch.setattr(precision, "default_device_type", lambda cpu=False: "cpu")
     for path in records:
         payload = json.loads(path.read_text())
         # records older than the machine field all ran in bf16 on CPUs with native bf16 (the v1 store)
-        native = "(no native bf16)" not in (payload["env"].get("machine") or "")
-        monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: native)
+        cpu_kind("(no native bf16)" not in (payload["env"].get("machine") or ""))
         config = RunConfig.from_dict({**payload["config"], "data_dir": str(shared_data_dir)})
         assert config.key() == payload["key"], f"{path.name}: the key moved; bump nothing, fix the refactor"
         assert dataclasses.replace(config).result_name() == path.name
@@ -303,11 +300,12 @@ def test_the_smoke_campaign_plans_every_section(tmp_path):
     assert "not grouped by notebook 02 yet" in smoke.waiting["table1_ours"]  # nor our grouping yet
 
 
-def test_the_reference_plan_has_the_stated_size(shared_data_dir, tmp_path):
+def test_the_reference_plan_has_the_stated_size(shared_data_dir, tmp_path, cpu_kind):
     """The plan book/reproduce.md states: Table 1 with three seeds, the HF cross-check, Eq. 4 on six tasks,
     one affinity run on all the tasks, Figure 3 (on all of BoolQ's carved rows), Figure 4 (the model grouping
     at every split and seed, and the baseline) and Appendix C once Eq. 4 has run, and every stored record
-    belongs to it."""
+    belongs to it (planned on a CPU like the ones v1 ran on: its "auto" keys mean bf16 there)."""
+    cpu_kind(True)
     known = registry()
     v2 = campaign_plan("local", str(shared_data_dir), tmp_path / "v2", protocol="v2")
     assert {s: sum(p.section == s for p in v2) for s in ("table1", "shared_layers")} == {"table1": 99,

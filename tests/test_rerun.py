@@ -225,9 +225,11 @@ def test_a_fault_mid_run_keeps_the_last_checkpoint_and_the_store(capsys, tmp_pat
     assert len(list(store.glob("*.json"))) == len(before) + 1 and not ckpt_dir.exists()
 
 
-def test_reference_records_rebuild_their_keys_from_the_shared_data(shared_data_dir, tmp_path):
-    """The committed records' configs, with the data folder given, are the same runs here (same keys); a stand-in
-    for the trainer returns each stored record, so every one matches without training."""
+def test_reference_records_rebuild_their_keys_from_the_shared_data(shared_data_dir, tmp_path, cpu_kind):
+    """The committed records' configs, with the data folder given, are the same runs here (same keys) on a CPU
+    like the one they ran on (v1's "auto" meant bf16 there); a stand-in for the trainer returns each stored
+    record, so every one matches without training."""
+    cpu_kind(True)
     from hmnet.campaign.rerun import rerun_store
     from hmnet.results import read_result_file
 

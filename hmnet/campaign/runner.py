@@ -22,7 +22,7 @@ import logging
 import math
 import signal
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -257,6 +257,14 @@ class _Campaign:
         write_manifest(self.profile, self.data_dir, self.store, self.plan, self.overrides, self.protocol, self.known,
                        projection)
 
+    def read_rates(self, machine: str, workers: int) -> tuple[dict[str, float], list[str]]:
+        """The stored runs' rates as `machine` projects (and spends its budget) by them, its own runs' where it
+        has run a kind, and the kinds it has run; the manifest is rewritten with every machine's rates, so that
+        the committed file does not change with the machine that rewrites it."""
+        stored = load_results(self.store / "results")
+        self.write_manifest(measured_rates(stored, self.data_dir), workers)
+        return measured_rates(stored, self.data_dir, machine), measured_on(stored, machine)
+
     def replan(self) -> list[PlannedRun]:
         """The new pending runs of the sections that waited (none when no section waits)."""
         if not self.plan.waiting:
@@ -275,6 +283,17 @@ def _progress_bar(total: int, profile: str, progress: bool):
 
     return tqdm(total=total, desc=f"campaign ({profile})", unit="run", disable=not progress, dynamic_ncols=True,
                 mininterval=1 if sys.stderr.isatty() else 60)  # a log file gets a line a minute
+
+
+def _projection_text(pending: Sequence[PlannedRun], rates: dict[str, float], workers: int,
+                     done: Mapping[str, float], local: Sequence[str], machine: str) -> str:
+    """The projection a starting runner prints: its basis (which kinds of run this machine has measured) and
+    the pending runs' hours per section."""
+    table = projection_table(pending, rates, workers, done).to_string(index=False, float_format="%.2f")
+    basis = "measured" if rates != PRIOR_SECONDS_PER_EXAMPLE else "prior"
+    return (f"projection from {basis} seconds per example ({machine.removeprefix('cpu: ')}: "
+            f"{', '.join(local) if local else 'no stored run'} measured on this machine, the rest on every "
+            f"machine's runs):\n{table}")
 
 
 def run_campaign(profile: str, data_dir: str | None, store: str | Path, sections: Iterable[str] | None = None,
@@ -300,30 +319,17 @@ def run_campaign(profile: str, data_dir: str | None, store: str | Path, sections
     campaign = _Campaign(profile, data_dir, store, sections, overrides, protocol, registry())
     pending = campaign.pending()
     report = CampaignReport(skipped_stored=len(campaign.plan) - len(pending))
-    # The runner projects (and spends its budget) at this machine's rates where it has them; the committed
-    # manifest keeps every machine's, so that it does not change with the machine that rewrites it.
     here = machine_description()
-    stored = load_results(store / "results")
-    rates = measured_rates(stored, data_dir, here)
+    rates, local = campaign.read_rates(here, workers)
     done = resumed_fractions(pending, store / "results")
-    table = projection_table(pending, rates, workers, done).to_string(index=False, float_format="%.2f")
-    basis = "measured" if rates != PRIOR_SECONDS_PER_EXAMPLE else "prior"
-    local = measured_on(stored, here)
     echo(f"{len(campaign.plan)} planned runs, {report.skipped_stored} already stored, {len(pending)} pending; "
-         f"{workers} worker(s) x {threads or 'default'} thread(s); projection from {basis} seconds per example "
-         f"({here.removeprefix('cpu: ')}: {', '.join(local) if local else 'no stored run'} measured on this machine, "
-         f"the rest on every machine's runs):\n{table}")
-    campaign.write_manifest(measured_rates(stored, data_dir), workers)
+         f"{workers} worker(s) x {threads or 'default'} thread(s); "
+         + _projection_text(pending, rates, workers, done, local, here))
     if not pending:
         return report
-
-    def refresh() -> dict[str, float]:
-        stored = load_results(store / "results")
-        campaign.write_manifest(measured_rates(stored, data_dir), workers)
-        return measured_rates(stored, data_dir, here)
-
     runner = _Runner(store, campaign.known, pending, rates, report, workers, budget,
-                     None if budget is None else start + budget, poll, checkpoint_minutes, echo, refresh, done)
+                     None if budget is None else start + budget, poll, checkpoint_minutes, echo,
+                     lambda: campaign.read_rates(here, workers)[0], done)
     # Workers live across runs (a spawned process pays seconds of imports), and runs of the same data reuse
     # its encoding (hmnet.train.runtime.load_encoded).
     pool = mp.get_context("spawn").Pool(workers, initializer=_worker_init, initargs=(threads,))

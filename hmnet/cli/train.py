@@ -203,11 +203,11 @@ def _plan_options(args) -> list[tuple[str, object, tuple[str, ...]]]:
 def build_plan(args) -> list[RunConfig]:
     from hmnet.sections import layer_grid, pairwise, shared_layers, table1
 
-    inapplicable = [option for option, value, plans in _plan_options(args) if value is not None and args.plan not in plans]
+    options = _plan_options(args)
+    inapplicable = [o for o, value, plans in options if value is not None and args.plan not in plans]
     if inapplicable:
         raise UsageError(f"plan {args.plan} takes no {', '.join(inapplicable)}: "
-                         + "; ".join(f"{o} is for {' / '.join(plans)}" for o, v, plans in _plan_options(args)
-                                     if o in inapplicable)
+                         + "; ".join(f"{o} is for {' / '.join(plans)}" for o, _, plans in options if o in inapplicable)
                          + (" (table1 and layer_grid train the profile's tasks: --set tasks=[...])"
                             if "--tasks" in inapplicable else ""))
     profile = _profile(args)
