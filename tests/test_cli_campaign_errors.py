@@ -49,3 +49,30 @@ def test_collect_refuses_what_is_no_results_archive(capsys, paths, tmp_path, kin
 
 def test_store_that_is_a_file(capsys, paths):  # noqa: F811
     assert_refused(capsys, ["campaign", "status", "--profile", "smoke", "--store", paths["file"]], "is a file")
+
+
+def test_a_store_of_auto_runs_is_refused_where_auto_means_another_precision(capsys, tmp_path, cpu_kind):
+    """The v1 store ran "auto" as bf16. Where "auto" means fp32 its keys would name other runs, so planning into
+    it (status, run, export) is refused in one line, and its manifest and records are left as they were; on a
+    CPU with native bf16 it plans as before."""
+    import shutil
+
+    from hmnet.campaign.plan import STORE_ROOT, check_auto_precision
+
+    source = STORE_ROOT / "local"
+    if not (source / "manifest.json").exists():
+        pytest.skip("no committed v1 store")
+    store = tmp_path / "v1"
+    (store / "results").mkdir(parents=True)
+    shutil.copy(source / "manifest.json", store)
+    for path in sorted((source / "results").glob("*.json"))[:3]:
+        shutil.copy(path, store / "results")
+    before = {p.name: p.read_bytes() for p in store.rglob("*.json")}
+    cpu_kind(False)
+    for action in ("status", "run", "export"):
+        assert_refused(capsys, ["campaign", action, "--protocol", "v1", "--store", store, "--data-dir", tmp_path],
+                       "\"auto\" runs ran in bf16", "means 'no' on this machine")
+    assert {p.name: p.read_bytes() for p in store.rglob("*.json")} == before
+    cpu_kind(True)
+    check_auto_precision(store)
+    check_auto_precision(tmp_path / "empty")  # nothing stored: nothing to refuse

@@ -15,8 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from hmnet.experiments import ConfigError
+from hmnet.precision import machine_description, resolve_precision
 from hmnet.protocol import get_protocol
 from hmnet.provenance import REPO
+from hmnet.results import load_results
 from hmnet.sections import Registry, Section, registry
 from hmnet.sections.base import Plan, PlannedRun, SectionsPlan
 from hmnet.sections.parameters import NOTEBOOK_FIELDS, RunParameters, check_parameters
@@ -59,6 +61,21 @@ def section_plan(section: str | Section, profile: str, data_dir: str | None, out
     return section.plan(params, extra)
 
 
+def check_auto_precision(store: str | Path) -> None:
+    """Refuse a store whose runs with precision "auto" ran in a precision that "auto" does not mean here.
+    Their keys hold what "auto" meant where they ran (:func:`hmnet.precision.key_precision`), so on another
+    kind of CPU every one of them would look missing: a status would rewrite the manifest as empty and a run
+    would redo the whole store in another precision beside the first (one table, two computations). The
+    store is still read anywhere (``hmnet results``, ``make book``); only planning into it is refused."""
+    ran = {r.env.get("mixed_precision") for r in load_results(Path(store) / "results")
+           if r.config.mixed_precision == "auto"}
+    here = resolve_precision("auto")
+    if ran - {here}:
+        raise ConfigError(f"store {Path(store).name!r}: its \"auto\" runs ran in {', '.join(sorted(map(str, ran)))}, "
+                          f"but \"auto\" means {here!r} on this machine ({machine_description()}), where their keys "
+                          "would name other runs; plan into it on the kind of machine it ran on")
+
+
 def campaign_plan(profile: str, data_dir: str | None, out_dir: str | Path, sections: Iterable[str] | None = None,
                   overrides: Mapping[str, Any] | None = None, protocol: str | None = None,
                   known: Registry | None = None) -> SectionsPlan:
@@ -66,6 +83,7 @@ def campaign_plan(profile: str, data_dir: str | None, out_dir: str | Path, secti
     once per trainer (a run two sections share, such as a single-task run of Table 1 that Eq. 4 also needs,
     belongs to the first), with the sections that wait for others' runs."""
     known = known or registry()
+    check_auto_precision(out_dir)
     order = plan_sections(profile, protocol, known)
     wanted = list(order) if sections is None else list(sections)
     for s in wanted:
@@ -92,5 +110,5 @@ def is_stored(p: PlannedRun, store: Path, known: Registry | None = None) -> bool
     return (known or registry()).get(p.section).is_stored(p.config, Path(store))
 
 
-__all__ = ["STORE_ROOT", "plan_sections", "store_dir", "notebook_parameters", "section_plan", "campaign_plan",
-           "is_stored", "PlannedRun", "SectionsPlan"]
+__all__ = ["STORE_ROOT", "check_auto_precision", "plan_sections", "store_dir", "notebook_parameters",
+           "section_plan", "campaign_plan", "is_stored", "PlannedRun", "SectionsPlan"]
