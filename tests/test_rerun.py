@@ -229,10 +229,10 @@ def test_reference_records_rebuild_their_keys_from_the_shared_data(shared_data_d
     """The committed records' configs, with the data folder given, are the same runs here (same keys) on a CPU
     like the one they ran on (v1's "auto" meant bf16 there); a stand-in for the trainer returns each stored
     record, so every one matches without training."""
-    cpu_kind(True)
     from hmnet.campaign.rerun import rerun_store
     from hmnet.results import read_result_file
 
+    cpu_kind(True)
     store = Path(__file__).resolve().parents[1] / "reference" / "local" / "results"
     trained = []
 

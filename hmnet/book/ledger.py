@@ -10,8 +10,10 @@ from pathlib import Path
 from hmnet.analysis.verdicts import UNRESOLVED, Comparison, verdict_counts
 from hmnet.book.reproduce import PAGES
 from hmnet.campaign.plan import STORE_ROOT
-from hmnet.protocol import Protocol, get_protocol
+from hmnet.protocol import Protocol
 from hmnet.store import ledger_for, read_manifest
+from hmnet.store.manifest import manifest_protocol, stored_of_planned
+from hmnet.store.view import left_out
 
 
 def ledger_builds(profile: str, out: Path, root: Path = STORE_ROOT) -> dict[str, Path]:
@@ -53,23 +55,15 @@ def member_cell(m: dict) -> str:
 def build_status(out: Path) -> tuple[str, Protocol | None]:
     """A line for a build whose store is still being filled (empty when every planned run is stored), and the
     registered protocol the store follows (None: none)."""
-    manifest = read_manifest(Path(out)) or {}
-    protocol = get_protocol(manifest["profile"], manifest["protocol"]) if manifest.get("protocol") else None
-    sections = (manifest.get("sections") or {}).values()
-    done, planned = sum(s["complete"] for s in sections), sum(s["planned"] for s in sections)
+    manifest = read_manifest(Path(out)) or {"sections": {}}
+    protocol = manifest_protocol(manifest)
+    done, planned = stored_of_planned(manifest)
     if not planned or done >= planned:
         return "", protocol
     plan = f" (`hmnet/protocols/{protocol.profile}-{protocol.name}.json`)" if protocol else ""
     return (f"**Interim:** {done} of {planned} planned runs are stored. These verdicts come from those alone and "
             "change as the campaign fills the store; the seeds are fixed by the registered plan" + plan
             + ", and none is added after looking.\n\n"), protocol
-
-
-def _left_out(row, protocol: Protocol | None) -> str | None:
-    """Why a claim has no runs, where its protocol registered leaving its section out."""
-    if protocol is None or any(m["n"] for m in row.members):
-        return None
-    return protocol.left_out(row.source)
 
 
 def _slug(label: str) -> str:
@@ -97,7 +91,7 @@ def claims_parts(builds: Mapping[str, Path]) -> tuple[str, dict[str, bytes]]:
             if row.note:
                 notes.append(row.note)
             mark = f" [{len(notes)}]" if row.note else ""
-            ours = _left_out(row, protocol) or "<br>".join(member_cell(m) for m in row.members) or "not run"
+            ours = left_out(row, protocol) or "<br>".join(member_cell(m) for m in row.members) or "not run"
             cells = [row.claim + mark, row.paper, f"**{row.verdict}**", ours, page_link(row.section)]
             lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |")
         parts.append("\n".join(lines) + "\n")

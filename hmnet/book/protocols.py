@@ -23,6 +23,7 @@ from hmnet.protocol import PROTOCOL_DIR, Protocol, protocols
 from hmnet.results import load_results, read_result_file
 from hmnet.sections import registry
 from hmnet.store import read_manifest
+from hmnet.store.manifest import stored_of_planned
 
 
 def progress(manifest: Mapping | None, notebook: str) -> tuple[int, int]:
@@ -130,8 +131,7 @@ def protocol_section(p: Protocol, root: Path = STORE_ROOT) -> str:
     if doc.get("projection"):
         parts += [f"**Projected cost:** {doc['projection'].get('summary', '')}", ""]
     if manifest:
-        done = sum(s["complete"] for s in manifest["sections"].values())
-        planned = sum(s["planned"] for s in manifest["sections"].values())
+        done, planned = stored_of_planned(manifest)
         parts += [f"**Campaign:** {done} of {planned} planned runs stored (store `reference/{p.store}`, updated "
                   f"{manifest.get('updated', '?')}).", ""]
         parts += cost_check(p, manifest, root)

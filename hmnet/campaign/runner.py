@@ -31,8 +31,7 @@ import torch
 
 from hmnet.campaign.plan import campaign_plan, is_stored
 from hmnet.campaign.projection import (PRIOR_SECONDS_PER_EXAMPLE, empty_store, measured_on, measured_rates,
-                                      projected_seconds,
-                                       projection_table, resumed_fractions)
+                                      projected_seconds, projection_table, resumed_fractions)
 from hmnet.experiments import ConfigError, RunConfig
 from hmnet.precision import machine_description
 from hmnet.results import load_results, lock_path

@@ -140,4 +140,16 @@ def read_manifest(store: Path) -> dict | None:
 
 
 
-__all__ = ["MANIFEST", "write_manifest", "read_manifest", "constant_floors", "disclosed"]
+def stored_of_planned(manifest: Mapping) -> tuple[int, int]:
+    """How many of a manifest's planned runs are stored, and how many are planned (every section)."""
+    sections = manifest["sections"].values()
+    return sum(s["complete"] for s in sections), sum(s["planned"] for s in sections)
+
+
+def manifest_protocol(manifest: Mapping):
+    """The registered protocol a store follows (None: a store without one)."""
+    return get_protocol(manifest["profile"], manifest["protocol"]) if manifest.get("protocol") else None
+
+
+__all__ = ["MANIFEST", "write_manifest", "read_manifest", "constant_floors", "disclosed", "stored_of_planned",
+           "manifest_protocol"]

@@ -11,10 +11,10 @@ import pandas as pd
 
 from hmnet.analysis.verdicts import Comparison, verdict_counts
 from hmnet.errors import UsageError
-from hmnet.protocol import get_protocol
+from hmnet.protocol import Protocol
 from hmnet.results import entry_task, summarize
 from hmnet.sections import Registry, registry
-from hmnet.store.manifest import MANIFEST, read_manifest
+from hmnet.store.manifest import MANIFEST, manifest_protocol, read_manifest, stored_of_planned
 from hmnet.store.records import ledger_for, section_records
 
 
@@ -62,6 +62,13 @@ def status_table(store: Path) -> str:
     return "\n".join([_head(store, manifest), *lines])
 
 
+def left_out(row, protocol: Protocol | None) -> str | None:
+    """Why a ledger row's claim has no runs, where the store's protocol registered leaving its section out."""
+    if protocol is None or any(m["n"] for m in row.members):
+        return None
+    return protocol.left_out(row.source)
+
+
 def claims_text(store: Path, known: Registry | None = None) -> str:
     """The store's claims ledger as text (what the book's claims page shows, without its plot): each claim
     with its verdict and, indented, each comparison in numbers (ours with its raw interval and seeds, the
@@ -70,17 +77,16 @@ def claims_text(store: Path, known: Registry | None = None) -> str:
     if manifest is None:
         raise UsageError(f"no {MANIFEST} in {store}: nothing has been stored there yet")
     frame = ledger_for(store, known)
-    sections = manifest["sections"].values()
-    done, planned = sum(s["complete"] for s in sections), sum(s["planned"] for s in sections)
+    done, planned = stored_of_planned(manifest)
     lines = [_head(store, manifest),
              f"claims ledger from {done} of {planned} planned runs"
              + (" (interim: the verdicts change as the store fills)" if done < planned else "") + ": "
              + ", ".join(f"{n} {v}" for v, n in verdict_counts(frame).items())]
-    protocol = get_protocol(manifest["profile"], manifest["protocol"]) if manifest.get("protocol") else None
+    protocol = manifest_protocol(manifest)
     for i, row in enumerate(frame.itertuples(index=False), 1):
         lines.append(f"{i:2d}. {row.claim} [{row.verdict}]")
-        left_out = protocol and not any(m["n"] for m in row.members) and protocol.left_out(row.source)
-        lines += [f"      {left_out}"] if left_out else [f"      {Comparison(**m).short()}" for m in row.members]
+        reason = left_out(row, protocol)
+        lines += [f"      {reason}"] if reason else [f"      {Comparison(**m).short()}" for m in row.members]
     return "\n".join(lines)
 
 
@@ -117,4 +123,4 @@ def section_results_table(store: Path, section: str, known: Registry | None = No
     return f"{head}\n(mean ± 95% CI half-width over seeds, n = seeds)\n{body}"
 
 
-__all__ = ["cells_frame", "claims_text", "marked_partial", "status_table", "section_results_table"]
+__all__ = ["cells_frame", "claims_text", "left_out", "marked_partial", "status_table", "section_results_table"]
