@@ -12,11 +12,13 @@ import pytest
 
 from hmnet.analysis import verdicts as claims
 from hmnet.book.ledger import build_status, claims_page
+from hmnet.protocol import get_protocol
 from hmnet.sections import Evidence, pairwise, table1
 from hmnet.sections import attention as attention_section
 from hmnet.sections import layer_grid as grid_section
 from hmnet.sections import shared_layers as shared_section
 from hmnet.sections.ledger import ledger as section_ledger
+from hmnet.store.view import left_out
 
 TASKS = ("RTE", "MRPC")
 # How the tests below name Table 1's runs, and the tags a plan gives each.
@@ -317,3 +319,26 @@ def test_the_ledger_of_a_store_being_filled_says_it_is_interim_and_why_a_section
     (full / "manifest.json").write_text(json.dumps({**manifest, "sections": {
         name: {**s, "complete": s["planned"]} for name, s in manifest["sections"].items()}}))
     assert build_status(full)[0] == ""
+
+
+def test_a_claim_without_runs_says_whether_its_section_is_left_out_pending_or_waiting():
+    """A claim with no runs gets the protocol's registered reason where the protocol leaves its section out,
+    how many of its section's planned runs are stored while they are pending, what its section waits for,
+    and nothing (a bare "not run") where its section is complete or unknown to the store."""
+    protocol = get_protocol("local", "v2")
+    manifest = {"sections": {"shared_layers": {"complete": 3, "planned": 12},
+                             "attention": {"complete": 0, "planned": 0, "waiting": "pairwise's gains"},
+                             "table1": {"complete": 30, "planned": 30}}}
+    empty = [{"n": 0}]
+
+    def why(source, members=empty):
+        return left_out(SimpleNamespace(source=source, members=members), protocol, manifest)
+
+    assert why("shared_layers") == "pending: 3 of 12 planned runs of shared_layers stored"
+    assert why("shared_layers", [{"n": 3}]) is None
+    assert why("attention").startswith("left out by protocol v2:")  # the registered reason comes first
+    assert why("layer_grid") == f"left out by protocol v2: {protocol.not_run['layer_grid']}"
+    assert why("table1") is None and why("a_section_no_store_plans") is None
+    waiting = {"sections": {"attention": manifest["sections"]["attention"]}}
+    assert left_out(SimpleNamespace(source="attention", members=[]), None, waiting) == \
+        "pending: attention waits: pairwise's gains"

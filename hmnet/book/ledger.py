@@ -79,6 +79,7 @@ def claims_parts(builds: Mapping[str, Path]) -> tuple[str, dict[str, bytes]]:
     for label, out in builds.items():
         frame = ledger_for(out)
         status, protocol = build_status(out)
+        manifest = read_manifest(out)
         counts = ", ".join(f"{n} {v}" for v, n in verdict_counts(frame).items())
         name = f"claims/forest_{_slug(label)}.png"
         files[name] = _png(forest_figure(frame))
@@ -91,7 +92,7 @@ def claims_parts(builds: Mapping[str, Path]) -> tuple[str, dict[str, bytes]]:
             if row.note:
                 notes.append(row.note)
             mark = f" [{len(notes)}]" if row.note else ""
-            ours = left_out(row, protocol) or "<br>".join(member_cell(m) for m in row.members) or "not run"
+            ours = left_out(row, protocol, manifest) or "<br>".join(member_cell(m) for m in row.members) or "not run"
             cells = [row.claim + mark, row.paper, f"**{row.verdict}**", ours, page_link(row.section)]
             lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |")
         parts.append("\n".join(lines) + "\n")

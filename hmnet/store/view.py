@@ -62,11 +62,21 @@ def status_table(store: Path) -> str:
     return "\n".join([_head(store, manifest), *lines])
 
 
-def left_out(row, protocol: Protocol | None) -> str | None:
-    """Why a ledger row's claim has no runs, where the store's protocol registered leaving its section out."""
-    if protocol is None or any(m["n"] for m in row.members):
+def left_out(row, protocol: Protocol | None, manifest: Mapping | None = None) -> str | None:
+    """Why a ledger row's claim has no runs: the store's protocol registered leaving its section out, or (with
+    the store's manifest) its section is planned and its runs are still pending or it waits on another
+    section. None when the claim has runs or the store says nothing about its section."""
+    if any(m["n"] for m in row.members):
         return None
-    return protocol.left_out(row.source)
+    reason = protocol.left_out(row.source) if protocol is not None else None
+    section = (manifest or {}).get("sections", {}).get(row.source)
+    if reason or not section:
+        return reason
+    if section.get("waiting"):
+        return f"pending: {row.source} waits: {section['waiting']}"
+    if section["complete"] < section["planned"]:
+        return f"pending: {section['complete']} of {section['planned']} planned runs of {row.source} stored"
+    return None
 
 
 def claims_text(store: Path, known: Registry | None = None) -> str:
@@ -85,7 +95,7 @@ def claims_text(store: Path, known: Registry | None = None) -> str:
     protocol = manifest_protocol(manifest)
     for i, row in enumerate(frame.itertuples(index=False), 1):
         lines.append(f"{i:2d}. {row.claim} [{row.verdict}]")
-        reason = left_out(row, protocol)
+        reason = left_out(row, protocol, manifest)
         lines += [f"      {reason}"] if reason else [f"      {Comparison(**m).short()}" for m in row.members]
     return "\n".join(lines)
 
