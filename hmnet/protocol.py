@@ -57,6 +57,25 @@ class Protocol:
         reason = self.not_run.get(section)
         return None if reason is None else f"left out by protocol {self.name}: {reason}"
 
+    def registered_power(self, comparison: str) -> dict[str, Any] | None:
+        """The power plan's entry for one comparison of the ledger, by its name (None: the plan has none):
+        the seeds it planned, the minimum detectable effect at those seeds and whether it expected a
+        decision ("decided") or not ("not resolved")."""
+        for family in self.document.get("power", {}).get("families", ()):
+            for member in family.get("members", ()):
+                if member.get("comparison") == comparison:
+                    return member
+        return None
+
+    def expectation(self, comparison: str) -> str | None:
+        """What the registered plan expected of one comparison, in words (None: the plan has no entry)."""
+        m = self.registered_power(comparison)
+        if m is None:
+            return None
+        outcome = "a decision expected" if m["expected"] == "decided" else "not expected to resolve"
+        return (f"registered plan: {outcome} at {m['planned_seeds']} seeds "
+                f"(MDE {m['mde_at_planned']:.2f} at v1's spread)")
+
     def parameters(self, notebook: str) -> dict[str, Any]:
         """A copy of one notebook's parameters under this protocol (empty when it names none)."""
         return json.loads(json.dumps(self.notebook_parameters.get(notebook, {})))

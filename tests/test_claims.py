@@ -18,7 +18,8 @@ from hmnet.sections import attention as attention_section
 from hmnet.sections import layer_grid as grid_section
 from hmnet.sections import shared_layers as shared_section
 from hmnet.sections.ledger import ledger as section_ledger
-from hmnet.store.view import left_out
+from hmnet.store import ledger_for
+from hmnet.store.view import claims_text, left_out
 
 TASKS = ("RTE", "MRPC")
 # How the tests below name Table 1's runs, and the tags a plan gives each.
@@ -342,3 +343,23 @@ def test_a_claim_without_runs_says_whether_its_section_is_left_out_pending_or_wa
     waiting = {"sections": {"attention": manifest["sections"]["attention"]}}
     assert left_out(SimpleNamespace(source="attention", members=[]), None, waiting) == \
         "pending: attention waits: pairwise's gains"
+
+
+def test_every_comparison_that_v2_runs_finds_its_registered_power_plan():
+    """Each comparison of the claims v2 runs (Table 1's from the committed store, Figure 3's at MiniLM's six
+    layers) is named as in the registered power plan, so the ledger sets what the plan expected beside it;
+    the terminal ledger prints it."""
+    protocol = get_protocol("local", "v2")
+    store = Path(__file__).resolve().parents[1] / "reference" / "local-v2"
+    frame = ledger_for(store)
+    table1_names = [m["name"] for ms in frame.loc[frame["source"] == "table1", "members"] for m in ms]
+    rows = [{"task": "BoolQ", "seed": s, "shared layers": x, "score": 60.0 + s} for s in range(2) for x in (0, 4, 6)]
+    figure3 = shared_section.shared_layers_claim(pd.DataFrame(rows), 6)
+    names = table1_names + [m.name for m in figure3.members]
+    assert len(names) == 9 and all(protocol.registered_power(n) for n in names), names
+    assert protocol.expectation("HMNet_m - SkillNet") == \
+        "registered plan: not expected to resolve at 3 seeds (MDE 2.90 at v1's spread)"
+    assert protocol.expectation("Multi-task - Single-task").startswith("registered plan: a decision expected at 6")
+    assert protocol.registered_power("no such comparison") is None
+    text = claims_text(store)
+    assert "HMNet_m - SkillNet: " in text and protocol.expectation("HMNet_m - SkillNet") in text

@@ -36,12 +36,18 @@ def page_link(page: str) -> str:
     return f"{{doc}}`{page} </notebooks/{stem}>`" if stem else page
 
 
-def member_cell(m: dict) -> str:
-    """One comparison in numbers: ours with its interval and seeds, the paper's, the adjusted p-value, and for
-    an unresolved one the minimum detectable effect and the seeds that would resolve it."""
+def member_cell(m: dict, protocol: Protocol | None = None) -> str:
+    """One comparison in numbers: ours with its interval and seeds, the paper's, the adjusted p-value, for
+    an unresolved one the minimum detectable effect and the seeds that would resolve it, and what the store's
+    registered power plan expected of it (where `protocol` has one)."""
     c = Comparison(**m)
     if c.n == 0:
         return f"{c.name}: not run"
+    expected = protocol.expectation(c.name) if protocol is not None else None
+    return _numbers(c) + (f" · {expected}" if expected else "")
+
+
+def _numbers(c: Comparison) -> str:
     paper = f"paper {c.paper:+.2g}" if c.paper == c.paper else "no paper number"
     if c.n == 1:
         return f"{c.name}: {c.mean:+.2f} (1 seed) · {paper}"
@@ -92,7 +98,8 @@ def claims_parts(builds: Mapping[str, Path]) -> tuple[str, dict[str, bytes]]:
             if row.note:
                 notes.append(row.note)
             mark = f" [{len(notes)}]" if row.note else ""
-            ours = left_out(row, protocol, manifest) or "<br>".join(member_cell(m) for m in row.members) or "not run"
+            ours = (left_out(row, protocol, manifest)
+                    or "<br>".join(member_cell(m, protocol) for m in row.members) or "not run")
             cells = [row.claim + mark, row.paper, f"**{row.verdict}**", ours, page_link(row.section)]
             lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |")
         parts.append("\n".join(lines) + "\n")

@@ -67,7 +67,7 @@ def shared_layers_claim(per_seed: pd.DataFrame | None, depth: int | None, task: 
         return decide(text, paper, "04", [])
     top = peak(depth)
     g = per_seed[per_seed["task"] == task].pivot_table(index="seed", columns="shared layers", values="score")
-    members = [compare(f"{top} - {end} shared", (g[top] - g[end]).dropna().tolist()
+    members = [compare(f"{top} shared - {end} shared ({task})", (g[top] - g[end]).dropna().tolist()
                        if {top, end} <= set(g.columns) else [], reference) for end in (0, depth)]
     return decide(text, paper, "04", members)
 

@@ -96,8 +96,16 @@ def claims_text(store: Path, known: Registry | None = None) -> str:
     for i, row in enumerate(frame.itertuples(index=False), 1):
         lines.append(f"{i:2d}. {row.claim} [{row.verdict}]")
         reason = left_out(row, protocol, manifest)
-        lines += [f"      {reason}"] if reason else [f"      {Comparison(**m).short()}" for m in row.members]
+        lines += [f"      {reason}"] if reason else [f"      {_member_text(m, protocol)}" for m in row.members]
     return "\n".join(lines)
+
+
+def _member_text(member: Mapping, protocol: Protocol | None) -> str:
+    """One comparison in numbers and, where the store's protocol registered a power plan for it, what that
+    plan expected at its seeds."""
+    c = Comparison(**member)
+    expected = protocol.expectation(c.name) if protocol is not None and c.n else None
+    return c.short() + (f"; {expected}" if expected else "")
 
 
 def _head(store: Path, manifest: Mapping) -> str:
