@@ -74,7 +74,7 @@ class Protocol:
             return None
         outcome = "a decision expected" if m["expected"] == "decided" else "not expected to resolve"
         return (f"registered plan: {outcome} at {m['planned_seeds']} seeds "
-                f"(MDE {m['mde_at_planned']:.2f} at v1's spread)")
+                f"(planned MDE {m['mde_at_planned']:.2f})")
 
     def parameters(self, notebook: str) -> dict[str, Any]:
         """A copy of one notebook's parameters under this protocol (empty when it names none)."""

@@ -358,7 +358,7 @@ def test_every_comparison_that_v2_runs_finds_its_registered_power_plan():
     names = table1_names + [m.name for m in figure3.members]
     assert len(names) == 9 and all(protocol.registered_power(n) for n in names), names
     assert protocol.expectation("HMNet_m - SkillNet") == \
-        "registered plan: not expected to resolve at 3 seeds (MDE 2.90 at v1's spread)"
+        "registered plan: not expected to resolve at 3 seeds (planned MDE 2.90)"
     assert protocol.expectation("Multi-task - Single-task").startswith("registered plan: a decision expected at 6")
     assert protocol.registered_power("no such comparison") is None
     text = claims_text(store)
