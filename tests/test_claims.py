@@ -19,7 +19,7 @@ from hmnet.sections import layer_grid as grid_section
 from hmnet.sections import shared_layers as shared_section
 from hmnet.sections.ledger import ledger as section_ledger
 from hmnet.store import ledger_for
-from hmnet.store.view import claims_text, left_out
+from hmnet.store.view import claims_text, why_not_run
 
 TASKS = ("RTE", "MRPC")
 # How the tests below name Table 1's runs, and the tags a plan gives each.
@@ -333,7 +333,7 @@ def test_a_claim_without_runs_says_whether_its_section_is_left_out_pending_or_wa
     empty = [{"n": 0}]
 
     def why(source, members=empty):
-        return left_out(SimpleNamespace(source=source, members=members), protocol, manifest)
+        return why_not_run(SimpleNamespace(source=source, members=members), protocol, manifest)
 
     assert why("shared_layers") == "pending: 3 of 12 planned runs of shared_layers stored"
     assert why("shared_layers", [{"n": 3}]) is None
@@ -341,7 +341,7 @@ def test_a_claim_without_runs_says_whether_its_section_is_left_out_pending_or_wa
     assert why("layer_grid") == f"left out by protocol v2: {protocol.not_run['layer_grid']}"
     assert why("table1") is None and why("a_section_no_store_plans") is None
     waiting = {"sections": {"attention": manifest["sections"]["attention"]}}
-    assert left_out(SimpleNamespace(source="attention", members=[]), None, waiting) == \
+    assert why_not_run(SimpleNamespace(source="attention", members=[]), None, waiting) == \
         "pending: attention waits: pairwise's gains"
 
 

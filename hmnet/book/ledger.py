@@ -13,7 +13,7 @@ from hmnet.campaign.plan import STORE_ROOT
 from hmnet.protocol import Protocol
 from hmnet.store import ledger_for, read_manifest
 from hmnet.store.manifest import manifest_protocol, stored_of_planned
-from hmnet.store.view import left_out
+from hmnet.store.view import why_not_run
 
 
 def ledger_builds(profile: str, out: Path, root: Path = STORE_ROOT) -> dict[str, Path]:
@@ -98,7 +98,7 @@ def claims_parts(builds: Mapping[str, Path]) -> tuple[str, dict[str, bytes]]:
             if row.note:
                 notes.append(row.note)
             mark = f" [{len(notes)}]" if row.note else ""
-            ours = (left_out(row, protocol, manifest)
+            ours = (why_not_run(row, protocol, manifest)
                     or "<br>".join(member_cell(m, protocol) for m in row.members) or "not run")
             cells = [row.claim + mark, row.paper, f"**{row.verdict}**", ours, page_link(row.section)]
             lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |")

@@ -19,7 +19,7 @@ from hmnet.errors import DataError
 from hmnet.experiments import TRAINING_SEMANTICS, RunConfig, data_fingerprint
 from hmnet.files import atomic_write
 from hmnet.profiles import get_profile
-from hmnet.protocol import get_protocol
+from hmnet.protocol import Protocol, get_protocol
 from hmnet.provenance import code_commit
 from hmnet.sections import Registry, registry
 from hmnet.sections.base import SectionsPlan
@@ -146,7 +146,7 @@ def stored_of_planned(manifest: Mapping) -> tuple[int, int]:
     return sum(s["complete"] for s in sections), sum(s["planned"] for s in sections)
 
 
-def manifest_protocol(manifest: Mapping):
+def manifest_protocol(manifest: Mapping) -> Protocol | None:
     """The registered protocol a store follows (None: a store without one)."""
     return get_protocol(manifest["profile"], manifest["protocol"]) if manifest.get("protocol") else None
 

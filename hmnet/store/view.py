@@ -62,7 +62,7 @@ def status_table(store: Path) -> str:
     return "\n".join([_head(store, manifest), *lines])
 
 
-def left_out(row, protocol: Protocol | None, manifest: Mapping | None = None) -> str | None:
+def why_not_run(row, protocol: Protocol | None, manifest: Mapping | None = None) -> str | None:
     """Why a ledger row's claim has no runs: the store's protocol registered leaving its section out, or (with
     the store's manifest) its section is planned and its runs are still pending or it waits on another
     section. None when the claim has runs or the store says nothing about its section."""
@@ -95,7 +95,7 @@ def claims_text(store: Path, known: Registry | None = None) -> str:
     protocol = manifest_protocol(manifest)
     for i, row in enumerate(frame.itertuples(index=False), 1):
         lines.append(f"{i:2d}. {row.claim} [{row.verdict}]")
-        reason = left_out(row, protocol, manifest)
+        reason = why_not_run(row, protocol, manifest)
         lines += [f"      {reason}"] if reason else [f"      {_member_text(m, protocol)}" for m in row.members]
     return "\n".join(lines)
 
@@ -141,4 +141,4 @@ def section_results_table(store: Path, section: str, known: Registry | None = No
     return f"{head}\n(mean ± 95% CI half-width over seeds, n = seeds)\n{body}"
 
 
-__all__ = ["cells_frame", "claims_text", "left_out", "marked_partial", "status_table", "section_results_table"]
+__all__ = ["cells_frame", "claims_text", "why_not_run", "marked_partial", "status_table", "section_results_table"]
