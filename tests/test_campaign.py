@@ -16,6 +16,7 @@ import pytest
 
 from hmnet import report, store
 from hmnet.book import banners
+from hmnet.book.protocols import page_stores
 from hmnet.campaign import export, plan, runner as campaign
 from hmnet.campaign.plan import campaign_plan, store_dir
 from hmnet.experiments import ConfigError
@@ -248,9 +249,10 @@ def test_the_reference_book_builds_from_the_store_alone(tmp_path, monkeypatch):
     table2 = (html / "notebooks" / "01_task_relevance.html").read_text()
     assert "Where these numbers come from" in table2 and "Table 2" in table2
     table1 = (html / "notebooks" / "03_main_results.html").read_text()
-    manifest = store.read_manifest(v1)
-    t1 = manifest["sections"]["table1"]
+    shown, protocol = page_stores("local", v1)["03"]  # the newest protocol whose store completes Table 1
+    t1 = store.read_manifest(shown)["sections"]["table1"]
     assert f"{t1['complete']} of {t1['planned']}" in table1
+    assert f"Protocol <strong>{protocol}</strong>" in table1, "the page says which protocol it shows"
     claims = (html / "book" / "claims.html").read_text()
     import re
 
