@@ -248,11 +248,13 @@ def test_the_reference_book_builds_from_the_store_alone(tmp_path, monkeypatch):
     html = index.parent
     table2 = (html / "notebooks" / "01_task_relevance.html").read_text()
     assert "Where these numbers come from" in table2 and "Table 2" in table2
-    table1 = (html / "notebooks" / "03_main_results.html").read_text()
-    shown, protocol = page_stores("local", v1)["03"]  # the newest protocol whose store completes Table 1
-    t1 = store.read_manifest(shown)["sections"]["table1"]
-    assert f"{t1['complete']} of {t1['planned']}" in table1
-    assert f"Protocol <strong>{protocol}</strong>" in table1, "the page says which protocol it shows"
+    stores = page_stores("local", v1)  # per page, the newest protocol whose store completes its sections
+    for page, stem, section in (("03", "03_main_results", "table1"), ("04", "04_shared_layers", "shared_layers")):
+        text = (html / "notebooks" / f"{stem}.html").read_text()
+        shown, protocol = stores[page]
+        done = store.read_manifest(shown)["sections"][section]
+        assert f"{done['complete']} of {done['planned']}" in text, page
+        assert f"Protocol <strong>{protocol}</strong>" in text, f"page {page} says which protocol it shows"
     claims = (html / "book" / "claims.html").read_text()
     import re
 
