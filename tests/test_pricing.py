@@ -4,6 +4,7 @@ stored run's measured time beside that price."""
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import json
 from collections import defaultdict
@@ -88,6 +89,21 @@ def test_the_protocols_page_cost_check_matches_the_raw_records_of_the_committed_
                 f"{measured[name] / priced[name]:.2f} | 0 |") in text
     ratio = sum(measured.values()) / sum(priced.values())
     assert f"The stored runs took {ratio:.2f} times their price" in text
+    # What is left: each pending section's unpriced rest at its own ratio; once all is stored, the total.
+    projection = v2.document["projection"]
+    for left_out in (1, 0):
+        counts = copy.deepcopy(manifest)
+        for name, section in counts["sections"].items():
+            section["complete"] = section["planned"] - (left_out if name == "shared_layers" else 0)
+        text = "\n".join(cost_check(v2, counts))
+        if left_out:
+            rest = max(projection["run_hours"]["shared_layers"] - priced["shared_layers"], 0.0)
+            own = measured["shared_layers"] / priced["shared_layers"] if priced["shared_layers"] else ratio
+            assert f"leaves {rest:.1f} run-hours for the 1 planned run not" in text
+            assert f"that is {rest * own:.1f} run-hours" in text
+        else:
+            assert (f"Every planned run is stored: {sum(measured.values()):.1f} measured run-hours against the "
+                    f"registered projection of {projection['total_run_hours']:.1f}") in text
 
 
 def test_the_library_prices_the_v2_plan_as_registered(shared_data_dir, monkeypatch):

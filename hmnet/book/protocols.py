@@ -13,6 +13,8 @@ import json
 from collections.abc import Mapping
 from pathlib import Path
 
+import pandas as pd
+
 from hmnet.book.banners import coverage
 from hmnet.book.markdown import md_table
 from hmnet.book.reproduce import PAGES, executed_path
@@ -143,7 +145,7 @@ def protocol_section(p: Protocol, root: Path = STORE_ROOT) -> str:
 def cost_check(p: Protocol, manifest: Mapping, root: Path = STORE_ROOT) -> list[str]:
     """Markdown lines: the stored runs' measured run-hours beside the price the registered projection gave the
     same runs (:mod:`hmnet.campaign.pricing`, from the previous protocol's store), per section and per machine,
-    and the registered projection of the rest scaled by the measured ratio. Empty for a protocol without a
+    and what the registered projection leaves (:func:`_rest_of_cost`). Empty for a protocol without a
     registered projection or a previous store."""
     projection = p.document.get("projection") or {}
     earlier = [q for q in protocols(p.profile).values() if q.version < p.version]
@@ -161,14 +163,38 @@ def cost_check(p: Protocol, manifest: Mapping, root: Path = STORE_ROOT) -> list[
     if not priced.sum():
         return []
     ratio = (by_section["measured / priced"] * priced).sum() / priced.sum()
-    rest = sum(projection["run_hours"].values()) - by_section["priced run-hours"].sum()
     return [f"**Cost so far, against the registered projection** (each stored run's measured wall time on one "
             f"thread, beside the price the projection gave that run: {projection.get('basis', '')}):", "",
             md_table(by_section, floatfmt=".2f"), "", md_table(by_machine, floatfmt=".2f"),
-            "", f"The stored runs took {ratio:.2f} times their price. The registered projection leaves "
-            f"{rest:.1f} run-hours for the runs not stored yet; at the measured ratio that is {rest * ratio:.1f} "
-            f"run-hours, about {rest * ratio / 2:.1f} wall hours with two one-thread workers. A machine of "
-            "another kind runs at its own rate (the table by machine).", ""]
+            "", f"The stored runs took {ratio:.2f} times their price. " + _rest_of_cost(
+                projection, manifest, by_section.set_index("section"), ratio), ""]
+
+
+def _rest_of_cost(projection: Mapping, manifest: Mapping, by_section: pd.DataFrame, ratio: float) -> str:
+    """The sentence on what the registered projection leaves: each section's unpriced rest scaled by that
+    section's own measured ratio (the overall `ratio` where it has none stored), or the total once every planned
+    run is stored."""
+    registered = projection.get("total_run_hours") or sum(projection["run_hours"].values())
+    pending = {s: manifest["sections"][s]["planned"] - manifest["sections"][s]["complete"]
+               for s in projection["run_hours"] if s in manifest["sections"]}
+    if not any(pending.values()):
+        measured = by_section["measured run-hours"].sum()
+        return (f"Every planned run is stored: {measured:.1f} measured run-hours against the registered "
+                f"projection of {registered:.1f} ({measured / registered:.2f} of it).")
+    rest = scaled = 0.0
+    for s, hours in projection["run_hours"].items():
+        if not pending.get(s):
+            continue
+        done = by_section.loc[s] if s in by_section.index else None
+        left = max(hours - (0.0 if done is None else done["priced run-hours"]), 0.0)
+        own = ratio if done is None or not done["priced run-hours"] else done["measured / priced"]
+        rest += left
+        scaled += left * own
+    runs = sum(pending.values())
+    return (f"The registered projection leaves {rest:.1f} run-hours for the {runs} planned run{'s' * (runs != 1)} "
+            "not stored yet; at each section's measured ratio (the overall one where a section has none stored) "
+            f"that is {scaled:.1f} run-hours, about {scaled / 2:.1f} wall hours with two one-thread workers. A machine "
+            "of another kind runs at its own rate (the table by machine).")
 
 
 # The paper's recipe (Section 4.3), beside which the disclosure sets each build's.
