@@ -108,3 +108,24 @@ def test_a_machine_with_runs_of_a_kind_is_projected_from_its_own_runs_alone():
     assert cp.measured_rates(results, None, slow)["multi"] == pytest.approx(0.05)
     assert cp.measured_rates(results, None, "cpu: new")["single"] == pytest.approx(0.2)
     assert cp.measured_on(results, slow) == ["single"] and cp.measured_on(results, "?") == ["multi"]
+
+
+def test_a_run_on_tasks_already_measured_is_projected_at_their_rate_not_its_methods():
+    """Long-text tasks take more seconds per example: once a run of the same method on the same tasks is
+    stored, the pending ones are projected from it; a machine that has run the method but not those tasks
+    scales the tasks' rate from elsewhere by its own rate for the method."""
+    short = [PROFILE.run_config("multi", tasks=TASKS, seed=s) for s in (0, 1)]
+    long_ = [PROFILE.run_config("multi", tasks=("BoolQ", "MNLI"), seed=s) for s in (0, 1)]
+    here, there = "cpu: here", "cpu: there"
+    results = [SimpleNamespace(**vars(stored(c, r)), env={"machine": m})
+               for c, r, m in ((short[0], 0.1, here), (short[1], 0.2, there), (long_[0], 0.6, there))]
+    rates = cp.measured_rates(results, None)
+    assert rates["multi"] == pytest.approx(0.2)  # the method's median over every task mix
+    assert cp.projected_seconds(long_[1], rates) == pytest.approx(0.6 * cp.train_rows(long_[1]) * long_[1].epochs)
+    other = PROFILE.run_config("multi", tasks=("RTE", "CB"), seed=0)  # no run on these tasks: the method's rate
+    assert cp.projected_seconds(other, rates) == pytest.approx(0.2 * cp.train_rows(other) * other.epochs)
+    # here ran the method at half its rate everywhere (0.1 against 0.2): the long tasks' rate halves too
+    local = cp.measured_rates(results, None, here)
+    assert local["multi"] == pytest.approx(0.1)
+    assert local[cp.shape_key(long_[1])] == pytest.approx(0.6 * 0.1 / 0.2)
+    assert cp.measured_rates(results, None, there)[cp.shape_key(long_[1])] == pytest.approx(0.6)

@@ -1,5 +1,5 @@
-"""The campaign's projection: seconds per training example measured on the stored runs, and the projected
-hours of the pending runs per section."""
+"""The campaign's projection: seconds per training example measured on the stored runs (per method, and per
+method and tasks once such a run is stored), and the projected hours of the pending runs per section."""
 
 from __future__ import annotations
 
@@ -57,27 +57,43 @@ def rate_key(config: RunConfig) -> str:
     return f"{config.method}+affinity" if config.affinity else config.method
 
 
+def shape_key(config: RunConfig) -> str:
+    """The finer key a rate is measured by once a run of this kind on the same tasks is stored: the tasks'
+    lengths set the seconds per example (Figure 3's MNLI+BoolQ runs take 1.2 times Table 1's HMNet rate)."""
+    return f"{rate_key(config)} on {'+'.join(sorted(config.tasks))}"
+
+
 def run_machine(result) -> str:
     """The machine a stored run computed on, as its record names it ("?" for a record without one)."""
     return (getattr(result, "env", None) or {}).get("machine") or "?"
 
 
 def measured_rates(results: Iterable, data_dir: str | None, machine: str | None = None) -> dict[str, float]:
-    """Median seconds per training example per :func:`rate_key` over stored runs; PRIOR_SECONDS_PER_EXAMPLE
-    fills in methods without a run yet. With `machine` (as :func:`hmnet.precision.machine_description` names
-    it), a rate key with runs on that machine is measured on those runs alone: throughput depends on the CPU,
-    so the runs left are projected from the machine at hand wherever it has run their kind."""
+    """Median seconds per training example per :func:`rate_key` and per :func:`shape_key` over stored runs;
+    PRIOR_SECONDS_PER_EXAMPLE fills in methods without a run yet. With `machine` (as
+    :func:`hmnet.precision.machine_description` names it), a key with runs on that machine is measured on those
+    runs alone: throughput depends on the CPU, so the runs left are projected from the machine at hand wherever
+    it has run their kind. A shape it has not run, but whose kind it has, is the shape's rate on every machine
+    scaled by the kind's rate here against everywhere."""
     import numpy as np
 
-    rates: dict[str, list[float]] = {}
+    everywhere: dict[str, list[float]] = {}
     here: dict[str, list[float]] = {}
+    kind_of: dict[str, str] = {}
     for r in results:
-        rate = seconds_per_example(r, data_dir)
-        rates.setdefault(rate_key(r.config), []).append(rate)
-        if machine is not None and run_machine(r) == machine:
-            here.setdefault(rate_key(r.config), []).append(rate)
-    rates.update(here)
-    return {**PRIOR_SECONDS_PER_EXAMPLE, **{m: float(np.median(v)) for m, v in rates.items()}}
+        rate, kind, shape = seconds_per_example(r, data_dir), rate_key(r.config), shape_key(r.config)
+        kind_of[shape] = kind
+        for key in (kind, shape):
+            everywhere.setdefault(key, []).append(rate)
+            if machine is not None and run_machine(r) == machine:
+                here.setdefault(key, []).append(rate)
+    every = {k: float(np.median(v)) for k, v in everywhere.items()}
+    local = {k: float(np.median(v)) for k, v in here.items()}
+    rates = {**PRIOR_SECONDS_PER_EXAMPLE, **every, **local}
+    for shape, kind in kind_of.items():
+        if shape not in local and kind in local:
+            rates[shape] = every[shape] * local[kind] / every[kind]
+    return rates
 
 
 def measured_on(results: Iterable, machine: str) -> list[str]:
@@ -102,8 +118,9 @@ def resumed_fractions(pending: Iterable[PlannedRun], results_dir: Path) -> dict[
 def projected_seconds(config: RunConfig, rates: dict[str, float], done: float = 0.0) -> float:
     """One run's projected wall time in one worker, less the share `done` that its checkpoints hold
     (:func:`resumed_fractions`). An affinity run without a measured one of its kind is its method's rate times
-    the measurements' prior cost (:data:`MEASUREMENT_STEPS`)."""
-    rate = rates.get(rate_key(config))
+    the measurements' prior cost (:data:`MEASUREMENT_STEPS`). A run is projected at its shape's rate
+    (:func:`shape_key`) where one is stored, else at its kind's."""
+    rate = rates.get(shape_key(config), rates.get(rate_key(config)))
     if rate is None:
         extra = MEASUREMENT_STEPS * (len(config.tasks) / MEASUREMENT_TASKS) ** 2 / config.affinity_every
         rate = rates[config.method] * (1 + extra)
